@@ -18,7 +18,7 @@ WERROR  ?= -Werror
 WARN     = -Wall -Wextra -Wpedantic -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
            -Wvla -Wwrite-strings -Wcast-qual -Wshadow -fno-common
 BASE     = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread
-ALL_CFLAGS = $(BASE) $(CFLAGS) $(WARN) $(WERROR) $(SAN) -MMD -MP -I. -I$(BUILD)
+ALL_CFLAGS = $(BASE) $(CFLAGS) $(WARN) $(WERROR) $(SAN) -MMD -MP -I. -isystem $(BUILD)
 PB_CFLAGS  = $(BASE) $(CFLAGS) $(SAN) -w -MMD -MP -I$(BUILD)
 LDLIBS   = -lsodium -llmdb -lnng -lprotobuf-c -lsecp256k1 -ljansson -pthread
 LDFLAGS ?=

@@ -1,1 +1,86 @@
-int main(void){return 0;}
+/*
+ * main.c: trellisd: parse the command line, install signal handlers, run
+ * the node. SIGINT and SIGTERM stop it cleanly.
+ */
+#include "common/crypto.h"
+#include "node/node.h"
+
+#include <string.h>
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: trellisd --home HOME [--api URL] [--tcp URL] [--log error|warn|info|debug]\n");
+}
+
+int main(int argc, char **argv)
+{
+	node_options o = {0};
+	struct sigaction sa;
+	char err[512];
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (!v) {
+			usage(stderr);
+			return TR_EXIT_USAGE;
+		}
+		if (strcmp(a, "--home") == 0)
+			o.home = v;
+		else if (strcmp(a, "--api") == 0)
+			o.api_url = v;
+		else if (strcmp(a, "--tcp") == 0)
+			o.tcp_url = v;
+		else if (strcmp(a, "--log") == 0) {
+			static const char *const lv[] = {"error", "warn", "info", "debug"};
+			int found = -1;
+			for (int j = 0; j < 4; j++)
+				if (strcmp(v, lv[j]) == 0)
+					found = j;
+			if (found < 0) {
+				fprintf(stderr, "trellisd: unknown log level '%s'\n", v);
+				return TR_EXIT_USAGE;
+			}
+			tr_log_level = found;
+		} else {
+			fprintf(stderr, "trellisd: unknown option '%s'\n", a);
+			usage(stderr);
+			return TR_EXIT_USAGE;
+		}
+		i++;
+	}
+	if (!o.home) {
+		usage(stderr);
+		return TR_EXIT_USAGE;
+	}
+	if (tr_crypto_init() != TR_OK) {
+		fprintf(stderr, "trellisd: cannot initialise libsodium/libsecp256k1\n");
+		return TR_EXIT_INPUT;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = node_run(&o, &stop_flag, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "trellisd: %s\n", err);
+		return tr_exit_code(rc);
+	}
+	return 0;
+}

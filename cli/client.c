@@ -1,0 +1,252 @@
+/*
+ * client.c: homes, the node API client, EPCIS documents to records.
+ */
+#include "cli/cli.h"
+
+#include "ledger/ledger.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <string.h>
+
+int cli_home_open(cli_home *h, const char *home, bool want_key, char *err, size_t errlen)
+{
+	char path[600];
+	int rc, idx;
+
+	memset(h, 0, sizeof(*h));
+	if (snprintf(h->home, sizeof(h->home), "%s", home) >= (int)sizeof(h->home)) {
+		snprintf(err, errlen, "home path too long: '%s'", home);
+		return TR_ETOOBIG;
+	}
+	snprintf(path, sizeof(path), "%s/consortium.json", home);
+	rc = tr_consortium_load(path, &h->c, err, errlen);
+	if (rc)
+		return rc;
+	if (!want_key)
+		return TR_OK;
+	snprintf(path, sizeof(path), "%s/key", home);
+	rc = tr_key_load(path, &h->key, err, errlen);
+	if (rc)
+		goto fail;
+	idx = tr_consortium_find_key(h->c, tr_key_public(h->key));
+	if (idx < 0 || h->c->partners[idx].alg != tr_key_alg(h->key)) {
+		snprintf(err, errlen, "the key of home '%s' is not a partner in '%s/consortium.json'",
+			 home, home);
+		rc = TR_EINVAL;
+		goto fail;
+	}
+	h->self = (uint32_t)idx;
+	return TR_OK;
+fail:
+	cli_home_close(h);
+	return rc;
+}
+
+void cli_home_close(cli_home *h)
+{
+	tr_key_free(h->key);
+	tr_consortium_free(h->c);
+	h->key = NULL;
+	h->c = NULL;
+}
+
+int cli_api_url(char *out, size_t outlen, const char *home)
+{
+	int n = snprintf(out, outlen, "ipc://%s/api.sock", home);
+	return n < 0 || (size_t)n >= outlen ? TR_ETOOBIG : TR_OK;
+}
+
+#define REPLY_BYTES_MAX (64u << 20)
+
+int cli_api_call(const char *url, const Trellis__ApiRequest *req, int timeout_ms,
+		 Trellis__ApiReply **rep, char *err, size_t errlen)
+{
+	nng_socket s;
+	nng_msg *m = NULL;
+	Trellis__ApiReply *r;
+	size_t n;
+	int rv;
+
+	if ((rv = nng_req0_open(&s)) != 0) {
+		snprintf(err, errlen, "cannot open a socket: %s", nng_strerror(rv));
+		return TR_EIO;
+	}
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, timeout_ms);
+	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, timeout_ms);
+	/* never resend a submit behind the caller's back */
+	nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, REPLY_BYTES_MAX);
+	if ((rv = nng_dial(s, url, NULL, 0)) != 0) {
+		snprintf(err, errlen, "node unreachable at '%s': %s", url, nng_strerror(rv));
+		nng_close(s);
+		return TR_EUNREACH;
+	}
+	n = trellis__api_request__get_packed_size(req);
+	if ((rv = nng_msg_alloc(&m, n)) != 0) {
+		nng_close(s);
+		return TR_ENOMEM;
+	}
+	trellis__api_request__pack(req, nng_msg_body(m));
+	if ((rv = nng_sendmsg(s, m, 0)) != 0) {
+		nng_msg_free(m);
+		snprintf(err, errlen, "cannot send to the node at '%s': %s", url, nng_strerror(rv));
+		nng_close(s);
+		return TR_EUNREACH;
+	}
+	if ((rv = nng_recvmsg(s, &m, 0)) != 0) {
+		snprintf(err, errlen, "no answer from the node at '%s': %s", url, nng_strerror(rv));
+		nng_close(s);
+		return TR_EUNREACH;
+	}
+	r = trellis__api_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	nng_msg_free(m);
+	nng_close(s);
+	if (!r) {
+		snprintf(err, errlen, "malformed answer from the node at '%s'", url);
+		return TR_EINVAL;
+	}
+	*rep = r;
+	return TR_OK;
+}
+
+int cli_doc_events(const char *name, const uint8_t *buf, size_t len, json_t **root,
+		   json_t **events, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *doc, *body, *list = NULL;
+	const char *path = "epcisBody.eventList";
+
+	doc = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (!doc) {
+		snprintf(err, errlen, "'%s': line %d column %d: %s", name, je.line, je.column,
+			 je.text);
+		return TR_EINVAL;
+	}
+	if (!json_is_object(doc)) {
+		snprintf(err, errlen, "'%s': not an EPCIS document (the top level is not an object)",
+			 name);
+		goto fail;
+	}
+	body = json_object_get(doc, "epcisBody");
+	if (json_is_object(body)) {
+		list = json_object_get(body, "eventList");
+		if (!list) {
+			json_t *qr = json_object_get(body, "queryResults");
+			json_t *rb = json_is_object(qr) ? json_object_get(qr, "resultsBody") : NULL;
+			list = json_is_object(rb) ? json_object_get(rb, "eventList") : NULL;
+			path = "epcisBody.queryResults.resultsBody.eventList";
+		}
+	}
+	if (!list) {
+		snprintf(err, errlen,
+			 "'%s': no event list (want epcisBody.eventList or epcisBody.queryResults.resultsBody.eventList)",
+			 name);
+		goto fail;
+	}
+	if (!json_is_array(list)) {
+		snprintf(err, errlen, "'%s': %s is not an array", name, path);
+		goto fail;
+	}
+	if (json_array_size(list) == 0) {
+		snprintf(err, errlen, "'%s': %s is empty", name, path);
+		goto fail;
+	}
+	if (json_array_size(list) > CLI_DOC_EVENTS_MAX) {
+		snprintf(err, errlen, "'%s': %s has %zu events, at most %d in one submit", name, path,
+			 json_array_size(list), CLI_DOC_EVENTS_MAX);
+		goto fail;
+	}
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		if (!json_is_object(json_array_get(list, i))) {
+			snprintf(err, errlen, "'%s': %s[%zu] is not an object", name, path, i);
+			goto fail;
+		}
+	}
+	*root = doc;
+	*events = list;
+	return TR_OK;
+fail:
+	json_decref(doc);
+	return TR_EINVAL;
+}
+
+int cli_event_bytes(json_t *event, uint8_t **out, size_t *len)
+{
+	Trellis__Event ev = TRELLIS__EVENT__INIT;
+	char *text = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	uint8_t *buf;
+	size_t n;
+	if (!text)
+		return TR_ENOMEM;
+	ev.json.data = (uint8_t *)text;
+	ev.json.len = strlen(text);
+	n = trellis__event__get_packed_size(&ev);
+	buf = malloc(n);
+	if (!buf) {
+		free(text);
+		return TR_ENOMEM;
+	}
+	trellis__event__pack(&ev, buf);
+	free(text);
+	*out = buf;
+	*len = n;
+	return TR_OK;
+}
+
+void cli_records_free(cli_records *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->recs[i]);
+	free(r->recs);
+	free(r->lens);
+	free(r->ids);
+	memset(r, 0, sizeof(*r));
+}
+
+int cli_records_from_events(const cli_home *h, const char *name, json_t *events,
+			    cli_records *out, char *err, size_t errlen)
+{
+	size_t n = json_array_size(events);
+	cli_records r = {0};
+	int rc = TR_ENOMEM;
+
+	r.recs = calloc(n, sizeof(*r.recs));
+	r.lens = calloc(n, sizeof(*r.lens));
+	r.ids = calloc(n, TR_HASH_LEN);
+	if (!r.recs || !r.lens || !r.ids)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *ev;
+		size_t evlen;
+		rc = cli_event_bytes(json_array_get(events, i), &ev, &evlen);
+		if (rc)
+			goto fail;
+		if (evlen + 128 > h->c->params.record_max_bytes) {
+			snprintf(err, errlen, "'%s': event %zu is %zu bytes, more than record_max_bytes %u",
+				 name, i, evlen, h->c->params.record_max_bytes);
+			free(ev);
+			rc = TR_ETOOBIG;
+			goto fail;
+		}
+		rc = ldg_record_build(h->key, h->self, h->c->chain_id, ev, evlen, &r.recs[i],
+				      &r.lens[i], r.ids[i]);
+		free(ev);
+		if (rc)
+			goto fail;
+		r.n = i + 1;
+	}
+	*out = r;
+	return TR_OK;
+fail:
+	if (rc == TR_ENOMEM)
+		snprintf(err, errlen, "'%s': out of memory", name);
+	r.n = n; /* free whatever was built (calloc'd NULLs are fine) */
+	if (r.recs)
+		cli_records_free(&r);
+	else {
+		free(r.lens);
+		free(r.ids);
+	}
+	return rc;
+}

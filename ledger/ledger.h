@@ -1,0 +1,138 @@
+/*
+ * ledger.h: the hash-chained block store of one home, in LMDB.
+ *
+ * One LMDB environment per home (HOME/data), with the named databases of
+ * DESIGN.md: meta, blocks, certs, events, ehash, ids, edges, locations,
+ * votes. The first open of a home writes its genesis: the consortium
+ * file's bytes and chain_id (SHA-256 of those bytes) into meta. Block 1's
+ * prev_hash is the chain_id.
+ *
+ * Invariants:
+ *  - a block, its commit certificate and all its index entries are written
+ *    in ONE durable write transaction (ldg_append), or not at all;
+ *  - every stored block passed ldg_check_block against its predecessor;
+ *  - a failed write (a full map included) leaves the store exactly as it was.
+ *
+ * Threads: an ldg may be used from one thread at a time. Readers in other
+ * processes (the CLI) open the same home read-only; LMDB readers never
+ * block the writer.
+ *
+ * Ownership: buffers returned by the read functions are malloc'd copies
+ * owned by the caller; the ledger keeps the tr_consortium it was given as
+ * a borrowed pointer, which must outlive it.
+ */
+#ifndef LDG_LEDGER_H
+#define LDG_LEDGER_H
+
+#include "common/consortium.h"
+
+#include <stdbool.h>
+
+typedef struct ldg ldg;
+
+typedef struct {
+	size_t map_size;  /* bytes; 0 = 1 TiB (the file stays sparse) */
+	bool readonly;
+} ldg_options;
+
+/* Upper bound on a stored block or certificate, whatever the params. */
+#define LDG_BLOCK_BYTES_MAX (80u << 20)
+#define LDG_CERT_BYTES_MAX (64u << 10)
+
+/* Flags of ldg_append / ldg_check_block. */
+#define LDG_RECORDS_VERIFIED 1u /* the caller verified every record's signature on these exact bytes */
+
+/* Open (creating when missing, unless readonly) the ledger in dir. A
+ * ledger that belongs to another consortium (other chain_id) is refused.
+ * err gets a one-line reason naming dir. */
+int ldg_open(const char *dir, const tr_consortium *c, const ldg_options *opt, ldg **out,
+	     char *err, size_t errlen) TR_MUST_USE;
+void ldg_close(ldg *l);
+
+/* The consortium file stored at genesis in the ledger at dir (malloc'd
+ * copy), so tools can open a ledger without the home's file. */
+int ldg_read_consortium(const char *dir, uint8_t **bytes, size_t *len, char *err,
+			size_t errlen) TR_MUST_USE;
+
+const tr_consortium *ldg_consortium(const ldg *l);
+
+/* The last committed height (0 before the first block) and its hash (the
+ * chain_id at height 0). */
+int ldg_head(ldg *l, uint64_t *height, uint8_t hash[TR_HASH_LEN]) TR_MUST_USE;
+
+/* Check a block and its certificate as the next block after
+ * (height - 1, prev_hash) without writing. On error, err says what is
+ * wrong (record index, signer...). Returns TR_EVERIFY / TR_EBADSIG /
+ * TR_EEXIST / TR_EINVAL / TR_ETOOBIG. cert may be NULL to check the block
+ * alone (a proposal). */
+int ldg_check_block(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert,
+		    size_t cert_len, unsigned flags, char *err, size_t errlen) TR_MUST_USE;
+
+/* Check, then append the next block with its certificate and its index
+ * entries in one durable transaction. TR_EFULL when the map is full (the
+ * store is unchanged). */
+int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, size_t cert_len,
+	       unsigned flags, char *err, size_t errlen) TR_MUST_USE;
+
+/* Block and certificate bytes at height (malloc'd copies; cert may be NULL
+ * if not wanted). TR_ENOTFOUND past the head. */
+int ldg_block_get(ldg *l, uint64_t height, uint8_t **block, size_t *len, uint8_t **cert,
+		  size_t *cert_len) TR_MUST_USE;
+
+/* Where event id sits: height and position. TR_ENOTFOUND. */
+int ldg_event_find(ldg *l, const uint8_t id[TR_HASH_LEN], uint64_t *height,
+		   uint32_t *position) TR_MUST_USE;
+
+/* The record bytes of event id (malloc'd), with its height and position. */
+int ldg_record_get(ldg *l, const uint8_t id[TR_HASH_LEN], uint8_t **rec, size_t *len,
+		   uint64_t *height, uint32_t *position) TR_MUST_USE;
+
+/* Re-check every block from genesis: header links, block hashes, Merkle
+ * roots, certificates, index entries, the stored head; with full, every
+ * record signature too. On failure *bad_height is the first bad height and
+ * err says what is wrong. *checked counts the blocks checked. */
+int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char *err,
+	       size_t errlen) TR_MUST_USE;
+
+/* Durably record a vote this node is about to send (persist before send).
+ * key: be64(height) || kind; value: VoteLog bytes. */
+int ldg_vote_put(ldg *l, uint64_t height, uint32_t kind, const uint8_t *votelog,
+		 size_t len) TR_MUST_USE;
+/* The vote recorded for (height, kind), malloc'd; TR_ENOTFOUND. */
+int ldg_vote_get(ldg *l, uint64_t height, uint32_t kind, uint8_t **votelog,
+		 size_t *len) TR_MUST_USE;
+
+/* ==== Building blocks (proposers, tests) ==== */
+
+/* Serialise a Block from serialised records: computes the Merkle root and
+ * the header. *out is malloc'd; hash = SHA-256(header bytes). */
+int ldg_block_build(const uint8_t chain_id[TR_HASH_LEN], uint64_t height,
+		    const uint8_t prev_hash[TR_HASH_LEN], uint64_t view, uint32_t proposer,
+		    uint64_t time_ms, const uint8_t *const *records, const size_t *lens, size_t n,
+		    uint8_t **out, size_t *out_len, uint8_t hash[TR_HASH_LEN]) TR_MUST_USE;
+
+/* Sign and serialise a Record for event bytes. *out is malloc'd; id =
+ * SHA-256(event). */
+int ldg_record_build(const tr_key *k, uint32_t signer, const uint8_t chain_id[TR_HASH_LEN],
+		     const uint8_t *event, size_t len, uint8_t **out, size_t *out_len,
+		     uint8_t id[TR_HASH_LEN]) TR_MUST_USE;
+
+/* Event id of a serialised record (checks the record's form only). */
+int ldg_record_event_id(const uint8_t *rec, size_t len, uint8_t id[TR_HASH_LEN]) TR_MUST_USE;
+
+/* Check one serialised record: form, size, signer, algorithm and (unless
+ * LDG_RECORDS_VERIFIED) signature. Writes the event id on success. */
+int ldg_record_check(const tr_consortium *c, const uint8_t *rec, size_t len, unsigned flags,
+		     uint8_t id[TR_HASH_LEN], char *err, size_t errlen) TR_MUST_USE;
+
+/* Build a CommitCertificate from nvotes (replica, signature) pairs. */
+int ldg_cert_build(uint64_t view, uint64_t height, const uint8_t hash[TR_HASH_LEN],
+		   const uint32_t *replicas, const uint8_t (*sigs)[TR_SIG_LEN], size_t nvotes,
+		   uint8_t **out, size_t *out_len) TR_MUST_USE;
+
+/* Check a serialised certificate for (height, hash): 2f+1 distinct
+ * partners, every signature valid. */
+int ldg_cert_check(const tr_consortium *c, const uint8_t *cert, size_t len, uint64_t height,
+		   const uint8_t hash[TR_HASH_LEN], char *err, size_t errlen) TR_MUST_USE;
+
+#endif

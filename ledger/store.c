@@ -1,0 +1,616 @@
+/*
+ * store.c: the LMDB side of the ledger: genesis, append, reads, verify,
+ * the vote log.
+ *
+ * Keys: heights are be64 (so blocks and certs append in key order with
+ * MDB_APPEND); events map event id -> be64(height) || be32(position);
+ * votes map be64(height) || be32(kind) -> VoteLog bytes; meta holds
+ * "chain_id", "consortium", "height" (be64) and "head" (32 bytes).
+ *
+ * Every write is one transaction committed durably (no MDB_NOSYNC). A
+ * failed put aborts the whole transaction, so a full map leaves the store
+ * as it was.
+ */
+#include "ledger/ledger_internal.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum { DB_META, DB_BLOCKS, DB_CERTS, DB_EVENTS, DB_EHASH, DB_IDS, DB_EDGES, DB_LOCATIONS,
+       DB_VOTES, DB_COUNT };
+static const char *const db_names[DB_COUNT] = {"meta",  "blocks", "certs",     "events", "ehash",
+					       "ids",   "edges",  "locations", "votes"};
+
+struct ldg {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	const tr_consortium *c;
+	bool readonly;
+	char dir[512];
+};
+
+#define DEFAULT_MAP_SIZE ((size_t)1 << 40)
+
+static int map_rc(int mrc)
+{
+	if (mrc == 0)
+		return TR_OK;
+	if (mrc == MDB_NOTFOUND)
+		return TR_ENOTFOUND;
+	if (mrc == MDB_MAP_FULL)
+		return TR_EFULL;
+	return TR_EDB;
+}
+
+static MDB_val mval(const void *p, size_t n)
+{
+	MDB_val v = {n, (void *)(uintptr_t)p};
+	return v;
+}
+
+static int env_open(const char *dir, size_t map_size, bool readonly, MDB_env **out, char *err,
+		    size_t errlen)
+{
+	MDB_env *env = NULL;
+	unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : 0);
+	int mrc;
+
+	if (!readonly && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create ledger '%s': %s", dir, strerror(errno));
+		return TR_EIO;
+	}
+	if ((mrc = mdb_env_create(&env)) || (mrc = mdb_env_set_maxdbs(env, DB_COUNT + 2)) ||
+	    (mrc = mdb_env_set_mapsize(env, map_size ? map_size : DEFAULT_MAP_SIZE)) ||
+	    (mrc = mdb_env_open(env, dir, flags, 0600))) {
+		snprintf(err, errlen, "cannot open ledger '%s': %s", dir, mdb_strerror(mrc));
+		if (env)
+			mdb_env_close(env);
+		return mrc == ENOENT ? TR_ENOTFOUND : TR_EDB;
+	}
+	*out = env;
+	return TR_OK;
+}
+
+int ldg_read_consortium(const char *dir, uint8_t **bytes, size_t *len, char *err, size_t errlen)
+{
+	MDB_env *env;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k = mval("consortium", 10), v;
+	int rc = env_open(dir, 0, true, &env, err, errlen);
+	int mrc;
+	if (rc)
+		return rc;
+	if ((mrc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) ||
+	    (mrc = mdb_dbi_open(txn, "meta", 0, &dbi)) || (mrc = mdb_get(txn, dbi, &k, &v))) {
+		snprintf(err, errlen, "ledger '%s' has no genesis: %s", dir, mdb_strerror(mrc));
+		rc = map_rc(mrc);
+		goto out;
+	}
+	*bytes = malloc(v.mv_size ? v.mv_size : 1);
+	if (!*bytes) {
+		rc = TR_ENOMEM;
+		goto out;
+	}
+	memcpy(*bytes, v.mv_data, v.mv_size);
+	*len = v.mv_size;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc;
+}
+
+/* Write the genesis entries in meta when the store is new; check the
+ * chain id otherwise. */
+static int genesis(ldg *l, MDB_txn *txn, char *err, size_t errlen)
+{
+	MDB_val k = mval("chain_id", 8), v;
+	uint8_t zero[8] = {0};
+	int mrc = mdb_get(txn, l->dbi[DB_META], &k, &v);
+
+	if (mrc == 0) {
+		if (v.mv_size != TR_HASH_LEN || memcmp(v.mv_data, l->c->chain_id, TR_HASH_LEN)) {
+			snprintf(err, errlen,
+				 "ledger '%s' belongs to another consortium (chain_id differs)", l->dir);
+			return TR_EVERIFY;
+		}
+		return TR_OK;
+	}
+	if (mrc != MDB_NOTFOUND || l->readonly) {
+		snprintf(err, errlen, "ledger '%s' has no genesis", l->dir);
+		return TR_ENOTFOUND;
+	}
+	v = mval(l->c->chain_id, TR_HASH_LEN);
+	if ((mrc = mdb_put(txn, l->dbi[DB_META], &k, &v, 0)))
+		goto fail;
+	k = mval("consortium", 10);
+	v = mval(l->c->bytes, l->c->len);
+	if ((mrc = mdb_put(txn, l->dbi[DB_META], &k, &v, 0)))
+		goto fail;
+	k = mval("height", 6);
+	v = mval(zero, 8);
+	if ((mrc = mdb_put(txn, l->dbi[DB_META], &k, &v, 0)))
+		goto fail;
+	k = mval("head", 4);
+	v = mval(l->c->chain_id, TR_HASH_LEN);
+	if ((mrc = mdb_put(txn, l->dbi[DB_META], &k, &v, 0)))
+		goto fail;
+	return TR_OK;
+fail:
+	snprintf(err, errlen, "cannot write genesis of '%s': %s", l->dir, mdb_strerror(mrc));
+	return map_rc(mrc);
+}
+
+int ldg_open(const char *dir, const tr_consortium *c, const ldg_options *opt, ldg **out,
+	     char *err, size_t errlen)
+{
+	ldg *l = calloc(1, sizeof(*l));
+	MDB_txn *txn = NULL;
+	int rc, mrc;
+
+	if (!l)
+		return TR_ENOMEM;
+	l->c = c;
+	l->readonly = opt && opt->readonly;
+	snprintf(l->dir, sizeof(l->dir), "%s", dir);
+	rc = env_open(dir, opt ? opt->map_size : 0, l->readonly, &l->env, err, errlen);
+	if (rc) {
+		free(l);
+		return rc;
+	}
+	if ((mrc = mdb_txn_begin(l->env, NULL, l->readonly ? MDB_RDONLY : 0, &txn))) {
+		snprintf(err, errlen, "cannot open ledger '%s': %s", dir, mdb_strerror(mrc));
+		rc = map_rc(mrc);
+		goto fail;
+	}
+	for (int i = 0; i < DB_COUNT; i++) {
+		if ((mrc = mdb_dbi_open(txn, db_names[i], l->readonly ? 0 : MDB_CREATE, &l->dbi[i]))) {
+			snprintf(err, errlen, "cannot open database '%s' in '%s': %s", db_names[i], dir,
+				 mdb_strerror(mrc));
+			rc = map_rc(mrc);
+			goto fail;
+		}
+	}
+	rc = genesis(l, txn, err, errlen);
+	if (rc)
+		goto fail;
+	if ((mrc = mdb_txn_commit(txn))) {
+		txn = NULL;
+		snprintf(err, errlen, "cannot open ledger '%s': %s", dir, mdb_strerror(mrc));
+		rc = map_rc(mrc);
+		goto fail;
+	}
+	*out = l;
+	return TR_OK;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	mdb_env_close(l->env);
+	free(l);
+	return rc;
+}
+
+void ldg_close(ldg *l)
+{
+	if (!l)
+		return;
+	mdb_env_close(l->env);
+	free(l);
+}
+
+const tr_consortium *ldg_consortium(const ldg *l)
+{
+	return l->c;
+}
+
+static int head_txn(ldg *l, MDB_txn *txn, uint64_t *height, uint8_t hash[TR_HASH_LEN])
+{
+	MDB_val k = mval("height", 6), v;
+	int mrc = mdb_get(txn, l->dbi[DB_META], &k, &v);
+	if (mrc || v.mv_size != 8)
+		return mrc ? map_rc(mrc) : TR_EVERIFY;
+	*height = tr_be64_get(v.mv_data);
+	k = mval("head", 4);
+	mrc = mdb_get(txn, l->dbi[DB_META], &k, &v);
+	if (mrc || v.mv_size != TR_HASH_LEN)
+		return mrc ? map_rc(mrc) : TR_EVERIFY;
+	memcpy(hash, v.mv_data, TR_HASH_LEN);
+	return TR_OK;
+}
+
+int ldg_head(ldg *l, uint64_t *height, uint8_t hash[TR_HASH_LEN])
+{
+	MDB_txn *txn;
+	uint64_t h;
+	uint8_t hh[TR_HASH_LEN];
+	int rc;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	rc = head_txn(l, txn, &h, hh);
+	mdb_txn_abort(txn);
+	if (rc == TR_OK) {
+		*height = h;
+		memcpy(hash, hh, TR_HASH_LEN);
+	}
+	return rc;
+}
+
+/* Check a block (and its certificate) as the successor of the head seen
+ * in txn, including duplicates against the events index. */
+static int check_next(ldg *l, MDB_txn *txn, const uint8_t *block, size_t len,
+		      const uint8_t *cert, size_t cert_len, unsigned flags, ldg_parsed_block *pb,
+		      char *err, size_t errlen)
+{
+	uint64_t height;
+	uint8_t head[TR_HASH_LEN];
+	char why[256];
+	int rc = head_txn(l, txn, &height, head);
+
+	if (rc) {
+		snprintf(err, errlen, "cannot read the head of '%s'", l->dir);
+		return rc;
+	}
+	rc = ldg__parse_block(l->c, block, len, height + 1, head, flags, pb, err, errlen);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < pb->n; i++) {
+		MDB_val k = mval(pb->ids[i], TR_HASH_LEN), v;
+		char hex[2 * TR_HASH_LEN + 1];
+		bool dup = mdb_get(txn, l->dbi[DB_EVENTS], &k, &v) == 0;
+		for (size_t j = 0; !dup && j < i; j++)
+			dup = memcmp(pb->ids[i], pb->ids[j], TR_HASH_LEN) == 0;
+		if (dup) {
+			snprintf(err, errlen, "record %zu: duplicate event id %s", i,
+				 tr_hex(hex, pb->ids[i], TR_HASH_LEN));
+			rc = TR_EEXIST;
+			goto fail;
+		}
+	}
+	if (cert) {
+		rc = ldg_cert_check(l->c, cert, cert_len, height + 1, pb->hash, why, sizeof(why));
+		if (rc) {
+			snprintf(err, errlen, "%s", why);
+			goto fail;
+		}
+	}
+	return TR_OK;
+fail:
+	ldg__parsed_block_fini(pb);
+	return rc;
+}
+
+int ldg_check_block(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert,
+		    size_t cert_len, unsigned flags, char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	ldg_parsed_block pb;
+	int rc;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	rc = check_next(l, txn, block, len, cert, cert_len, flags, &pb, err, errlen);
+	mdb_txn_abort(txn);
+	if (rc == TR_OK)
+		ldg__parsed_block_fini(&pb);
+	return rc;
+}
+
+int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, size_t cert_len,
+	       unsigned flags, char *err, size_t errlen)
+{
+	MDB_txn *txn = NULL;
+	ldg_parsed_block pb;
+	uint8_t hk[8], hv[8], loc[12];
+	MDB_val k, v;
+	int rc, mrc;
+
+	if (l->readonly) {
+		snprintf(err, errlen, "ledger '%s' is open read-only", l->dir);
+		return TR_ESTATE;
+	}
+	if (!cert) {
+		snprintf(err, errlen, "a block needs its commit certificate");
+		return TR_EINVAL;
+	}
+	if ((mrc = mdb_txn_begin(l->env, NULL, 0, &txn))) {
+		snprintf(err, errlen, "cannot write ledger '%s': %s", l->dir, mdb_strerror(mrc));
+		return map_rc(mrc);
+	}
+	rc = check_next(l, txn, block, len, cert, cert_len, flags, &pb, err, errlen);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	tr_be64_put(hk, pb.hdr->height);
+	k = mval(hk, 8);
+	v = mval(block, len);
+	if ((mrc = mdb_put(txn, l->dbi[DB_BLOCKS], &k, &v, MDB_APPEND)))
+		goto fail;
+	v = mval(cert, cert_len);
+	if ((mrc = mdb_put(txn, l->dbi[DB_CERTS], &k, &v, MDB_APPEND)))
+		goto fail;
+	for (size_t i = 0; i < pb.n; i++) {
+		tr_be64_put(loc, pb.hdr->height);
+		tr_be32_put(loc + 8, (uint32_t)i);
+		k = mval(pb.ids[i], TR_HASH_LEN);
+		v = mval(loc, sizeof(loc));
+		if ((mrc = mdb_put(txn, l->dbi[DB_EVENTS], &k, &v, MDB_NOOVERWRITE)))
+			goto fail;
+	}
+	tr_be64_put(hv, pb.hdr->height);
+	k = mval("height", 6);
+	v = mval(hv, 8);
+	if ((mrc = mdb_put(txn, l->dbi[DB_META], &k, &v, 0)))
+		goto fail;
+	k = mval("head", 4);
+	v = mval(pb.hash, TR_HASH_LEN);
+	if ((mrc = mdb_put(txn, l->dbi[DB_META], &k, &v, 0)))
+		goto fail;
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc)
+		goto fail;
+	ldg__parsed_block_fini(&pb);
+	return TR_OK;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (mrc == MDB_MAP_FULL)
+		snprintf(err, errlen,
+			 "ledger '%s' is full (LMDB map size reached): block %llu not written, store unchanged",
+			 l->dir, (unsigned long long)pb.hdr->height);
+	else
+		snprintf(err, errlen, "cannot write block %llu to '%s': %s",
+			 (unsigned long long)pb.hdr->height, l->dir, mdb_strerror(mrc));
+	ldg__parsed_block_fini(&pb);
+	return map_rc(mrc);
+}
+
+/* Copy the value at key in dbi out of txn (malloc'd). */
+static int get_copy(ldg *l, MDB_txn *txn, int db, const void *key, size_t klen, uint8_t **out,
+		    size_t *len)
+{
+	MDB_val k = mval(key, klen), v;
+	int mrc = mdb_get(txn, l->dbi[db], &k, &v);
+	if (mrc)
+		return map_rc(mrc);
+	*out = malloc(v.mv_size ? v.mv_size : 1);
+	if (!*out)
+		return TR_ENOMEM;
+	memcpy(*out, v.mv_data, v.mv_size);
+	*len = v.mv_size;
+	return TR_OK;
+}
+
+int ldg_block_get(ldg *l, uint64_t height, uint8_t **block, size_t *len, uint8_t **cert,
+		  size_t *cert_len)
+{
+	MDB_txn *txn;
+	uint8_t hk[8];
+	uint8_t *b = NULL, *c = NULL;
+	size_t bl = 0, cl = 0;
+	int rc;
+
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	tr_be64_put(hk, height);
+	rc = get_copy(l, txn, DB_BLOCKS, hk, 8, &b, &bl);
+	if (rc == TR_OK && cert)
+		rc = get_copy(l, txn, DB_CERTS, hk, 8, &c, &cl);
+	mdb_txn_abort(txn);
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	*block = b;
+	*len = bl;
+	if (cert) {
+		*cert = c;
+		*cert_len = cl;
+	}
+	return TR_OK;
+}
+
+static int event_find_txn(ldg *l, MDB_txn *txn, const uint8_t id[TR_HASH_LEN],
+			  uint64_t *height, uint32_t *position)
+{
+	MDB_val k = mval(id, TR_HASH_LEN), v;
+	int mrc = mdb_get(txn, l->dbi[DB_EVENTS], &k, &v);
+	if (mrc)
+		return map_rc(mrc);
+	if (v.mv_size != 12)
+		return TR_EVERIFY;
+	*height = tr_be64_get(v.mv_data);
+	*position = tr_be32_get((const uint8_t *)v.mv_data + 8);
+	return TR_OK;
+}
+
+int ldg_event_find(ldg *l, const uint8_t id[TR_HASH_LEN], uint64_t *height, uint32_t *position)
+{
+	MDB_txn *txn;
+	int rc;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	rc = event_find_txn(l, txn, id, height, position);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ldg_record_get(ldg *l, const uint8_t id[TR_HASH_LEN], uint8_t **rec, size_t *len,
+		   uint64_t *height, uint32_t *position)
+{
+	uint64_t h;
+	uint32_t pos;
+	uint8_t *b;
+	size_t bl;
+	Trellis__Block *blk;
+	int rc = ldg_event_find(l, id, &h, &pos);
+	if (rc)
+		return rc;
+	rc = ldg_block_get(l, h, &b, &bl, NULL, NULL);
+	if (rc)
+		return rc == TR_ENOTFOUND ? TR_EVERIFY : rc;
+	blk = trellis__block__unpack(NULL, bl, b);
+	free(b);
+	if (!blk || pos >= blk->n_records) {
+		if (blk)
+			trellis__block__free_unpacked(blk, NULL);
+		return TR_EVERIFY;
+	}
+	*rec = malloc(blk->records[pos].len);
+	if (!*rec) {
+		trellis__block__free_unpacked(blk, NULL);
+		return TR_ENOMEM;
+	}
+	memcpy(*rec, blk->records[pos].data, blk->records[pos].len);
+	*len = blk->records[pos].len;
+	*height = h;
+	*position = pos;
+	trellis__block__free_unpacked(blk, NULL);
+	return TR_OK;
+}
+
+int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char *err,
+	       size_t errlen)
+{
+	MDB_txn *txn;
+	MDB_cursor *bc = NULL, *cc = NULL;
+	MDB_val k, v, ck, cv;
+	uint64_t head_h, h = 0;
+	uint8_t head[TR_HASH_LEN], prev[TR_HASH_LEN];
+	char why[384];
+	int rc, mrc;
+
+	*checked = 0;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	rc = head_txn(l, txn, &head_h, head);
+	if (rc) {
+		snprintf(err, errlen, "cannot read the head of '%s'", l->dir);
+		*bad_height = 0;
+		goto out;
+	}
+	memcpy(prev, l->c->chain_id, TR_HASH_LEN);
+	if (mdb_cursor_open(txn, l->dbi[DB_BLOCKS], &bc) ||
+	    mdb_cursor_open(txn, l->dbi[DB_CERTS], &cc)) {
+		rc = TR_EDB;
+		goto out;
+	}
+	for (mrc = mdb_cursor_get(bc, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(bc, &k, &v, MDB_NEXT)) {
+		ldg_parsed_block pb;
+		h++;
+		*bad_height = h;
+		if (k.mv_size != 8 || tr_be64_get(k.mv_data) != h) {
+			snprintf(err, errlen, "block %llu: missing or out of order in the store",
+				 (unsigned long long)h);
+			rc = TR_EVERIFY;
+			goto out;
+		}
+		rc = ldg__parse_block(l->c, v.mv_data, v.mv_size, h, prev,
+				      full ? 0 : LDG_RECORDS_VERIFIED, &pb, why, sizeof(why));
+		if (rc) {
+			snprintf(err, errlen, "block %llu: %s", (unsigned long long)h, why);
+			rc = rc == TR_EBADSIG ? TR_EBADSIG : TR_EVERIFY;
+			goto out;
+		}
+		ck = k;
+		mrc = mdb_get(txn, l->dbi[DB_CERTS], &ck, &cv);
+		if (mrc) {
+			snprintf(err, errlen, "block %llu: no commit certificate", (unsigned long long)h);
+			ldg__parsed_block_fini(&pb);
+			rc = TR_EVERIFY;
+			goto out;
+		}
+		rc = ldg_cert_check(l->c, cv.mv_data, cv.mv_size, h, pb.hash, why, sizeof(why));
+		if (rc) {
+			snprintf(err, errlen, "block %llu: %s", (unsigned long long)h, why);
+			ldg__parsed_block_fini(&pb);
+			rc = TR_EVERIFY;
+			goto out;
+		}
+		for (size_t i = 0; i < pb.n; i++) {
+			uint64_t eh;
+			uint32_t ep;
+			if (event_find_txn(l, txn, pb.ids[i], &eh, &ep) != TR_OK || eh != h ||
+			    ep != i) {
+				snprintf(err, errlen,
+					 "block %llu: record %zu: events index disagrees (missing or duplicate event id)",
+					 (unsigned long long)h, i);
+				ldg__parsed_block_fini(&pb);
+				rc = TR_EVERIFY;
+				goto out;
+			}
+		}
+		memcpy(prev, pb.hash, TR_HASH_LEN);
+		ldg__parsed_block_fini(&pb);
+		*checked = h;
+	}
+	if (mrc != MDB_NOTFOUND) {
+		rc = TR_EDB;
+		goto out;
+	}
+	if (h != head_h || memcmp(prev, head, TR_HASH_LEN) != 0) {
+		*bad_height = h + 1 > head_h ? head_h : h + 1;
+		snprintf(err, errlen, "stored head (height %llu) does not match the last block (%llu)",
+			 (unsigned long long)head_h, (unsigned long long)h);
+		rc = TR_EVERIFY;
+		goto out;
+	}
+	{
+		MDB_stat st;
+		if (mdb_stat(txn, l->dbi[DB_CERTS], &st) == 0 && st.ms_entries != h) {
+			*bad_height = h;
+			snprintf(err, errlen, "%zu certificates for %llu blocks", (size_t)st.ms_entries,
+				 (unsigned long long)h);
+			rc = TR_EVERIFY;
+			goto out;
+		}
+	}
+	rc = TR_OK;
+out:
+	if (bc)
+		mdb_cursor_close(bc);
+	if (cc)
+		mdb_cursor_close(cc);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ldg_vote_put(ldg *l, uint64_t height, uint32_t kind, const uint8_t *votelog, size_t len)
+{
+	MDB_txn *txn;
+	uint8_t key[12];
+	MDB_val k, v;
+	int mrc;
+	if (l->readonly)
+		return TR_ESTATE;
+	if ((mrc = mdb_txn_begin(l->env, NULL, 0, &txn)))
+		return map_rc(mrc);
+	tr_be64_put(key, height);
+	tr_be32_put(key + 8, kind);
+	k = mval(key, sizeof(key));
+	v = mval(votelog, len);
+	if ((mrc = mdb_put(txn, l->dbi[DB_VOTES], &k, &v, 0))) {
+		mdb_txn_abort(txn);
+		return map_rc(mrc);
+	}
+	return map_rc(mdb_txn_commit(txn));
+}
+
+int ldg_vote_get(ldg *l, uint64_t height, uint32_t kind, uint8_t **votelog, size_t *len)
+{
+	MDB_txn *txn;
+	uint8_t key[12];
+	int rc;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	tr_be64_put(key, height);
+	tr_be32_put(key + 8, kind);
+	rc = get_copy(l, txn, DB_VOTES, key, sizeof(key), votelog, len);
+	mdb_txn_abort(txn);
+	return rc;
+}
