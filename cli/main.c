@@ -44,7 +44,7 @@ static const char usage_text[] =
 	"  trellis consortium create -o consortium.json PARTNER_LINE ...   (or lines on stdin)\n"
 	"  trellis --home H submit FILE.json|-  [--json]\n"
 	"  trellis --home H status [--json]\n"
-	"  trellis --home H get EVENT_ID [--json]\n"
+	"  trellis --home H get EVENT_ID [EVENT_ID ...] [--json]\n"
 	"  trellis --home H verify [--full] [--json]\n"
 	"options: --api URL (default ipc://H/api.sock), --timeout SECONDS (default 120)\n"
 	"exit codes: 0 ok, 1 usage, 2 bad input, 3 not found, 4 node unreachable, 5 verification failed\n";
@@ -496,10 +496,9 @@ static int open_ledger_ro(const opts *o, cli_home *h, ldg **l)
 	return 0;
 }
 
-static int cmd_get(const opts *o)
+/* Print one event; TR_ENOTFOUND when it is not in the ledger. */
+static int get_one(const opts *o, const cli_home *h, ldg *l, const char *arg)
 {
-	cli_home h;
-	ldg *l;
 	uint8_t id[TR_HASH_LEN], *rec = NULL, *blk = NULL;
 	size_t rlen, blen;
 	uint64_t height;
@@ -509,35 +508,28 @@ static int cmd_get(const opts *o)
 	Trellis__Block *b = NULL;
 	uint8_t bhash[TR_HASH_LEN];
 	char hex[2 * TR_HASH_LEN + 1], bhex[2 * TR_HASH_LEN + 1], sig[2 * TR_SIG_LEN + 1];
-	int rc, ex;
+	int rc;
 
-	if (o->npos != 2) {
-		fail_line("usage: trellis --home H get EVENT_ID");
-		return TR_EXIT_USAGE;
+	if (tr_unhex(id, sizeof(id), arg) != TR_OK) {
+		fail_line("bad event id '%.80s': want 64 hex digits", arg);
+		return TR_EINVAL;
 	}
-	if (tr_unhex(id, sizeof(id), o->pos[1]) != TR_OK) {
-		fail_line("bad event id '%.80s': want 64 hex digits", o->pos[1]);
-		return TR_EXIT_INPUT;
-	}
-	ex = open_ledger_ro(o, &h, &l);
-	if (ex)
-		return ex;
-	ex = TR_EXIT_VERIFY;
 	rc = ldg_record_get(l, id, &rec, &rlen, &height, &pos);
 	if (rc == TR_ENOTFOUND) {
-		fail_line("event '%s' not found", o->pos[1]);
-		ex = TR_EXIT_NOTFOUND;
-		goto out;
+		fail_line("event '%s' not found", arg);
+		return rc;
 	}
 	if (rc || ldg_block_get(l, height, &blk, &blen, NULL, NULL) != TR_OK) {
-		fail_line("cannot read event '%s': %s", o->pos[1], tr_strerror(rc));
+		fail_line("cannot read event '%s': %s", arg, tr_strerror(rc ? rc : TR_EVERIFY));
+		rc = TR_EVERIFY;
 		goto out;
 	}
+	rc = TR_EVERIFY;
 	b = trellis__block__unpack(NULL, blen, blk);
 	r = trellis__record__unpack(NULL, rlen, rec);
 	ev = r ? trellis__event__unpack(NULL, r->event.len, r->event.data) : NULL;
-	if (!b || !r || !ev || r->signer >= h.c->n || r->signature.len != TR_SIG_LEN) {
-		fail_line("stored record of event '%s' is damaged; run trellis verify", o->pos[1]);
+	if (!b || !r || !ev || r->signer >= h->c->n || r->signature.len != TR_SIG_LEN) {
+		fail_line("stored record of event '%s' is damaged; run trellis verify", arg);
 		goto out;
 	}
 	tr_sha256(bhash, b->header.data, b->header.len);
@@ -549,7 +541,7 @@ static int cmd_get(const opts *o)
 		json_t *evj = json_loadb((const char *)ev->json.data, ev->json.len, 0, &je);
 		json_t *j = json_pack("{s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:o}", "event_id", hex,
 				      "height", (json_int_t)height, "position", (int)pos, "block_hash",
-				      bhex, "signer", h.c->partners[r->signer].name, "alg",
+				      bhex, "signer", h->c->partners[r->signer].name, "alg",
 				      tr_alg_name((tr_alg)r->alg), "signature", sig, "event",
 				      evj ? evj : json_null());
 		char *text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
@@ -560,11 +552,11 @@ static int cmd_get(const opts *o)
 	} else {
 		printf("event_id   %s\nheight     %llu\nposition   %u\nblock      %s\n"
 		       "signer     %s (%s)\nsignature  %s\nevent      %.*s\n",
-		       hex, (unsigned long long)height, pos, bhex, h.c->partners[r->signer].name,
+		       hex, (unsigned long long)height, pos, bhex, h->c->partners[r->signer].name,
 		       tr_alg_name((tr_alg)r->alg), sig, (int)ev->json.len,
 		       (const char *)ev->json.data);
 	}
-	ex = 0;
+	rc = TR_OK;
 out:
 	if (ev)
 		trellis__event__free_unpacked(ev, NULL);
@@ -574,9 +566,34 @@ out:
 		trellis__block__free_unpacked(b, NULL);
 	free(rec);
 	free(blk);
+	return rc;
+}
+
+/* get ID [ID ...]: one event each (with --json, one JSON object per line).
+ * The exit code is the worst seen: damaged (5) > bad id (2) > not found (3). */
+static int cmd_get(const opts *o)
+{
+	cli_home h;
+	ldg *l;
+	int ex, worst = 0;
+
+	if (o->npos < 2) {
+		fail_line("usage: trellis --home H get EVENT_ID [EVENT_ID ...]");
+		return TR_EXIT_USAGE;
+	}
+	ex = open_ledger_ro(o, &h, &l);
+	if (ex)
+		return ex;
+	for (size_t i = 1; i < o->npos; i++) {
+		int rc = get_one(o, &h, l, o->pos[i]);
+		int e = tr_exit_code(rc);
+		if (e == TR_EXIT_VERIFY || (e == TR_EXIT_INPUT && worst != TR_EXIT_VERIFY) ||
+		    (e == TR_EXIT_NOTFOUND && worst == 0))
+			worst = e;
+	}
 	ldg_close(l);
 	cli_home_close(&h);
-	return ex;
+	return worst;
 }
 
 static int cmd_verify(const opts *o)

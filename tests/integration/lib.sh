@@ -1,0 +1,102 @@
+# lib.sh: helpers for the TAP integration tests (sourced, POSIX sh).
+#
+# Every test gets its own temporary folder under /tmp, starts its nodes
+# itself, and stops each by the PID it recorded (never by name). Nothing
+# here depends on timing beyond bounded polling.
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+TRELLIS_BIN=${TRELLIS_BIN:-$ROOT/bin}
+SHARED=${TRELLIS_SHARED:-$ROOT/../shared}
+# TRELLIS_VALGRIND, when set, prefixes every program (make valgrind).
+TR="${TRELLIS_VALGRIND:+$TRELLIS_VALGRIND }$TRELLIS_BIN/trellis"
+TRD="${TRELLIS_VALGRIND:+$TRELLIS_VALGRIND }$TRELLIS_BIN/trellisd"
+
+tap_n=0
+tap_failed=0
+PIDS=""
+TMP=$(mktemp -d /tmp/trellis-test.XXXXXX)
+
+cleanup() {
+	for p in $PIDS; do
+		kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# ok STATUS DESCRIPTION
+ok() {
+	tap_n=$((tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $tap_n - $2"
+	else
+		echo "not ok $tap_n - $2"
+		tap_failed=$((tap_failed + 1))
+	fi
+}
+
+# is GOT WANT DESCRIPTION
+is() {
+	if [ "$1" = "$2" ]; then ok 0 "$3"; else
+		ok 1 "$3"
+		echo "#   got:  '$1'"
+		echo "#   want: '$2'"
+	fi
+}
+
+# like TEXT PATTERN DESCRIPTION (grep -E)
+like() {
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else
+		ok 1 "$3"
+		echo "#   '$1' does not match '$2'"
+	fi
+}
+
+done_testing() {
+	echo "1..$tap_n"
+	[ "$tap_failed" -eq 0 ]
+}
+
+# make_home DIR NAME [LOCATION]: init a home and a one-partner consortium
+make_home() {
+	$TR init --home "$1" --name "$2" --listen 127.0.0.1:7001 ${3:+--location "$3"} >/dev/null &&
+		$TR consortium create -o "$1/consortium.json" "$(cat "$1/partner.line")" >/dev/null
+}
+
+# start_node HOME: start trellisd, record its PID in NODE_PID, wait until it answers
+start_node() {
+	$TRD --home "$1" 2>>"$1/node.log" &
+	NODE_PID=$!
+	PIDS="$PIDS $NODE_PID"
+	i=0
+	while [ $i -lt 300 ]; do
+		if $TR --home "$1" status >/dev/null 2>&1; then return 0; fi
+		if ! kill -0 "$NODE_PID" 2>/dev/null; then return 1; fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# stop_node PID [SIGNAL]: stop one node by PID and reap it
+stop_node() {
+	kill -"${2:-TERM}" "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ')
+}
+
+# gen_doc COUNT PREFIX [PAD]: an EPCIS 2.0 document of COUNT distinct ObjectEvents
+gen_doc() {
+	perl -e '
+		my ($n, $p, $pad) = @ARGV;
+		print "{\"\@context\":[\"https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld\",{\"example\":\"https://ns.example.com/epcis/\"}],",
+		      "\"type\":\"EPCISDocument\",\"schemaVersion\":\"2.0\",\"creationDate\":\"2026-01-01T00:00:00Z\",",
+		      "\"epcisBody\":{\"eventList\":[";
+		for my $i (0 .. $n - 1) {
+			print "," if $i;
+			printf "{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-01-01T00:00:00Z\",\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"OBSERVE\",\"epcList\":[\"urn:epc:id:sgtin:0614141.107346.%s%d\"],\"bizStep\":\"shipping\",\"readPoint\":{\"id\":\"urn:epc:id:sgln:0614141.00001.0\"},\"example:note\":\"%s\"}",
+				$p, $i, "x" x $pad;
+		}
+		print "]}}\n";
+	' "$1" "$2" "${3:-0}"
+}
