@@ -1,0 +1,30 @@
+# mk/sim.mk: the consensus simulator (tests/sim). Included by the root
+# Makefile before its rules.
+#   make sim                 SIM_SEEDS (1000) seeds across all scenarios
+#   make sim SEED=N          replay one seed bit for bit (SCENARIO=NAME to force one)
+#   make sim-long            many more seeds
+#   make sim-figures         messages / signatures per block, primary-crash recovery
+SIM_BIN    = $(BUILD)/tests/sim/sim
+SIM_SEEDS ?= 1000
+SIM_LONG  ?= 30000
+
+$(SIM_BIN): $(BUILD)/tests/sim/sim.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+sim: $(SIM_BIN)
+ifdef SEED
+	$(SIM_BIN) --seed $(SEED) $(if $(SCENARIO),--scenario $(SCENARIO)) $(SIM_FLAGS)
+else
+	$(SIM_BIN) --seeds $(SIM_SEEDS) $(SIM_FLAGS)
+endif
+
+sim-long: $(SIM_BIN)
+	$(SIM_BIN) --seeds $(SIM_LONG) --first 1000000 --keep-going $(SIM_FLAGS)
+
+sim-figures: $(SIM_BIN)
+	$(SIM_BIN) --figures
+
+TEST_EXTRA += sim
+
+.PHONY: sim sim-long sim-figures
