@@ -101,10 +101,11 @@ asan:
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		CFLAGS="-O1 -g" test
 
-VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+           --show-leak-kinds=definite
 valgrind: $(UNIT_BIN) $(PROGS)
 	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; $(VALGRIND) $$t; done
-	TRELLIS_BIN=$(abspath $(BIN)) TRELLIS_VALGRIND="$(VALGRIND)" prove -v tests/integration/t0010-cli.t
+	TRELLIS_BIN=$(abspath $(BIN)) TRELLIS_VALGRIND="$(VALGRIND)" prove -v tests/integration/t0010-cli.t tests/integration/t0100-node.t
 
 bench: $(PROGS) $(BUILD)/bench/ingest
 	$(BUILD)/bench/ingest $(abspath $(BIN))

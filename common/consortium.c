@@ -426,6 +426,18 @@ int tr_consortium_parse(const uint8_t *bytes, size_t len, tr_consortium **out, c
 				rc = TR_EINVAL;
 				goto fail;
 			}
+			/* A location has one owner, as tr_consortium_create requires. */
+			for (size_t a = 0; a < c->partners[i].nlocations; a++)
+				for (size_t b = 0; b < c->partners[j].nlocations; b++)
+					if (strcmp(c->partners[i].locations[a],
+						   c->partners[j].locations[b]) == 0) {
+						snprintf(err, errlen,
+							 "partner '%s': location '%.80s' already belongs to '%s'",
+							 c->partners[i].name, c->partners[i].locations[a],
+							 c->partners[j].name);
+						rc = TR_EINVAL;
+						goto fail;
+					}
 		}
 	}
 	rc = TR_EINVAL;

@@ -62,8 +62,12 @@ static int env_open(const char *dir, size_t map_size, bool readonly, MDB_env **o
 		snprintf(err, errlen, "cannot create ledger '%s': %s", dir, strerror(errno));
 		return TR_EIO;
 	}
+	/* A reader given no size maps what the writer chose (stored in the
+	 * file), not DEFAULT_MAP_SIZE: 1 TiB of address space is refused by
+	 * valgrind and is more than a reader of a smaller map needs. */
 	if ((mrc = mdb_env_create(&env)) || (mrc = mdb_env_set_maxdbs(env, DB_COUNT + 2)) ||
-	    (mrc = mdb_env_set_mapsize(env, map_size ? map_size : DEFAULT_MAP_SIZE)) ||
+	    ((map_size || !readonly) &&
+	     (mrc = mdb_env_set_mapsize(env, map_size ? map_size : DEFAULT_MAP_SIZE))) ||
 	    (mrc = mdb_env_open(env, dir, flags, 0600))) {
 		snprintf(err, errlen, "cannot open ledger '%s': %s", dir, mdb_strerror(mrc));
 		if (env)
@@ -479,7 +483,7 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 	MDB_txn *txn;
 	MDB_cursor *bc = NULL, *cc = NULL;
 	MDB_val k, v, ck, cv;
-	uint64_t head_h, h = 0;
+	uint64_t head_h, h = 0, nrecords = 0;
 	uint8_t head[TR_HASH_LEN], prev[TR_HASH_LEN];
 	char why[384];
 	int rc, mrc;
@@ -546,6 +550,7 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 			}
 		}
 		memcpy(prev, pb.hash, TR_HASH_LEN);
+		nrecords += pb.n;
 		ldg__parsed_block_fini(&pb);
 		*checked = h;
 	}
@@ -566,6 +571,15 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 			*bad_height = h;
 			snprintf(err, errlen, "%zu certificates for %llu blocks", (size_t)st.ms_entries,
 				 (unsigned long long)h);
+			rc = TR_EVERIFY;
+			goto out;
+		}
+		/* every record has its entry (checked above); no entry without a record */
+		if (mdb_stat(txn, l->dbi[DB_EVENTS], &st) == 0 && st.ms_entries != nrecords) {
+			*bad_height = h;
+			snprintf(err, errlen,
+				 "events index has %zu entries for %llu stored records (an entry points at nothing)",
+				 (size_t)st.ms_entries, (unsigned long long)nrecords);
 			rc = TR_EVERIFY;
 			goto out;
 		}

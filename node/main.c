@@ -17,7 +17,8 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: trellisd --home HOME [--api URL] [--tcp URL] [--log error|warn|info|debug]\n");
+	fprintf(f, "usage: trellisd --home HOME [--api URL] [--tcp URL] [--map-size SIZE[K|M|G|T]]\n"
+		   "                [--log error|warn|info|debug]\n");
 }
 
 int main(int argc, char **argv)
@@ -44,7 +45,19 @@ int main(int argc, char **argv)
 			o.api_url = v;
 		else if (strcmp(a, "--tcp") == 0)
 			o.tcp_url = v;
-		else if (strcmp(a, "--log") == 0) {
+		else if (strcmp(a, "--map-size") == 0) {
+			char *end;
+			unsigned long long sz = strtoull(v, &end, 10);
+			int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : *end == 'T' ? 40 : 0;
+			if (shift)
+				end++;
+			if (*end || sz == 0 || sz > (1ull << (50 - shift)) ||
+			    (sz << shift) < (1u << 20)) {
+				fprintf(stderr, "trellisd: bad --map-size '%s' (at least 1M, e.g. 64G)\n", v);
+				return TR_EXIT_USAGE;
+			}
+			o.map_size = (size_t)(sz << shift);
+		} else if (strcmp(a, "--log") == 0) {
 			static const char *const lv[] = {"error", "warn", "info", "debug"};
 			int found = -1;
 			for (int j = 0; j < 4; j++)

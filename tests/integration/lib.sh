@@ -65,7 +65,8 @@ make_home() {
 
 # start_node HOME: start trellisd, record its PID in NODE_PID, wait until it answers
 start_node() {
-	$TRD --home "$1" 2>>"$1/node.log" &
+	# valgrind cannot map LMDB's default 1 TiB of address space
+	$TRD --home "$1" ${TRELLIS_VALGRIND:+--map-size 4G} 2>>"$1/node.log" &
 	NODE_PID=$!
 	PIDS="$PIDS $NODE_PID"
 	i=0
@@ -78,11 +79,18 @@ start_node() {
 	return 1
 }
 
-# stop_node PID [SIGNAL]: stop one node by PID and reap it
+# stop_node PID [SIGNAL]: stop one node by PID and reap it; returns its exit status
 stop_node() {
 	kill -"${2:-TERM}" "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
+	st=$?
 	PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ')
+	return $st
+}
+
+# clean_log FILE: no sanitizer or valgrind report in a node's log
+clean_log() {
+	! grep -Eq 'Sanitizer|runtime error|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' "$1"
 }
 
 # gen_doc COUNT PREFIX [PAD]: an EPCIS 2.0 document of COUNT distinct ObjectEvents

@@ -104,7 +104,8 @@ h2=$(echo "$st" | perl -MJSON::PP -e 'local $/; print decode_json(<STDIN>)->{hei
 like "$out" "height $h2 position 0" "new block on top of the recovered head"
 
 stop_node "$NODE_PID" TERM
-ok 0 "SIGTERM stops the node"
+ok $? "SIGTERM stops the node with exit status 0"
+clean_log "$H/node.log"; ok $? "no sanitizer or memory report in the node's log"
 grep -q 'msg="node stopping"' "$H/node.log"; ok $? "the node logged a clean stop (logfmt)"
 
 done_testing

@@ -1,0 +1,1161 @@
+/*
+ * ledger_test.c: cmocka unit tests of the ledger (ledger/ledger.h).
+ *
+ * Each test gets a fresh home under /tmp (mkdtemp) with a ledger in
+ * HOME/data, a consortium of 1 or 4 partners made the way `trellis
+ * consortium create` makes it (partner lines -> JSON -> parse) and the
+ * partners' keys, so that tests can sign records and COMMIT votes. In the
+ * 4-partner consortium (f = 1, quorum 3) the last partner signs with
+ * secp256k1, the others with Ed25519. The teardown closes the ledger and
+ * removes the home.
+ *
+ * Covered: genesis and the head; appending and reading blocks, records and
+ * the events index; every reason ldg_append refuses a block (each refusal
+ * must leave the head unchanged and the store verifiable, and
+ * ldg_check_block must agree); ldg_verify finding bytes changed behind the
+ * ledger's back (LMDB edited directly); a full LMDB map; the vote log;
+ * ldg_cert_check on its own.
+ *
+ * Every refusal is checked twice: the return code, and that the error text
+ * names the problem. Every event made by a fixture is new (fx->seq), so a
+ * duplicate only appears where a test makes one on purpose.
+ */
+#include "ledger/ledger.h"
+#include "proto/trellis.pb-c.h"
+
+#include <dirent.h>
+#include <lmdb.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define PARTNERS_MAX 4           /* largest consortium the tests make */
+#define BATCH_MAX 8              /* records in one test block */
+#define VOTES_MAX 8              /* votes in one test certificate */
+#define RECORDS_PER_BLOCK 4      /* with 4 partners, one of them is the secp256k1 partner */
+#define TEST_MAP_BYTES ((size_t)64 << 20) /* the usual map: small, so valgrind can map it */
+#define TINY_MAP_BYTES ((size_t)128 << 10) /* genesis fits, a 200 KiB block does not */
+#define BIG_PAD (50u << 10)      /* 4 records of this = a ~200 KiB block */
+#define SMALL_PAD (4u << 10)     /* blocks that fill the tiny map a few at a time */
+#define FILL_BLOCKS_MAX 32       /* bound of the fill loop */
+
+/* ==== Fixture: a home, a consortium, its keys, an open ledger ==== */
+
+typedef struct {
+	char home[64];
+	char data[96];
+	uint32_t n;
+	tr_key *keys[PARTNERS_MAX];
+	tr_consortium *c;
+	ldg *l;
+	uint32_t seq; /* number of the next event made */
+} fixture;
+
+static const ldg_options test_opts = {.map_size = TEST_MAP_BYTES};
+
+/* A consortium of n partners p0.. with fresh keys (keys[i] is partner i's;
+ * the caller frees them). With more than one partner, the last one signs
+ * with secp256k1. */
+static tr_consortium *consortium_new(uint32_t n, tr_key **keys)
+{
+	char lines[PARTNERS_MAX][256];
+	const char *lp[PARTNERS_MAX];
+	char err[256] = "";
+	char *json = NULL;
+	tr_consortium *c = NULL;
+
+	assert_in_range(n, 1, PARTNERS_MAX);
+	for (uint32_t i = 0; i < n; i++) {
+		tr_partner p = {.alg = n > 1 && i == n - 1 ? TR_ALG_SECP256K1 : TR_ALG_ED25519};
+		assert_int_equal(tr_key_generate(p.alg, &keys[i]), TR_OK);
+		snprintf(p.name, sizeof(p.name), "p%u", i);
+		snprintf(p.address, sizeof(p.address), "127.0.0.1:%u", 7000 + i);
+		memcpy(p.key, tr_key_public(keys[i]), TR_PUBKEY_LEN);
+		assert_int_equal(tr_partner_line_format(&p, lines[i], sizeof(lines[i])), TR_OK);
+		lp[i] = lines[i];
+	}
+	if (tr_consortium_create(lp, n, &json, err, sizeof(err)) != TR_OK)
+		fail_msg("tr_consortium_create: %s", err);
+	if (tr_consortium_parse((const uint8_t *)json, strlen(json), &c, err, sizeof(err)) != TR_OK)
+		fail_msg("tr_consortium_parse: %s", err);
+	free(json);
+	assert_int_equal(c->n, n);
+	assert_int_equal(c->f, (n - 1) / 3);
+	assert_int_equal(tr_consortium_quorum(c), 2 * c->f + 1);
+	return c;
+}
+
+static void keys_free(tr_key **keys, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		tr_key_free(keys[i]);
+}
+
+static void ledger_open(fixture *fx)
+{
+	char err[512] = "";
+	if (ldg_open(fx->data, fx->c, &test_opts, &fx->l, err, sizeof(err)) != TR_OK)
+		fail_msg("ldg_open: %s", err);
+}
+
+static void ledger_close(fixture *fx)
+{
+	ldg_close(fx->l);
+	fx->l = NULL;
+}
+
+static int setup(void **state, uint32_t n)
+{
+	fixture *fx = calloc(1, sizeof(*fx));
+	assert_non_null(fx);
+	snprintf(fx->home, sizeof(fx->home), "/tmp/ledger_test.XXXXXX");
+	assert_non_null(mkdtemp(fx->home));
+	snprintf(fx->data, sizeof(fx->data), "%s/data", fx->home);
+	fx->n = n;
+	fx->c = consortium_new(n, fx->keys);
+	ledger_open(fx);
+	*state = fx;
+	return 0;
+}
+
+static int setup1(void **state)
+{
+	return setup(state, 1);
+}
+
+static int setup4(void **state)
+{
+	return setup(state, 4);
+}
+
+/* Remove dir and everything under it (the homes hold two levels). */
+static void rm_rf(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char path[512];
+		struct stat st;
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			rm_rf(path);
+		else
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static int teardown(void **state)
+{
+	fixture *fx = *state;
+	ldg_close(fx->l);
+	tr_consortium_free(fx->c);
+	keys_free(fx->keys, fx->n);
+	rm_rf(fx->home);
+	free(fx);
+	return 0;
+}
+
+/* ==== Checks shared by the tests ==== */
+
+static void err_names(const char *err, const char *want)
+{
+	if (!strstr(err, want))
+		fail_msg("error '%s' does not name '%s'", err, want);
+}
+
+static void head_is(fixture *fx, uint64_t height, const uint8_t hash[TR_HASH_LEN])
+{
+	uint64_t h = 99;
+	uint8_t hh[TR_HASH_LEN];
+	assert_int_equal(ldg_head(fx->l, &h, hh), TR_OK);
+	assert_int_equal(h, height);
+	assert_memory_equal(hh, hash, TR_HASH_LEN);
+}
+
+/* ldg_verify (full or not) passes and checks `blocks` blocks. */
+static void verify_one_ok(fixture *fx, bool full, uint64_t blocks)
+{
+	uint64_t bad = 0, checked = 99;
+	char err[512] = "";
+	if (ldg_verify(fx->l, full, &bad, &checked, err, sizeof(err)) != TR_OK)
+		fail_msg("ldg_verify(full=%d): %s", full, err);
+	assert_int_equal(checked, blocks);
+}
+
+/* ldg_verify passes, full and not. */
+static void verify_ok(fixture *fx, uint64_t blocks)
+{
+	verify_one_ok(fx, false, blocks);
+	verify_one_ok(fx, true, blocks);
+}
+
+/* ldg_verify (full or not) fails, naming height and want; returns its code. */
+static int verify_bad(fixture *fx, bool full, uint64_t height, const char *want)
+{
+	uint64_t bad = 0, checked = 99;
+	char err[512] = "";
+	int rc = ldg_verify(fx->l, full, &bad, &checked, err, sizeof(err));
+	assert_int_not_equal(rc, TR_OK);
+	assert_int_equal(bad, height);
+	assert_int_equal(checked, height - 1);
+	err_names(err, want);
+	return rc;
+}
+
+/* ==== Events and records ==== */
+
+/* A serialised Event whose json names seq, padded with pad spaces. */
+static void event_make(uint32_t seq, size_t pad, uint8_t **out, size_t *len)
+{
+	Trellis__Event ev = TRELLIS__EVENT__INIT;
+	size_t cap = pad + 128;
+	char *json = malloc(cap);
+	int n;
+
+	assert_non_null(json);
+	n = snprintf(json, cap,
+		     "{\"type\":\"ObjectEvent\",\"action\":\"OBSERVE\",\"seq\":%u,\"pad\":\"%*s\"}",
+		     seq, (int)pad, "");
+	assert_in_range(n, 1, cap - 1);
+	ev.json.data = (uint8_t *)json;
+	ev.json.len = (size_t)n;
+	*len = trellis__event__get_packed_size(&ev);
+	*out = malloc(*len);
+	assert_non_null(*out);
+	trellis__event__pack(&ev, *out);
+	free(json);
+}
+
+/* Records of one block, owned. */
+typedef struct {
+	size_t n;
+	uint8_t *rec[BATCH_MAX];
+	size_t len[BATCH_MAX];
+	uint8_t id[BATCH_MAX][TR_HASH_LEN];
+} batch;
+
+/* Add a record of event seq signed by partner signer. */
+static void batch_add(const fixture *fx, batch *b, uint32_t signer, uint32_t seq, size_t pad)
+{
+	uint8_t *ev;
+	size_t evlen;
+	assert_true(b->n < BATCH_MAX);
+	event_make(seq, pad, &ev, &evlen);
+	assert_int_equal(ldg_record_build(fx->keys[signer], signer, fx->c->chain_id, ev, evlen,
+					  &b->rec[b->n], &b->len[b->n], b->id[b->n]),
+			 TR_OK);
+	free(ev);
+	b->n++;
+}
+
+/* Add count new events, each signed by partner seq mod n (so, with 4
+ * partners, every RECORDS_PER_BLOCK records include the secp256k1 one). */
+static void batch_fill(fixture *fx, batch *b, size_t count, size_t pad)
+{
+	for (size_t i = 0; i < count; i++, fx->seq++)
+		batch_add(fx, b, fx->seq % fx->n, fx->seq, pad);
+}
+
+static void batch_free(batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->rec[i]);
+	memset(b, 0, sizeof(*b));
+}
+
+typedef enum { TAMPER_SIG, TAMPER_SIGNER, TAMPER_ALG, TAMPER_EXTRA } tamper;
+
+/* Change record i of b and re-pack it: flip a byte of its signature, set
+ * its signer or alg to value, or append an unknown field (15, varint). */
+static void record_tamper(batch *b, size_t i, tamper what, uint32_t value)
+{
+	Trellis__Record *r = trellis__record__unpack(NULL, b->len[i], b->rec[i]);
+	assert_non_null(r);
+	switch (what) {
+	case TAMPER_SIG:
+		assert_int_equal(r->signature.len, TR_SIG_LEN);
+		r->signature.data[TR_SIG_LEN / 2] ^= 0x01;
+		break;
+	case TAMPER_SIGNER:
+		r->signer = value;
+		break;
+	case TAMPER_ALG:
+		assert_int_not_equal(r->alg, value);
+		r->alg = (Trellis__Alg)value;
+		break;
+	case TAMPER_EXTRA:
+		break;
+	}
+	free(b->rec[i]);
+	b->len[i] = trellis__record__get_packed_size(r);
+	b->rec[i] = malloc(b->len[i] + 2);
+	assert_non_null(b->rec[i]);
+	trellis__record__pack(r, b->rec[i]);
+	if (what == TAMPER_EXTRA) {
+		b->rec[i][b->len[i]++] = 0x78;
+		b->rec[i][b->len[i]++] = 0x01;
+	}
+	trellis__record__free_unpacked(r, NULL);
+}
+
+/* ==== Blocks and certificates ==== */
+
+/* A block with its certificate, owned. */
+typedef struct {
+	uint64_t height;
+	uint8_t hash[TR_HASH_LEN];
+	uint8_t *block, *cert;
+	size_t block_len, cert_len;
+} built;
+
+static void built_free(built *b)
+{
+	free(b->block);
+	free(b->cert);
+	memset(b, 0, sizeof(*b));
+}
+
+/* What a test certificate holds; zero fields take the usual values. */
+typedef struct {
+	uint64_t height;          /* certificate (and vote) height; 0: the block's */
+	const uint8_t *hash;      /* certificate block_hash; NULL: the block's */
+	const uint8_t *vote_hash; /* the hash the votes sign; NULL: hash */
+	const uint32_t *replicas; /* NULL: partners 0 .. nvotes-1 */
+	size_t nvotes;            /* 0 without replicas: 2f+1 */
+	size_t flip_vote;         /* 1-based vote whose signature gets a flipped byte; 0: none */
+} cert_spec;
+
+/* (Re)make b's certificate at view 0 following spec (NULL: 2f+1 good
+ * votes). Vote i is signed with the key of partner replicas[i] mod n, so
+ * a vote by a replica that is not a partner still carries a signature. */
+static void cert_make(const fixture *fx, built *b, const cert_spec *spec)
+{
+	static const cert_spec usual;
+	const cert_spec *s = spec ? spec : &usual;
+	uint64_t height = s->height ? s->height : b->height;
+	const uint8_t *hash = s->hash ? s->hash : b->hash;
+	const uint8_t *vote_hash = s->vote_hash ? s->vote_hash : hash;
+	size_t nvotes = s->nvotes ? s->nvotes : tr_consortium_quorum(fx->c);
+	uint8_t payload[TR_VOTE_PAYLOAD_LEN];
+	uint8_t sigs[VOTES_MAX][TR_SIG_LEN];
+	uint32_t replicas[VOTES_MAX];
+
+	assert_in_range(nvotes, 1, VOTES_MAX);
+	tr_vote_payload(payload, 0, height, vote_hash);
+	for (size_t i = 0; i < nvotes; i++) {
+		replicas[i] = s->replicas ? s->replicas[i] : (uint32_t)i;
+		assert_int_equal(tr_sign_tagged(fx->keys[replicas[i] % fx->n], TR_TAG_COMMIT,
+						fx->c->chain_id, payload, sizeof(payload), sigs[i]),
+				 TR_OK);
+	}
+	if (s->flip_vote)
+		sigs[s->flip_vote - 1][TR_SIG_LEN / 2] ^= 0x01;
+	free(b->cert);
+	b->cert = NULL;
+	assert_int_equal(ldg_cert_build(0, height, hash, replicas,
+					(const uint8_t(*)[TR_SIG_LEN])sigs, nvotes, &b->cert,
+					&b->cert_len),
+			 TR_OK);
+}
+
+/* Build the block at height after prev from recs, with 2f+1 good votes. */
+static void block_make(const fixture *fx, uint64_t height, const uint8_t prev[TR_HASH_LEN],
+		       const batch *recs, built *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->height = height;
+	assert_int_equal(ldg_block_build(fx->c->chain_id, height, prev, 0, 0, height * 1000,
+					 (const uint8_t *const *)recs->rec, recs->len, recs->n,
+					 &out->block, &out->block_len, out->hash),
+			 TR_OK);
+	cert_make(fx, out, NULL);
+}
+
+/* The next block after the ledger's head. */
+static void block_next(fixture *fx, const batch *recs, built *out)
+{
+	uint64_t h;
+	uint8_t head[TR_HASH_LEN];
+	assert_int_equal(ldg_head(fx->l, &h, head), TR_OK);
+	block_make(fx, h + 1, head, recs, out);
+}
+
+/* Replace b's block with blk packed (its hash from blk's header bytes) and
+ * re-sign its certificate, so only what was changed in blk is wrong. */
+static void block_repack(const fixture *fx, built *b, const Trellis__Block *blk)
+{
+	free(b->block);
+	b->block_len = trellis__block__get_packed_size(blk);
+	b->block = malloc(b->block_len);
+	assert_non_null(b->block);
+	trellis__block__pack(blk, b->block);
+	tr_sha256(b->hash, blk->header.data, blk->header.len);
+	cert_make(fx, b, NULL);
+}
+
+static void append_ok(fixture *fx, const built *b, unsigned flags)
+{
+	char err[512] = "";
+	if (ldg_append(fx->l, b->block, b->block_len, b->cert, b->cert_len, flags, err,
+		       sizeof(err)) != TR_OK)
+		fail_msg("ldg_append of block %llu: %s", (unsigned long long)b->height, err);
+	head_is(fx, b->height, b->hash);
+}
+
+/* A block at head + 2 after the head, with votes for head + 1 (the height
+ * the ledger expects), so that only its header's height is wrong. */
+static void block_wrong_height(fixture *fx, const batch *recs, built *out)
+{
+	uint64_t h;
+	uint8_t head[TR_HASH_LEN];
+	assert_int_equal(ldg_head(fx->l, &h, head), TR_OK);
+	block_make(fx, h + 2, head, recs, out);
+	cert_make(fx, out, &(cert_spec){.height = h + 1});
+}
+
+/* Append count blocks of RECORDS_PER_BLOCK new records each. When keep
+ * and kept are given, the records and blocks are kept there (the caller
+ * frees them). */
+static void append_blocks(fixture *fx, size_t count, batch *keep, built *kept)
+{
+	for (size_t i = 0; i < count; i++) {
+		batch recs = {0};
+		built b;
+		batch_fill(fx, &recs, RECORDS_PER_BLOCK, 0);
+		block_next(fx, &recs, &b);
+		append_ok(fx, &b, 0);
+		if (keep)
+			keep[i] = recs;
+		else
+			batch_free(&recs);
+		if (kept)
+			kept[i] = b;
+		else
+			built_free(&b);
+	}
+}
+
+/* ldg_append must refuse b with rc and an error naming want, and so must
+ * ldg_check_block when there is a certificate; the head and the store
+ * stay as they were. */
+static void expect_refused(fixture *fx, const built *b, unsigned flags, int rc, const char *want)
+{
+	uint64_t h;
+	uint8_t head[TR_HASH_LEN];
+	char err[512] = "";
+
+	assert_int_equal(ldg_head(fx->l, &h, head), TR_OK);
+	if (b->cert) {
+		assert_int_equal(ldg_check_block(fx->l, b->block, b->block_len, b->cert, b->cert_len,
+						 flags, err, sizeof(err)),
+				 rc);
+		err_names(err, want);
+		err[0] = '\0';
+	}
+	assert_int_equal(ldg_append(fx->l, b->block, b->block_len, b->cert, b->cert_len, flags, err,
+				    sizeof(err)),
+			 rc);
+	err_names(err, want);
+	head_is(fx, h, head);
+	verify_ok(fx, h);
+}
+
+/* Refuse the next block of two new records whose record 0, signed by p0
+ * (an Ed25519 partner), gets tampered with (what, value). */
+static void expect_record_refused(fixture *fx, tamper what, uint32_t value, unsigned flags,
+				  int rc, const char *want)
+{
+	batch recs = {0};
+	built b;
+	batch_add(fx, &recs, 0, fx->seq++, 0);
+	batch_fill(fx, &recs, 1, 0);
+	record_tamper(&recs, 0, what, value);
+	block_next(fx, &recs, &b);
+	expect_refused(fx, &b, flags, rc, want);
+	built_free(&b);
+	batch_free(&recs);
+}
+
+/* Refuse the next good block carrying a certificate made after spec. */
+static void expect_cert_refused(fixture *fx, const cert_spec *spec, int rc, const char *want)
+{
+	batch recs = {0};
+	built b;
+	batch_fill(fx, &recs, 2, 0);
+	block_next(fx, &recs, &b);
+	cert_make(fx, &b, spec);
+	expect_refused(fx, &b, 0, rc, want);
+	built_free(&b);
+	batch_free(&recs);
+}
+
+/* ==== LMDB behind the ledger's back ==== */
+
+typedef enum { EDIT_FLIP, EDIT_DELETE } lmdb_edit;
+
+/* In the LMDB environment at dir (no ledger open on it), flip a byte in
+ * the middle of the value at key in database db, or delete the entry. */
+static void lmdb_tamper(const char *dir, const char *db, const void *key, size_t klen,
+			lmdb_edit what)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {klen, (void *)(uintptr_t)key}, v;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	if (what == EDIT_DELETE) {
+		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	} else {
+		uint8_t *copy;
+		assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+		copy = malloc(v.mv_size);
+		assert_non_null(copy);
+		memcpy(copy, v.mv_data, v.mv_size);
+		copy[v.mv_size / 2] ^= 0x01;
+		v.mv_data = copy;
+		assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+		free(copy);
+	}
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* The event id of the record at (height, position), from the stored block. */
+static void stored_event_id(fixture *fx, uint64_t height, size_t position,
+			    uint8_t id[TR_HASH_LEN])
+{
+	uint8_t *block;
+	size_t len;
+	Trellis__Block *blk;
+	assert_int_equal(ldg_block_get(fx->l, height, &block, &len, NULL, NULL), TR_OK);
+	blk = trellis__block__unpack(NULL, len, block);
+	assert_non_null(blk);
+	assert_true(position < blk->n_records);
+	assert_int_equal(ldg_record_event_id(blk->records[position].data,
+					     blk->records[position].len, id),
+			 TR_OK);
+	trellis__block__free_unpacked(blk, NULL);
+	free(block);
+}
+
+/* ==== 1. Genesis and head ==== */
+
+static void test_genesis(void **state)
+{
+	fixture *fx = *state;
+	tr_key *other_keys[PARTNERS_MAX];
+	tr_consortium *other;
+	ldg *l = NULL;
+	uint8_t *bytes = NULL, *block = NULL, id[TR_HASH_LEN] = {0};
+	size_t len = 0;
+	uint64_t h;
+	uint32_t pos;
+	char err[512] = "";
+
+	head_is(fx, 0, fx->c->chain_id);
+	assert_ptr_equal(ldg_consortium(fx->l), fx->c);
+	assert_int_equal(ldg_block_get(fx->l, 1, &block, &len, NULL, NULL), TR_ENOTFOUND);
+	assert_int_equal(ldg_event_find(fx->l, id, &h, &pos), TR_ENOTFOUND);
+	verify_ok(fx, 0);
+	ledger_close(fx);
+
+	/* The genesis keeps the consortium file's exact bytes. */
+	if (ldg_read_consortium(fx->data, &bytes, &len, err, sizeof(err)) != TR_OK)
+		fail_msg("ldg_read_consortium: %s", err);
+	assert_int_equal(len, fx->c->len);
+	assert_memory_equal(bytes, fx->c->bytes, len);
+	free(bytes);
+
+	/* Another consortium (other keys, so another chain_id) is refused. */
+	other = consortium_new(fx->n, other_keys);
+	assert_memory_not_equal(other->chain_id, fx->c->chain_id, TR_HASH_LEN);
+	assert_int_equal(ldg_open(fx->data, other, &test_opts, &l, err, sizeof(err)), TR_EVERIFY);
+	assert_null(l);
+	err_names(err, "chain_id");
+	err_names(err, fx->data);
+	tr_consortium_free(other);
+	keys_free(other_keys, fx->n);
+
+	/* Reopening with the right one finds the same genesis. */
+	ledger_open(fx);
+	head_is(fx, 0, fx->c->chain_id);
+
+	/* A missing ledger is not created by a read-only open. */
+	{
+		char missing[128];
+		ldg_options ro = {.map_size = TEST_MAP_BYTES, .readonly = true};
+		snprintf(missing, sizeof(missing), "%s/missing", fx->home);
+		assert_int_not_equal(ldg_open(missing, fx->c, &ro, &l, err, sizeof(err)), TR_OK);
+		err_names(err, missing);
+		assert_int_not_equal(ldg_read_consortium(missing, &bytes, &len, err, sizeof(err)),
+				     TR_OK);
+	}
+}
+
+/* ==== 2. Appending and reading ==== */
+
+static void test_append_read(void **state)
+{
+	fixture *fx = *state;
+	batch recs[3];
+	built blocks[3];
+	uint8_t *block, *cert, *rec;
+	size_t len, cert_len, rec_len;
+	uint64_t h;
+	uint32_t pos;
+	bool secp = false;
+
+	append_blocks(fx, 3, recs, blocks);
+	head_is(fx, 3, blocks[2].hash);
+	for (size_t b = 0; b < 3; b++) {
+		assert_int_equal(ldg_block_get(fx->l, b + 1, &block, &len, &cert, &cert_len), TR_OK);
+		assert_int_equal(len, blocks[b].block_len);
+		assert_memory_equal(block, blocks[b].block, len);
+		assert_int_equal(cert_len, blocks[b].cert_len);
+		assert_memory_equal(cert, blocks[b].cert, cert_len);
+		free(block);
+		free(cert);
+		for (size_t i = 0; i < recs[b].n; i++) {
+			h = 0;
+			pos = 99;
+			assert_int_equal(ldg_event_find(fx->l, recs[b].id[i], &h, &pos), TR_OK);
+			assert_int_equal(h, b + 1);
+			assert_int_equal(pos, i);
+			h = 0;
+			pos = 99;
+			assert_int_equal(ldg_record_get(fx->l, recs[b].id[i], &rec, &rec_len, &h, &pos),
+					 TR_OK);
+			assert_int_equal(h, b + 1);
+			assert_int_equal(pos, i);
+			assert_int_equal(rec_len, recs[b].len[i]);
+			assert_memory_equal(rec, recs[b].rec[i], rec_len);
+			free(rec);
+			{
+				Trellis__Record *r = trellis__record__unpack(NULL, rec_len,
+									     recs[b].rec[i]);
+				assert_non_null(r);
+				secp |= r->alg == TRELLIS__ALG__ALG_SECP256K1;
+				trellis__record__free_unpacked(r, NULL);
+			}
+		}
+	}
+	assert_int_equal(secp, fx->n > 1);
+	assert_int_equal(ldg_block_get(fx->l, 4, &block, &len, NULL, NULL), TR_ENOTFOUND);
+	verify_ok(fx, 3);
+
+	/* Everything survives a close. */
+	ledger_close(fx);
+	ledger_open(fx);
+	head_is(fx, 3, blocks[2].hash);
+	verify_ok(fx, 3);
+	for (size_t b = 0; b < 3; b++) {
+		batch_free(&recs[b]);
+		built_free(&blocks[b]);
+	}
+}
+
+/* ==== 3. What ldg_append refuses (4 partners, after one good block) ==== */
+
+static int setup4_block1(void **state)
+{
+	setup4(state);
+	append_blocks(*state, 1, NULL, NULL);
+	return 0;
+}
+
+static void test_refuse_height(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0};
+	built b;
+
+	batch_fill(fx, &recs, 2, 0);
+	block_wrong_height(fx, &recs, &b);
+	expect_refused(fx, &b, 0, TR_EVERIFY, "wrong height");
+	built_free(&b);
+	batch_free(&recs);
+}
+
+static void test_refuse_prev_hash(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0};
+	built b;
+	uint64_t h;
+	uint8_t head[TR_HASH_LEN];
+
+	assert_int_equal(ldg_head(fx->l, &h, head), TR_OK);
+	head[0] ^= 0x01;
+	batch_fill(fx, &recs, 2, 0);
+	block_make(fx, h + 1, head, &recs, &b);
+	expect_refused(fx, &b, 0, TR_EVERIFY, "prev_hash");
+	built_free(&b);
+	batch_free(&recs);
+}
+
+static void test_refuse_merkle_root(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0};
+	built b;
+	Trellis__Block *blk;
+	Trellis__BlockHeader *hdr;
+	ProtobufCBinaryData saved;
+	uint8_t *hbuf;
+
+	batch_fill(fx, &recs, 3, 0);
+	block_next(fx, &recs, &b);
+	blk = trellis__block__unpack(NULL, b.block_len, b.block);
+	assert_non_null(blk);
+
+	/* The header's records_root changed (the votes sign the new header). */
+	hdr = trellis__block_header__unpack(NULL, blk->header.len, blk->header.data);
+	assert_non_null(hdr);
+	assert_int_equal(hdr->records_root.len, TR_HASH_LEN);
+	hdr->records_root.data[0] ^= 0x01;
+	hbuf = malloc(trellis__block_header__get_packed_size(hdr));
+	assert_non_null(hbuf);
+	saved = blk->header;
+	blk->header.len = trellis__block_header__pack(hdr, hbuf);
+	blk->header.data = hbuf;
+	block_repack(fx, &b, blk);
+	expect_refused(fx, &b, 0, TR_EVERIFY, "Merkle");
+	blk->header = saved;
+	free(hbuf);
+	trellis__block_header__free_unpacked(hdr, NULL);
+
+	/* A record swapped for another after the root was computed. */
+	batch_fill(fx, &recs, 1, 0);
+	saved = blk->records[1];
+	blk->records[1].data = recs.rec[3];
+	blk->records[1].len = recs.len[3];
+	block_repack(fx, &b, blk);
+	expect_refused(fx, &b, 0, TR_EVERIFY, "Merkle");
+	blk->records[1] = saved;
+
+	trellis__block__free_unpacked(blk, NULL);
+	built_free(&b);
+	batch_free(&recs);
+}
+
+static void test_refuse_record_signature(void **state)
+{
+	expect_record_refused(*state, TAMPER_SIG, 0, 0, TR_EBADSIG, "signature");
+}
+
+static void test_refuse_unknown_signer(void **state)
+{
+	fixture *fx = *state;
+	expect_record_refused(fx, TAMPER_SIGNER, fx->n, 0, TR_EINVAL, "signer");
+	expect_record_refused(fx, TAMPER_SIGNER, 1000, 0, TR_EINVAL, "signer");
+}
+
+static void test_refuse_wrong_alg(void **state)
+{
+	expect_record_refused(*state, TAMPER_ALG, TR_ALG_SECP256K1, 0, TR_EINVAL, "alg");
+	expect_record_refused(*state, TAMPER_ALG, TR_ALG_NONE, 0, TR_EINVAL, "alg");
+}
+
+static void test_refuse_record_unknown_fields(void **state)
+{
+	expect_record_refused(*state, TAMPER_EXTRA, 0, 0, TR_EINVAL, "unknown fields");
+}
+
+static void test_refuse_duplicate_event(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0};
+	built b;
+
+	/* Event 0 sits in block 1; here p1 signs it again (other record
+	 * bytes, same event id). */
+	batch_fill(fx, &recs, 1, 0);
+	batch_add(fx, &recs, 1, 0, 0);
+	block_next(fx, &recs, &b);
+	expect_refused(fx, &b, 0, TR_EEXIST, "duplicate");
+	built_free(&b);
+	batch_free(&recs);
+
+	/* A new event twice within one block. */
+	batch_fill(fx, &recs, 1, 0);
+	batch_add(fx, &recs, 2, fx->seq - 1, 0);
+	block_next(fx, &recs, &b);
+	expect_refused(fx, &b, 0, TR_EEXIST, "duplicate");
+	built_free(&b);
+	batch_free(&recs);
+}
+
+static void test_refuse_cert_2f_votes(void **state)
+{
+	expect_cert_refused(*state, &(cert_spec){.nvotes = 2}, TR_EVERIFY, "2f+1");
+}
+
+static void test_refuse_cert_bad_vote(void **state)
+{
+	expect_cert_refused(*state, &(cert_spec){.flip_vote = 2}, TR_EBADSIG, "signature");
+}
+
+static void test_refuse_cert_other_hash(void **state)
+{
+	uint8_t other[TR_HASH_LEN];
+	tr_sha256(other, "another block", 13);
+	/* The votes sign another hash than the one the certificate names. */
+	expect_cert_refused(*state, &(cert_spec){.vote_hash = other}, TR_EBADSIG, "signature");
+	/* A good certificate, but for another block. */
+	expect_cert_refused(*state, &(cert_spec){.hash = other}, TR_EVERIFY, "another block hash");
+}
+
+static void test_refuse_cert_double_vote(void **state)
+{
+	static const uint32_t twice[] = {0, 1, 1};
+	static const uint32_t twice_more[] = {2, 0, 1, 2};
+	expect_cert_refused(*state, &(cert_spec){.replicas = twice, .nvotes = 3}, TR_EVERIFY,
+			    "twice");
+	expect_cert_refused(*state, &(cert_spec){.replicas = twice_more, .nvotes = 4},
+			    TR_EVERIFY, "twice");
+}
+
+static void test_refuse_cert_other_height(void **state)
+{
+	/* The block is 2; the votes are good votes for height 3. */
+	expect_cert_refused(*state, &(cert_spec){.height = 3}, TR_EVERIFY, "certificate is for height");
+}
+
+static void test_refuse_no_cert(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0};
+	built b;
+	batch_fill(fx, &recs, 2, 0);
+	block_next(fx, &recs, &b);
+	free(b.cert);
+	b.cert = NULL;
+	b.cert_len = 0;
+	expect_refused(fx, &b, 0, TR_EINVAL, "certificate");
+	built_free(&b);
+	batch_free(&recs);
+}
+
+static void test_refuse_unknown_fields(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0};
+	built b;
+	uint8_t *grown;
+
+	batch_fill(fx, &recs, 2, 0);
+	block_next(fx, &recs, &b);
+	/* Field 15, varint 1: a valid protobuf field the Block does not
+	 * know. The header (so the hash and the certificate) is unchanged. */
+	grown = realloc(b.block, b.block_len + 2);
+	assert_non_null(grown);
+	grown[b.block_len] = 0x78;
+	grown[b.block_len + 1] = 0x01;
+	b.block = grown;
+	b.block_len += 2;
+	expect_refused(fx, &b, 0, TR_EINVAL, "unknown fields");
+	built_free(&b);
+	batch_free(&recs);
+}
+
+static void test_refuse_garbage(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0};
+	built b;
+
+	batch_fill(fx, &recs, 2, 0);
+	block_next(fx, &recs, &b);
+	memset(b.block, 0xff, b.block_len);
+	expect_refused(fx, &b, 0, TR_EINVAL, "not a valid Block");
+	b.block_len = 1;
+	expect_refused(fx, &b, 0, TR_EINVAL, "not a valid Block");
+	built_free(&b);
+	batch_free(&recs);
+}
+
+/* LDG_RECORDS_VERIFIED skips the record signatures and nothing else; a
+ * full verify then finds the bad signature, a quick one does not. */
+static void test_records_verified_flag(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0};
+	built b;
+
+	expect_record_refused(fx, TAMPER_ALG, TR_ALG_SECP256K1, LDG_RECORDS_VERIFIED, TR_EINVAL,
+			      "alg");
+	expect_record_refused(fx, TAMPER_SIGNER, fx->n, LDG_RECORDS_VERIFIED, TR_EINVAL, "signer");
+
+	batch_fill(fx, &recs, 3, 0);
+	record_tamper(&recs, 1, TAMPER_SIG, 0);
+	block_next(fx, &recs, &b);
+	expect_refused(fx, &b, 0, TR_EBADSIG, "signature");
+	cert_make(fx, &b, &(cert_spec){.nvotes = 2});
+	expect_refused(fx, &b, LDG_RECORDS_VERIFIED, TR_EVERIFY, "2f+1");
+	built_free(&b);
+	block_wrong_height(fx, &recs, &b);
+	expect_refused(fx, &b, LDG_RECORDS_VERIFIED, TR_EVERIFY, "wrong height");
+	built_free(&b);
+
+	block_next(fx, &recs, &b);
+	append_ok(fx, &b, LDG_RECORDS_VERIFIED);
+	assert_int_equal(verify_bad(fx, true, b.height, "record 1: bad signature"), TR_EBADSIG);
+	verify_one_ok(fx, false, b.height);
+	built_free(&b);
+	batch_free(&recs);
+}
+
+/* ==== 4. ldg_verify finds what was changed behind the ledger ==== */
+
+/* Close the ledger, edit its LMDB environment directly, reopen it. */
+static void tamper_closed(fixture *fx, const char *db, const void *key, size_t klen,
+			   lmdb_edit what)
+{
+	ledger_close(fx);
+	lmdb_tamper(fx->data, db, key, klen, what);
+	ledger_open(fx);
+}
+
+static int setup4_blocks3(void **state)
+{
+	setup4(state);
+	append_blocks(*state, 3, NULL, NULL);
+	verify_ok(*state, 3);
+	return 0;
+}
+
+static void test_verify_block_tampered(void **state)
+{
+	fixture *fx = *state;
+	uint8_t key[8];
+	tr_be64_put(key, 2);
+	tamper_closed(fx, "blocks", key, sizeof(key), EDIT_FLIP);
+	verify_bad(fx, false, 2, "block 2");
+	verify_bad(fx, true, 2, "block 2");
+}
+
+static void test_verify_cert_tampered(void **state)
+{
+	fixture *fx = *state;
+	uint8_t key[8];
+	tr_be64_put(key, 3);
+	tamper_closed(fx, "certs", key, sizeof(key), EDIT_FLIP);
+	verify_bad(fx, false, 3, "block 3");
+	verify_bad(fx, true, 3, "block 3");
+}
+
+static void test_verify_event_deleted(void **state)
+{
+	fixture *fx = *state;
+	uint8_t id[TR_HASH_LEN];
+	stored_event_id(fx, 2, 1, id);
+	tamper_closed(fx, "events", id, sizeof(id), EDIT_DELETE);
+	verify_bad(fx, false, 2, "events index");
+	verify_bad(fx, true, 2, "events index");
+}
+
+/* ==== 5. A full map ==== */
+
+static void test_map_full(void **state)
+{
+	fixture *fx = *state;
+	static const ldg_options tiny = {.map_size = TINY_MAP_BYTES};
+	built kept[FILL_BLOCKS_MAX];
+	size_t nkept = 0;
+	batch recs = {0};
+	built b;
+	char err[512] = "";
+	int rc = TR_OK;
+
+	ledger_close(fx);
+	snprintf(fx->data, sizeof(fx->data), "%s/tiny", fx->home);
+	if (ldg_open(fx->data, fx->c, &tiny, &fx->l, err, sizeof(err)) != TR_OK)
+		fail_msg("genesis does not fit a map of %zu bytes: %s", TINY_MAP_BYTES, err);
+
+	/* A block of ~200 KiB does not fit at all. */
+	batch_fill(fx, &recs, RECORDS_PER_BLOCK, BIG_PAD);
+	block_next(fx, &recs, &b);
+	assert_true(b.block_len > 200u << 10);
+	assert_int_equal(ldg_append(fx->l, b.block, b.block_len, b.cert, b.cert_len, 0, err,
+				    sizeof(err)),
+			 TR_EFULL);
+	err_names(err, "full");
+	head_is(fx, 0, fx->c->chain_id);
+	built_free(&b);
+	batch_free(&recs);
+
+	/* Smaller blocks fit until the map is full. */
+	while (nkept < FILL_BLOCKS_MAX) {
+		batch_fill(fx, &recs, RECORDS_PER_BLOCK, SMALL_PAD);
+		block_next(fx, &recs, &b);
+		batch_free(&recs);
+		err[0] = '\0';
+		rc = ldg_append(fx->l, b.block, b.block_len, b.cert, b.cert_len, 0, err,
+				sizeof(err));
+		if (rc != TR_OK) {
+			built_free(&b);
+			break;
+		}
+		kept[nkept++] = b;
+	}
+	assert_int_equal(rc, TR_EFULL);
+	err_names(err, "full");
+	assert_true(nkept >= 2);
+	head_is(fx, nkept, kept[nkept - 1].hash);
+	verify_ok(fx, nkept);
+
+	/* The same head after a reopen with the same map, every block readable. */
+	ldg_close(fx->l);
+	if (ldg_open(fx->data, fx->c, &tiny, &fx->l, err, sizeof(err)) != TR_OK)
+		fail_msg("reopen: %s", err);
+	head_is(fx, nkept, kept[nkept - 1].hash);
+	verify_ok(fx, nkept);
+	for (size_t i = 0; i < nkept; i++) {
+		uint8_t *block;
+		size_t len;
+		assert_int_equal(ldg_block_get(fx->l, i + 1, &block, &len, NULL, NULL), TR_OK);
+		assert_int_equal(len, kept[i].block_len);
+		assert_memory_equal(block, kept[i].block, len);
+		free(block);
+		built_free(&kept[i]);
+	}
+}
+
+/* ==== 6. The vote log ==== */
+
+static void test_vote_log(void **state)
+{
+	fixture *fx = *state;
+	Trellis__VoteLog vl = TRELLIS__VOTE_LOG__INIT;
+	uint8_t hash[TR_HASH_LEN], buf[128], *got = NULL;
+	size_t len, got_len = 0;
+
+	tr_sha256(hash, "block 5", 7);
+	vl.kind = 2;
+	vl.view = 1;
+	vl.height = 5;
+	vl.block_hash.data = hash;
+	vl.block_hash.len = sizeof(hash);
+	assert_true(trellis__vote_log__get_packed_size(&vl) <= sizeof(buf));
+	len = trellis__vote_log__pack(&vl, buf);
+
+	assert_int_equal(ldg_vote_put(fx->l, 5, 2, buf, len), TR_OK);
+	assert_int_equal(ldg_vote_get(fx->l, 5, 2, &got, &got_len), TR_OK);
+	assert_int_equal(got_len, len);
+	assert_memory_equal(got, buf, len);
+	free(got);
+	got = NULL;
+	assert_int_equal(ldg_vote_get(fx->l, 6, 2, &got, &got_len), TR_ENOTFOUND);
+	assert_int_equal(ldg_vote_get(fx->l, 5, 1, &got, &got_len), TR_ENOTFOUND);
+	assert_null(got);
+
+	/* Durable: still there after a reopen. */
+	ledger_close(fx);
+	ledger_open(fx);
+	assert_int_equal(ldg_vote_get(fx->l, 5, 2, &got, &got_len), TR_OK);
+	assert_int_equal(got_len, len);
+	assert_memory_equal(got, buf, len);
+	free(got);
+}
+
+/* ==== 7. ldg_cert_check on its own ==== */
+
+/* ldg_cert_check of b's certificate against (height, hash) gives rc, and
+ * on failure an error naming want. */
+static void cert_check_is(const fixture *fx, const built *b, uint64_t height,
+			  const uint8_t hash[TR_HASH_LEN], int rc, const char *want)
+{
+	char err[512] = "";
+	assert_int_equal(ldg_cert_check(fx->c, b->cert, b->cert_len, height, hash, err,
+					sizeof(err)),
+			 rc);
+	if (want)
+		err_names(err, want);
+}
+
+static void test_cert_check(void **state)
+{
+	fixture *fx = *state;
+	static const uint32_t with7[] = {0, 1, 7};
+	static const uint32_t last3[] = {3, 1, 2};
+	built b = {.height = 7};
+
+	tr_sha256(b.hash, "block 7", 7);
+	cert_make(fx, &b, NULL);
+	cert_check_is(fx, &b, 7, b.hash, TR_OK, NULL);
+	cert_check_is(fx, &b, 8, b.hash, TR_EVERIFY, "height");
+	cert_check_is(fx, &b, 7, fx->c->chain_id, TR_EVERIFY, "another block hash");
+	cert_make(fx, &b, &(cert_spec){.nvotes = 4});
+	cert_check_is(fx, &b, 7, b.hash, TR_OK, NULL);
+	cert_make(fx, &b, &(cert_spec){.replicas = last3, .nvotes = 3}); /* secp256k1 vote too */
+	cert_check_is(fx, &b, 7, b.hash, TR_OK, NULL);
+	cert_make(fx, &b, &(cert_spec){.nvotes = 2});
+	cert_check_is(fx, &b, 7, b.hash, TR_EVERIFY, "2f+1");
+	cert_make(fx, &b, &(cert_spec){.replicas = with7, .nvotes = 3});
+	cert_check_is(fx, &b, 7, b.hash, TR_EVERIFY, "replica 7");
+	built_free(&b);
+}
+
+/* ==== Main ==== */
+
+int main(void)
+{
+#define T1(f) cmocka_unit_test_setup_teardown(f, setup1, teardown)
+#define T4(f) cmocka_unit_test_setup_teardown(f, setup4, teardown)
+#define T4B1(f) cmocka_unit_test_setup_teardown(f, setup4_block1, teardown)
+#define T4B3(f) cmocka_unit_test_setup_teardown(f, setup4_blocks3, teardown)
+	const struct CMUnitTest tests[] = {
+		T4(test_genesis),
+		T1(test_append_read),
+		T4(test_append_read),
+		T4B1(test_refuse_height),
+		T4B1(test_refuse_prev_hash),
+		T4B1(test_refuse_merkle_root),
+		T4B1(test_refuse_record_signature),
+		T4B1(test_refuse_unknown_signer),
+		T4B1(test_refuse_wrong_alg),
+		T4B1(test_refuse_record_unknown_fields),
+		T4B1(test_refuse_duplicate_event),
+		T4B1(test_refuse_cert_2f_votes),
+		T4B1(test_refuse_cert_bad_vote),
+		T4B1(test_refuse_cert_other_hash),
+		T4B1(test_refuse_cert_double_vote),
+		T4B1(test_refuse_cert_other_height),
+		T4B1(test_refuse_no_cert),
+		T4B1(test_refuse_unknown_fields),
+		T4B1(test_refuse_garbage),
+		T4B1(test_records_verified_flag),
+		T4B3(test_verify_block_tampered),
+		T4B3(test_verify_cert_tampered),
+		T4B3(test_verify_event_deleted),
+		T1(test_map_full),
+		T1(test_vote_log),
+		T4(test_cert_check),
+	};
+#undef T1
+#undef T4
+#undef T4B1
+#undef T4B3
+	if (tr_crypto_init() != TR_OK) {
+		fprintf(stderr, "tr_crypto_init failed\n");
+		return 1;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
