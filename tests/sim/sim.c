@@ -114,20 +114,26 @@ typedef struct {
 	uint32_t drop_max;   /* permille */
 	uint32_t fault_ticks;
 	uint32_t rate;       /* a new block is wanted every `rate` ticks */
+	int byz_kind;        /* -1: a random behaviour per Byzantine replica */
+	bool byz_next;       /* Byzantine replicas are the primaries of views 1.. */
 } scenario;
 
 static const scenario scenarios[] = {
-	{"calm4", 4, 0, 0, false, false, 300, 150, 6},
-	{"crash4", 4, 0, 1, false, false, 200, 200, 6},
-	{"byz4", 4, 1, 0, false, false, 200, 200, 6},
-	{"partition4", 4, 0, 0, true, false, 150, 200, 6},
-	{"calm7", 7, 0, 0, false, false, 300, 100, 8},
-	{"crash7", 7, 0, 2, false, false, 200, 150, 8},
-	{"byz7", 7, 2, 0, false, false, 200, 150, 8},
-	{"partition7", 7, 0, 0, true, false, 150, 150, 8},
-	{"mixed7", 7, 1, 1, true, false, 200, 150, 8},
-	{"fplus1_4", 4, 0, 0, false, true, 100, 200, 6},
-	{"fplus1_7", 7, 0, 0, false, true, 100, 200, 8},
+	{"calm4", 4, 0, 0, false, false, 300, 150, 6, -1, false},
+	{"crash4", 4, 0, 1, false, false, 200, 200, 6, -1, false},
+	{"byz4", 4, 1, 0, false, false, 200, 200, 6, -1, false},
+	{"partition4", 4, 0, 0, true, false, 150, 200, 6, -1, false},
+	{"calm7", 7, 0, 0, false, false, 300, 100, 8, -1, false},
+	{"crash7", 7, 0, 2, false, false, 200, 150, 8, -1, false},
+	{"byz7", 7, 2, 0, false, false, 200, 150, 8, -1, false},
+	{"partition7", 7, 0, 0, true, false, 150, 150, 8, -1, false},
+	{"mixed7", 7, 1, 1, true, false, 200, 150, 8, -1, false},
+	{"fplus1_4", 4, 0, 0, false, true, 100, 200, 6, -1, false},
+	{"fplus1_7", 7, 0, 0, false, true, 100, 200, 8, -1, false},
+	/* Byzantine primaries-in-waiting that forge NEW-VIEWs, with cuts
+	 * that leave a commit on one side only. */
+	{"nvattack4", 4, 1, 0, true, false, 200, 200, 6, BYZ_BADNV, true},
+	{"nvattack7", 7, 2, 0, true, false, 200, 150, 8, BYZ_BADNV, true},
 };
 #define NSCEN (sizeof scenarios / sizeof scenarios[0])
 
@@ -139,7 +145,7 @@ typedef struct {
 } vcache_entry;
 
 static vcache_entry *vcache;
-static uint64_t g_verifies, g_vcache_hits;
+static uint64_t g_verifies, g_vcache_hits, g_forged_nv, g_forged_blocks;
 
 static int cached_verify(void *ctx, tr_alg alg, const uint8_t pub[TR_PUBKEY_LEN], const char *tag,
 			 const uint8_t chain_id[TR_HASH_LEN], const uint8_t *bytes, size_t len,
@@ -236,6 +242,10 @@ typedef struct {
 	uint64_t probe_ticks;
 	bool probe_done;
 	bool quiet_faults; /* figures: no faults at all */
+	/* nvattack: the colluders' victim and its companions */
+	uint32_t victim;
+	bool in_s[SIM_NMAX];
+	int attack_stage; /* 1: selective PRE-PREPARE sent; 2: victim committed, cut off */
 	uint64_t want_blocks;
 } world;
 
@@ -439,6 +449,11 @@ static void check_commit(world *w, uint32_t i, const pbft_action *a)
 		      a->height);
 		return;
 	}
+	if (g_verbose) {
+		char hx[9];
+		printf("  t=%" PRIu64 " r%u commit h=%" PRIu64 " view=%" PRIu64 " %s\n", w->now, i,
+		       a->height, pbft_view(r->p), tr_hex(hx, h.hash, 4));
+	}
 	if (!is_honest(w, i))
 		return;
 	if (w->decided_have[a->height]) {
@@ -622,12 +637,22 @@ static void byz_send(world *w, uint32_t i, uint32_t to, const uint8_t *msg, size
 		net_send(w, i, to, msg, len);
 		return;
 	case BYZ_BADNV:
+		/* Collude so that one honest replica (the victim) commits
+		 * while the others only prepare, then hide that behind a
+		 * forged NEW-VIEW. */
 		if (alt_nv) {
 			net_send(w, i, to, alt_nv, alt_nv_len);
 			return;
 		}
-		if (alt_pp && (to % 2) == 1) {
-			net_send(w, i, to, alt_pp, alt_pp_len);
+		if (m && (m->kind_case == PBFT__MESSAGE__KIND_PRE_PREPARE ||
+			  m->kind_case == PBFT__MESSAGE__KIND_PREPARE)) {
+			if (w->in_s[to] || !is_honest(w, to))
+				net_send(w, i, to, msg, len);
+			return;
+		}
+		if (m && m->kind_case == PBFT__MESSAGE__KIND_COMMIT) {
+			if (to == w->victim || !is_honest(w, to))
+				net_send(w, i, to, msg, len);
 			return;
 		}
 		net_send(w, i, to, msg, len);
@@ -638,37 +663,114 @@ static void byz_send(world *w, uint32_t i, uint32_t to, const uint8_t *msg, size
 	}
 }
 
-/* A NEW-VIEW from Byzantine i whose forced block is swapped for another. */
+/* A NEW-VIEW from Byzantine i built from the 2f+1 VIEW-CHANGEs with the
+ * lowest heights (a primary may pick any 2f+1), re-proposing a fresh block
+ * instead of the one they force; every colluder votes for it. */
 static void forge_new_view(world *w, uint32_t i, const Pbft__Message *m, uint8_t **out,
 			   size_t *olen)
 {
 	Pbft__Body *b;
-	Pbft__PrePrepare *pp;
+	Pbft__NewView *nv;
+	Pbft__PrePrepare pp = PBFT__PRE_PREPARE__INIT;
+	Pbft__PrePrepare *old_pp;
+	Pbft__Signed *keep[SIM_NMAX];
+	Pbft__Signed **old_vcs;
+	size_t old_n;
+	uint64_t hs[SIM_NMAX], base = 0;
+	bool prepared[SIM_NMAX] = {false}, forced = false;
+	size_t nk = 0;
 	uint8_t *ab;
 	size_t al;
 	uint8_t hh[TR_HASH_LEN], sig[TR_SIG_LEN];
+	const uint8_t *prev;
 	*out = NULL;
+	if (w->attack_stage != 2)
+		return; /* play honest until a commit is there to hide */
 	b = (Pbft__Body *)pbft_wire_unpack(&pbft__body__descriptor, m->signed_->body.data,
 					   m->signed_->body.len);
-	if (!b || b->kind_case != PBFT__BODY__KIND_NEW_VIEW || !b->new_view->pre_prepare) {
+	if (!b || b->kind_case != PBFT__BODY__KIND_NEW_VIEW) {
 		pbft_wire_free((ProtobufCMessage *)b);
 		return;
 	}
-	pp = b->new_view->pre_prepare;
-	alt_block(w, pp->block.data, pp->block.len, i, &ab, &al);
+	nv = b->new_view;
+	for (size_t k = 0; k < nv->n_view_changes && k < SIM_NMAX; k++) {
+		Pbft__Body *vb = (Pbft__Body *)pbft_wire_unpack(&pbft__body__descriptor,
+							       nv->view_changes[k]->body.data,
+							       nv->view_changes[k]->body.len);
+		hs[k] = vb && vb->kind_case == PBFT__BODY__KIND_VIEW_CHANGE ? vb->view_change->height
+									       : UINT64_MAX;
+		prepared[k] = vb && vb->kind_case == PBFT__BODY__KIND_VIEW_CHANGE &&
+			      vb->view_change->prepared;
+		pbft_wire_free((ProtobufCMessage *)vb);
+	}
+	/* the q lowest */
+	while (nk < w->q) {
+		size_t best = SIZE_MAX;
+		for (size_t k = 0; k < nv->n_view_changes && k < SIM_NMAX; k++)
+			if (hs[k] != UINT64_MAX - 1 && (best == SIZE_MAX || hs[k] < hs[best]))
+				best = k;
+		if (best == SIZE_MAX || hs[best] == UINT64_MAX)
+			break;
+		keep[nk++] = nv->view_changes[best];
+		if (hs[best] > base)
+			base = hs[best];
+		hs[best] = UINT64_MAX - 1;
+	}
+	/* a prepared certificate at base+1 among the kept: they force a block */
+	for (size_t k = 0; k < nv->n_view_changes && k < SIM_NMAX; k++)
+		for (size_t j = 0; j < nk; j++)
+			if (keep[j] == nv->view_changes[k] && prepared[k]) {
+				Pbft__Body *vb = (Pbft__Body *)pbft_wire_unpack(
+					&pbft__body__descriptor, keep[j]->body.data, keep[j]->body.len);
+				if (vb && vb->view_change->height == base)
+					forced = true;
+				pbft_wire_free((ProtobufCMessage *)vb);
+			}
+	if (nk < w->q || !forced || base > w->rep[i].height) {
+		pbft_wire_free(&b->base);
+		return;
+	}
+	prev = base == 0 ? w->c->chain_id : w->rep[i].chain[base - 1].hash;
+	make_block(w, base + 1, prev, nv->view, i, 4242 + rng_below(&w->r, 1000), false, &ab, &al);
 	block_hash(ab, al, hh);
-	TR_ASSERT(pbft_wire_sign_prepare(w->rep[i].key, w->c->chain_id, pp->view, pp->height, hh,
+	TR_ASSERT(pbft_wire_sign_prepare(w->rep[i].key, w->c->chain_id, nv->view, base + 1, hh,
 					 sig) == 0);
-	/* swap in (the unpacked message owns its buffers: free them) */
-	free(pp->block.data);
-	free(pp->signature.data);
-	pp->block.data = ab;
-	pp->block.len = al;
-	pp->signature.data = malloc(TR_SIG_LEN);
-	TR_ASSERT(pp->signature.data);
-	memcpy(pp->signature.data, sig, TR_SIG_LEN);
+	pp.view = nv->view;
+	pp.height = base + 1;
+	pp.block.data = ab;
+	pp.block.len = al;
+	pp.signature.data = sig;
+	pp.signature.len = TR_SIG_LEN;
+	old_pp = nv->pre_prepare;
+	old_vcs = nv->view_changes;
+	old_n = nv->n_view_changes;
+	nv->pre_prepare = &pp;
+	nv->view_changes = keep;
+	nv->n_view_changes = nk;
 	TR_ASSERT(pbft_wire_signed_message(w->rep[i].key, w->c->chain_id, i, b, NULL, 0, out,
 					   olen) == 0);
+	nv->pre_prepare = old_pp;
+	nv->view_changes = old_vcs;
+	nv->n_view_changes = old_n;
+	g_forged_nv++;
+	if (g_verbose)
+		printf("  t=%" PRIu64 " r%u forges NEW-VIEW %" PRIu64 " base %" PRIu64 "\n", w->now, i,
+		       nv->view, base);
+	/* every colluder votes for the fresh block */
+	for (uint32_t k = 0; k < w->n; k++) {
+		if (is_honest(w, k))
+			continue;
+		for (int c = 0; c < 2; c++) {
+			uint8_t *o;
+			size_t ol;
+			byz_sign_vote(w, k, c == 1, pp.view, pp.height, hh, &o, &ol);
+			for (uint32_t to = 0; to < w->n; to++)
+				if (to != k)
+					net_send(w, k, to, o, ol);
+			free(o);
+		}
+	}
+	free(ab);
 	pbft_wire_free(&b->base);
 }
 
@@ -687,6 +789,7 @@ static void liar_forge(world *w, uint32_t i, uint32_t to, uint64_t height)
 	if (height == 0 || height > r->height + 1 || r->forged_for[to] >= height || !r->p)
 		return;
 	r->forged_for[to] = height;
+	g_forged_blocks++;
 	prev = height == 1 ? w->c->chain_id : r->chain[height - 2].hash;
 	make_block(w, height, prev, 0, i, 7777 + rng_below(&w->r, 1000), false, &blk, &bl);
 	block_hash(blk, bl, hh);
@@ -794,6 +897,15 @@ static void drain(world *w, uint32_t i)
 			break;
 		case PBFT_ACT_COMMIT:
 			check_commit(w, i, &a);
+			if (w->attack_stage == 1 && i == w->victim && w->faults) {
+				/* the network helps: cut the victim off */
+				memset(w->side, 0, sizeof w->side);
+				w->side[i] = 1;
+				w->part_until = w->now + 30 + rng_below(&w->r, 30);
+				w->attack_stage = 2;
+				if (g_verbose)
+					printf("  t=%" PRIu64 " victim %u cut off\n", w->now, i);
+			}
 			if (r->height < SIM_CHAIN_MAX && a.height == r->height + 1) {
 				sblock *b = &r->chain[r->height++];
 				b->block = a.bytes;
@@ -820,7 +932,10 @@ static void drain(world *w, uint32_t i)
 				m = (Pbft__Message *)pbft_wire_unpack(&pbft__message__descriptor,
 								      a.bytes, a.len);
 				if (m && m->kind_case == PBFT__MESSAGE__KIND_PRE_PREPARE &&
-				    (r->byz == BYZ_EQUIVOCATE || r->byz == BYZ_BADNV)) {
+				    r->byz == BYZ_BADNV && w->sc->byz_next)
+					w->attack_stage = w->attack_stage ? w->attack_stage : 1;
+				if (m && m->kind_case == PBFT__MESSAGE__KIND_PRE_PREPARE &&
+				    r->byz == BYZ_EQUIVOCATE) {
 					uint8_t *ab;
 					size_t al;
 					alt_block(w, m->pre_prepare->block.data,
@@ -916,12 +1031,25 @@ static void deliver(world *w, event *e)
 static void pick_byzantine(world *w)
 {
 	uint32_t placed = 0;
+	if (w->sc->byz_next) {
+		uint32_t s_size = w->q - w->sc->byz, got = 0;
+		for (uint32_t k = 0; k < w->sc->byz; k++)
+			w->rep[1 + k].byz = w->sc->byz_kind;
+		w->victim = 0;
+		for (uint32_t k = 0; k < w->n && got < s_size; k++)
+			if (is_honest(w, k)) {
+				w->in_s[k] = true;
+				got++;
+			}
+		return;
+	}
 	while (placed < w->sc->byz) {
 		/* replica 0 is the first primary: make it Byzantine half the time */
 		uint32_t i = placed == 0 && rng_below(&w->r, 2) ? 0 : rng_below(&w->r, w->n);
 		if (w->rep[i].byz >= 0)
 			continue;
-		w->rep[i].byz = (int)rng_below(&w->r, BYZ_KINDS);
+		w->rep[i].byz = w->sc->byz_kind >= 0 ? w->sc->byz_kind
+						     : (int)rng_below(&w->r, BYZ_KINDS);
 		placed++;
 	}
 }
@@ -1164,6 +1292,16 @@ static int run(uint64_t seed, const scenario *sc, bool figures, uint32_t fig_blo
 			if (!r->up)
 				continue;
 			pbft_note_pending(r->p, pbft_height(r->p) < w.want_blocks);
+			if (g_verbose) {
+				static uint64_t lastv[SIM_NMAX], lastm[SIM_NMAX];
+				uint64_t v = pbft_view(r->p), md = pbft_get_mode(r->p);
+				if (v != lastv[i] || md != lastm[i])
+					printf("  t=%" PRIu64 " r%u view=%" PRIu64 " %s h=%" PRIu64 "\n",
+					       w.now, i, v, pbft_mode_name((pbft_mode)md),
+					       pbft_height(r->p));
+				lastv[i] = v;
+				lastm[i] = md;
+			}
 			pbft_tick(r->p);
 			drain(&w, i);
 			propose_if_primary(&w, i);
@@ -1228,7 +1366,7 @@ static void figures(void)
 	       TICK_MS, VC_TIMEOUT_MS / TICK_MS);
 	printf("|---|---|---|---|---|---|---|\n");
 	for (size_t k = 0; k < TR_ARRAY_LEN(ns); k++) {
-		scenario sc = {"figures", ns[k], 0, 0, false, false, 0, 0, 1};
+		scenario sc = {"figures", ns[k], 0, 0, false, false, 0, 0, 1, -1, false};
 		run_result r;
 		char why[256];
 		uint64_t probe_sum = 0, probes = 0;
@@ -1347,8 +1485,9 @@ int main(int argc, char **argv)
 				       (double)per_blocks[i] / (double)per_runs[i],
 				       (double)per_vc[i] / (double)per_runs[i]);
 		printf("sim: %" PRIu64 " seeds from %" PRIu64 ", %" PRIu64 " failed (%" PRIu64
-		       " signature checks, %" PRIu64 " cached)\n",
-		       runs, first, fails, g_verifies, g_vcache_hits);
+		       " signature checks, %" PRIu64 " cached; forged: %" PRIu64
+		       " NEW-VIEWs, %" PRIu64 " catch-up blocks)\n",
+		       runs, first, fails, g_verifies, g_vcache_hits, g_forged_nv, g_forged_blocks);
 	}
 	free(vcache);
 	return fails ? 1 : 0;
