@@ -897,6 +897,14 @@ static void drain(world *w, uint32_t i)
 			break;
 		case PBFT_ACT_COMMIT:
 			check_commit(w, i, &a);
+			if (w->faults && w->sc->partition && !w->part_until && is_honest(w, i) &&
+			    rng_permille(&w->r, 150)) {
+				/* an adversarial cut: the first to commit is cut off
+				 * before its COMMITs reach the others */
+				memset(w->side, 0, sizeof w->side);
+				w->side[i] = 1;
+				w->part_until = w->now + 15 + rng_below(&w->r, 45);
+			}
 			if (w->attack_stage == 1 && i == w->victim && w->faults) {
 				/* the network helps: cut the victim off */
 				memset(w->side, 0, sizeof w->side);
