@@ -148,6 +148,8 @@ struct pbft {
 
 	/* Timers (in ticks). */
 	uint64_t now, timer_start, last_retx;
+	uint64_t slot_at;      /* last progress in the slot (or view change) */
+	uint64_t committed_at; /* last commit */
 	uint32_t backoff;
 	bool pending;
 
@@ -519,6 +521,8 @@ static int advance(pbft *p, const uint8_t *block, size_t len, const uint8_t hash
 	a->cert_len = cert_len;
 
 	p->height++;
+	p->committed_at = p->now;
+	p->slot_at = p->now;
 	memcpy(p->head, hash, TR_HASH_LEN);
 	set_bytes(&p->head_cert, &p->head_cert_len, hc, cert_len);
 	clear_slot(p, false);
@@ -695,6 +699,7 @@ static void check_prepared(pbft *p)
 	p->pc.block = memdup(p->pp_block, p->pp_len);
 	p->pc.len = p->pc.block ? p->pp_len : 0;
 	p->slot_prepared = true;
+	p->slot_at = p->now;
 	if (send_commit(p) == 0)
 		check_committed(p);
 }
@@ -752,6 +757,7 @@ static int accept_pre_prepare(pbft *p, const uint8_t *block, size_t len,
 		return TR_ENOMEM;
 	p->pp_len = len;
 	p->have_pp = true;
+	p->slot_at = p->now;
 	memcpy(p->pp_hash, hash, TR_HASH_LEN);
 	p->prep[prim].have = true;
 	p->prep[prim].view = p->view;
@@ -834,9 +840,11 @@ static void keep_future(pbft *p, uint32_t from, uint64_t height, uint64_t view,
 static int place(pbft *p, uint32_t from, uint64_t view, uint64_t height, bool is_commit)
 {
 	if (height <= p->height) {
-		/* The sender is at height-1 or was; help it. */
+		/* The sender was at height-1. Help it, unless this is just a
+		 * late vote for the block we committed a moment ago. */
 		p->st.dropped_stale++;
-		push_blocks(p, from, height - 1);
+		if (height < p->height || p->now - p->committed_at >= p->retx_ticks)
+			push_blocks(p, from, height - 1);
 		return -1;
 	}
 	if (height > p->height + 1) {
@@ -1160,6 +1168,7 @@ static int start_view_change(pbft *p, uint64_t new_view)
 	p->view = new_view;
 	p->vc_mode = true;
 	p->vc_armed = false;
+	p->slot_at = p->now;
 	if (p->backoff < PBFT_BACKOFF_MAX)
 		p->backoff++;
 	p->timer_start = p->now;
@@ -1779,8 +1788,9 @@ void pbft_tick(pbft *p)
 		else if (p->now - p->timer_start >= timeout_ticks(p))
 			(void)start_view_change(p, p->view + 1);
 	}
-	/* Retransmission of what this replica said in the current round. */
-	if (p->now - p->last_retx >= p->retx_ticks) {
+	/* Retransmission of what this replica said in a round that has been
+	 * stuck for a while (lost messages). */
+	if (p->now - p->last_retx >= p->retx_ticks && p->now - p->slot_at >= p->retx_ticks) {
 		p->last_retx = p->now;
 		if (p->vc_mode) {
 			if (!p->out_vc)
@@ -1849,6 +1859,7 @@ int pbft_propose(pbft *p, const uint8_t *block, size_t len)
 		return TR_ENOMEM;
 	p->pp_len = len;
 	p->have_pp = true;
+	p->slot_at = p->now;
 	memcpy(p->pp_hash, h.hash, TR_HASH_LEN);
 	p->prep[p->self].have = true;
 	p->prep[p->self].view = p->view;
@@ -1967,7 +1978,7 @@ int pbft_new(const pbft_config *cfg, pbft **out)
 	p->base_ticks = c->params.view_change_timeout_ms / cfg->tick_ms;
 	if (p->base_ticks < 8)
 		p->base_ticks = 8;
-	p->retx_ticks = p->base_ticks / 4;
+	p->retx_ticks = p->base_ticks / 3;
 	p->fetch_ticks = p->base_ticks / 2;
 	p->height = cfg->height;
 	if (cfg->height == 0) {
