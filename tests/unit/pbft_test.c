@@ -1,0 +1,244 @@
+/*
+ * pbft_test.c: unit tests of consensus/ that the simulator does not cover:
+ * a one-partner network commits a proposal at once with a certificate of
+ * its own vote; the action order is PERSIST before the PRE-PREPARE leaves;
+ * garbage and oversized input is dropped with an error, never an abort;
+ * bad configs and corrupt persisted state are refused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "common/consortium.h"
+#include "common/crypto.h"
+#include "common/merkle.h"
+#include "consensus/pbft.h"
+#include "consensus/pbft_wire.h"
+
+#include <string.h>
+
+static int accept_all(void *ctx, const uint8_t *block, size_t len, uint64_t height,
+		      const uint8_t prev_hash[TR_HASH_LEN])
+{
+	(void)ctx;
+	(void)block;
+	(void)len;
+	(void)height;
+	(void)prev_hash;
+	return 0;
+}
+
+typedef struct {
+	tr_consortium c;
+	tr_key *keys[4];
+} net;
+
+static void net_init(net *nt, uint32_t n)
+{
+	memset(nt, 0, sizeof *nt);
+	assert_int_equal(tr_crypto_init(), 0);
+	nt->c.n = n;
+	nt->c.f = (n - 1) / 3;
+	nt->c.params = tr_params_default();
+	tr_sha256(nt->c.chain_id, "pbft_test", 9);
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t seed[TR_SEED_LEN] = {0};
+		seed[0] = (uint8_t)(i + 1);
+		assert_int_equal(tr_key_from_seed(TR_ALG_ED25519, seed, &nt->keys[i]), 0);
+		nt->c.partners[i].alg = TR_ALG_ED25519;
+		memcpy(nt->c.partners[i].key, tr_key_public(nt->keys[i]), TR_PUBKEY_LEN);
+	}
+}
+
+static void net_fini(net *nt)
+{
+	for (uint32_t i = 0; i < nt->c.n; i++)
+		tr_key_free(nt->keys[i]);
+}
+
+static void make_block(const net *nt, uint64_t height, const uint8_t prev[TR_HASH_LEN],
+		       uint64_t view, uint32_t proposer, uint8_t **out, size_t *len)
+{
+	Trellis__BlockHeader h = TRELLIS__BLOCK_HEADER__INIT;
+	Trellis__Block b = TRELLIS__BLOCK__INIT;
+	uint8_t root[TR_HASH_LEN];
+	uint8_t *hb;
+	size_t hl;
+	assert_int_equal(tr_merkle_root(NULL, 0, root), 0);
+	h.chain_id.data = (uint8_t *)(uintptr_t)nt->c.chain_id;
+	h.chain_id.len = TR_HASH_LEN;
+	h.height = height;
+	h.prev_hash.data = (uint8_t *)(uintptr_t)prev;
+	h.prev_hash.len = TR_HASH_LEN;
+	h.records_root.data = root;
+	h.records_root.len = TR_HASH_LEN;
+	h.view = view;
+	h.proposer = proposer;
+	assert_int_equal(pbft_wire_pack(&h.base, &hb, &hl), 0);
+	b.header.data = hb;
+	b.header.len = hl;
+	assert_int_equal(pbft_wire_pack(&b.base, out, len), 0);
+	free(hb);
+}
+
+static pbft *replica(net *nt, uint32_t self)
+{
+	pbft_config cfg;
+	pbft *p = NULL;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.consortium = &nt->c;
+	cfg.self.v = self;
+	cfg.key = nt->keys[self];
+	cfg.tick_ms = 100;
+	cfg.validate = accept_all;
+	assert_int_equal(pbft_new(&cfg, &p), 0);
+	return p;
+}
+
+static void test_single_partner_commits_at_once(void **state)
+{
+	net nt;
+	pbft *p;
+	pbft_action a;
+	uint8_t *blk, head[TR_HASH_LEN];
+	size_t bl;
+	int kinds[8], nk = 0;
+	(void)state;
+	net_init(&nt, 1);
+	p = replica(&nt, 0);
+	assert_true(pbft_is_primary(p));
+	assert_true(pbft_can_propose(p));
+	for (uint64_t h = 1; h <= 3; h++) {
+		pbft_head(p, head);
+		make_block(&nt, h, head, pbft_view(p), 0, &blk, &bl);
+		assert_int_equal(pbft_propose(p, blk, bl), 0);
+		nk = 0;
+		while (pbft_pop(p, &a) == 0) {
+			if (nk < 8)
+				kinds[nk++] = (int)a.kind;
+			if (a.kind == PBFT_ACT_COMMIT) {
+				uint64_t ch;
+				assert_int_equal(a.height, h);
+				assert_int_equal(pbft_cert_check(&nt.c, a.cert, a.cert_len, NULL, NULL,
+								 &ch, NULL),
+						 0);
+				assert_int_equal(ch, h);
+			}
+			pbft_action_fini(&a);
+		}
+		/* PERSIST (prepare), PERSIST (commit), COMMIT: nothing to send */
+		assert_int_equal(nk, 3);
+		assert_int_equal(kinds[0], PBFT_ACT_PERSIST);
+		assert_int_equal(kinds[1], PBFT_ACT_PERSIST);
+		assert_int_equal(kinds[2], PBFT_ACT_COMMIT);
+		assert_int_equal(pbft_height(p), h);
+		free(blk);
+	}
+	pbft_free(p);
+	net_fini(&nt);
+}
+
+static void test_persist_before_pre_prepare(void **state)
+{
+	net nt;
+	pbft *p;
+	pbft_action a;
+	uint8_t *blk, head[TR_HASH_LEN];
+	size_t bl;
+	(void)state;
+	net_init(&nt, 4);
+	p = replica(&nt, 0);
+	pbft_head(p, head);
+	make_block(&nt, 1, head, 0, 0, &blk, &bl);
+	/* wrong proposer and wrong height are refused */
+	{
+		uint8_t *bad;
+		size_t badl;
+		make_block(&nt, 1, head, 0, 2, &bad, &badl);
+		assert_int_equal(pbft_propose(p, bad, badl), TR_EINVAL);
+		free(bad);
+		make_block(&nt, 2, head, 0, 0, &bad, &badl);
+		assert_int_equal(pbft_propose(p, bad, badl), TR_EINVAL);
+		free(bad);
+	}
+	assert_int_equal(pbft_propose(p, blk, bl), 0);
+	assert_int_equal(pbft_pop(p, &a), 0);
+	assert_int_equal(a.kind, PBFT_ACT_PERSIST);
+	assert_int_equal(a.vote, PBFT_VOTE_PREPARE);
+	pbft_action_fini(&a);
+	assert_int_equal(pbft_pop(p, &a), 0);
+	assert_int_equal(a.kind, PBFT_ACT_BROADCAST);
+	pbft_action_fini(&a);
+	assert_int_equal(pbft_pop(p, &a), TR_ENOTFOUND);
+	assert_false(pbft_can_propose(p));
+	assert_int_equal(pbft_propose(p, blk, bl), TR_ESTATE);
+	free(blk);
+	pbft_free(p);
+	net_fini(&nt);
+}
+
+static void test_garbage_is_dropped(void **state)
+{
+	net nt;
+	pbft *p;
+	pbft_action a;
+	uint8_t junk[512];
+	pbft_replica one = {1}, self = {0}, stranger = {9};
+	pbft_stats st;
+	(void)state;
+	net_init(&nt, 4);
+	p = replica(&nt, 0);
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (uint8_t)(i * 131 + 7);
+	for (size_t len = 0; len < sizeof junk; len += 17)
+		assert_true(pbft_step(p, one, junk, len) < 0);
+	assert_int_equal(pbft_step(p, self, junk, 10), TR_EINVAL);
+	assert_int_equal(pbft_step(p, stranger, junk, 10), TR_EINVAL);
+	while (pbft_pop(p, &a) == 0)
+		pbft_action_fini(&a);
+	pbft_get_stats(p, &st);
+	assert_true(st.dropped_malformed > 0);
+	assert_int_equal(pbft_height(p), 0);
+	pbft_free(p);
+	net_fini(&nt);
+}
+
+static void test_bad_config_and_state(void **state)
+{
+	net nt;
+	pbft_config cfg;
+	pbft *p = NULL;
+	static const uint8_t corrupt[] = {0x08, 0x07, 0xff};
+	(void)state;
+	net_init(&nt, 4);
+	memset(&cfg, 0, sizeof cfg);
+	cfg.consortium = &nt.c;
+	cfg.self.v = 1;
+	cfg.key = nt.keys[0]; /* not partner 1's key */
+	cfg.tick_ms = 100;
+	cfg.validate = accept_all;
+	assert_int_equal(pbft_new(&cfg, &p), TR_EINVAL);
+	assert_null(p);
+	cfg.key = nt.keys[1];
+	cfg.state = corrupt;
+	cfg.state_len = sizeof corrupt;
+	assert_int_equal(pbft_new(&cfg, &p), TR_EINVAL);
+	assert_null(p);
+	cfg.state = NULL;
+	cfg.height = 3; /* a head without a certificate */
+	assert_int_equal(pbft_new(&cfg, &p), TR_EINVAL);
+	assert_null(p);
+	net_fini(&nt);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_single_partner_commits_at_once),
+		cmocka_unit_test(test_persist_before_pre_prepare),
+		cmocka_unit_test(test_garbage_is_dropped),
+		cmocka_unit_test(test_bad_config_and_state),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
