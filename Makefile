@@ -29,8 +29,6 @@ PB_C = $(PROTOS:%.proto=$(BUILD)/%.pb-c.c)
 PB_H = $(PROTOS:%.proto=$(BUILD)/%.pb-c.h)
 PB_O = $(PROTOS:%.proto=$(BUILD)/%.pb-c.o)
 
-# Module fragments (mk/*.mk) may add targets and append to TEST_EXTRA.
-TEST_EXTRA =
 
 COMMON_SRC  = $(wildcard common/*.c)
 LEDGER_SRC  = $(wildcard ledger/*.c)
@@ -47,6 +45,12 @@ UNIT_SRC  = $(wildcard tests/unit/*_test.c)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGS = $(BIN)/trellis $(BIN)/trellisd
+
+.DEFAULT_GOAL := all
+
+# Module fragments (mk/*.mk) may add targets and append to TEST_EXTRA.
+TEST_EXTRA =
+-include mk/*.mk
 
 all: $(PROGS)
 

@@ -73,7 +73,7 @@ like "$v" "^ok: [0-9]+ blocks verified" "verify reports the blocks"
 # ---- SIGKILL during a second submission
 (
 	d=1
-	while [ $d -le 400 ]; do
+	while [ $d -le 400 ] && [ ! -e "$TMP/stop" ]; do
 		gen_doc 5 "k${d}x" 200 > "$TMP/kdoc.json"
 		$TR --home "$H" submit "$TMP/kdoc.json" >> "$TMP/kacks" 2>/dev/null || true
 		d=$((d + 1))
@@ -85,6 +85,7 @@ i=0
 while [ $i -lt 300 ] && [ "$(cat "$TMP/kacks" 2>/dev/null | wc -l)" -lt 50 ]; do sleep 0.05; i=$((i + 1)); done
 stop_node "$PID1" KILL
 ok 0 "node killed with SIGKILL during the submission"
+touch "$TMP/stop"
 wait $SUB
 nk=$(wc -l < "$TMP/kacks")
 test "$nk" -ge 50; ok $? "$nk events were acknowledged before the kill"
