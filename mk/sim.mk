@@ -5,7 +5,7 @@
 #   make sim-long            many more seeds
 #   make sim-figures         messages / signatures per block, primary-crash recovery
 SIM_BIN    = $(BUILD)/tests/sim/sim
-SIM_SEEDS ?= 1000
+SIM_SEEDS ?= $(if $(SAN),200,1000)   # fewer under sanitizers (about 3x slower)
 SIM_LONG  ?= 30000
 
 $(SIM_BIN): $(BUILD)/tests/sim/sim.o $(LIB)
