@@ -102,6 +102,12 @@ int ldg_vote_put(ldg *l, uint64_t height, uint32_t kind, const uint8_t *votelog,
 int ldg_vote_get(ldg *l, uint64_t height, uint32_t kind, uint8_t **votelog,
 		 size_t *len) TR_MUST_USE;
 
+/* The consensus module's persisted state: one blob, replaced durably by
+ * each put (persist before send). ldg_state_get: malloc'd copy, or
+ * TR_ENOTFOUND on a first start. */
+int ldg_state_put(ldg *l, const uint8_t *blob, size_t len) TR_MUST_USE;
+int ldg_state_get(ldg *l, uint8_t **blob, size_t *len) TR_MUST_USE;
+
 /* ==== Building blocks (proposers, tests) ==== */
 
 /* Serialise a Block from serialised records: computes the Merkle root and

@@ -8,6 +8,20 @@
 #include "ledger/ledger.h"
 #include "proto/trellis.pb-c.h"
 
+#include <lmdb.h>
+
+/* The named databases of one environment (DESIGN.md, Storage). */
+enum { DB_META, DB_BLOCKS, DB_CERTS, DB_EVENTS, DB_EHASH, DB_IDS, DB_EDGES, DB_LOCATIONS,
+       DB_VOTES, DB_COUNT };
+
+struct ldg {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	const tr_consortium *c;
+	bool readonly;
+	char dir[512];
+};
+
 /* A block after its form, header, records and Merkle root were checked
  * (not its certificate, not the duplicates against the store). Owns hdr,
  * blk and the ids array. */
@@ -24,5 +38,16 @@ int ldg__parse_block(const tr_consortium *c, const uint8_t *bytes, size_t len, u
 		     const uint8_t prev_hash[TR_HASH_LEN], unsigned flags, ldg_parsed_block *pb,
 		     char *err, size_t errlen) TR_MUST_USE;
 void ldg__parsed_block_fini(ldg_parsed_block *pb);
+
+/* Rules that need the stored chain beyond duplicate event ids (EPCIS
+ * duplicates by event hash, location ownership), checked for every block
+ * before it is appended, inside the caller's transaction. index.c. */
+int ldg__check_rules(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err,
+		     size_t errlen) TR_MUST_USE;
+
+/* Write the block's index entries (ehash, ids, edges, locations) in the
+ * append transaction txn. index.c. */
+int ldg__index_block(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err,
+		     size_t errlen) TR_MUST_USE;
 
 #endif

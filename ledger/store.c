@@ -19,18 +19,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { DB_META, DB_BLOCKS, DB_CERTS, DB_EVENTS, DB_EHASH, DB_IDS, DB_EDGES, DB_LOCATIONS,
-       DB_VOTES, DB_COUNT };
 static const char *const db_names[DB_COUNT] = {"meta",  "blocks", "certs",     "events", "ehash",
 					       "ids",   "edges",  "locations", "votes"};
-
-struct ldg {
-	MDB_env *env;
-	MDB_dbi dbi[DB_COUNT];
-	const tr_consortium *c;
-	bool readonly;
-	char dir[512];
-};
+/* ids, edges and locations hold many sorted values per key. */
+static const unsigned db_flags[DB_COUNT] = {[DB_IDS] = MDB_DUPSORT, [DB_EDGES] = MDB_DUPSORT,
+					    [DB_LOCATIONS] = MDB_DUPSORT};
 
 #define DEFAULT_MAP_SIZE ((size_t)1 << 40)
 
@@ -172,7 +165,8 @@ int ldg_open(const char *dir, const tr_consortium *c, const ldg_options *opt, ld
 		goto fail;
 	}
 	for (int i = 0; i < DB_COUNT; i++) {
-		if ((mrc = mdb_dbi_open(txn, db_names[i], l->readonly ? 0 : MDB_CREATE, &l->dbi[i]))) {
+		if ((mrc = mdb_dbi_open(txn, db_names[i],
+					(l->readonly ? 0 : MDB_CREATE) | db_flags[i], &l->dbi[i]))) {
 			snprintf(err, errlen, "cannot open database '%s' in '%s': %s", db_names[i], dir,
 				 mdb_strerror(mrc));
 			rc = map_rc(mrc);
@@ -274,6 +268,9 @@ static int check_next(ldg *l, MDB_txn *txn, const uint8_t *block, size_t len,
 			goto fail;
 		}
 	}
+	rc = ldg__check_rules(l, txn, pb, err, errlen);
+	if (rc)
+		goto fail;
 	if (cert) {
 		rc = ldg_cert_check(l->c, cert, cert_len, height + 1, pb->hash, why, sizeof(why));
 		if (rc) {
@@ -343,6 +340,12 @@ int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, si
 		v = mval(loc, sizeof(loc));
 		if ((mrc = mdb_put(txn, l->dbi[DB_EVENTS], &k, &v, MDB_NOOVERWRITE)))
 			goto fail;
+	}
+	rc = ldg__index_block(l, txn, &pb, err, errlen);
+	if (rc) {
+		mdb_txn_abort(txn);
+		ldg__parsed_block_fini(&pb);
+		return rc;
 	}
 	tr_be64_put(hv, pb.hdr->height);
 	k = mval("height", 6);
@@ -625,6 +628,36 @@ int ldg_vote_get(ldg *l, uint64_t height, uint32_t kind, uint8_t **votelog, size
 	tr_be64_put(key, height);
 	tr_be32_put(key + 8, kind);
 	rc = get_copy(l, txn, DB_VOTES, key, sizeof(key), votelog, len);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* PBFT's persisted state: one blob, replaced on each put, durable. */
+#define STATE_KEY "pbft-state"
+
+int ldg_state_put(ldg *l, const uint8_t *blob, size_t len)
+{
+	MDB_txn *txn;
+	MDB_val k = mval(STATE_KEY, strlen(STATE_KEY)), v = mval(blob, len);
+	int mrc;
+	if (l->readonly)
+		return TR_ESTATE;
+	if ((mrc = mdb_txn_begin(l->env, NULL, 0, &txn)))
+		return map_rc(mrc);
+	if ((mrc = mdb_put(txn, l->dbi[DB_VOTES], &k, &v, 0))) {
+		mdb_txn_abort(txn);
+		return map_rc(mrc);
+	}
+	return map_rc(mdb_txn_commit(txn));
+}
+
+int ldg_state_get(ldg *l, uint8_t **blob, size_t *len)
+{
+	MDB_txn *txn;
+	int rc;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	rc = get_copy(l, txn, DB_VOTES, STATE_KEY, strlen(STATE_KEY), blob, len);
 	mdb_txn_abort(txn);
 	return rc;
 }
