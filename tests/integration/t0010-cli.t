@@ -60,7 +60,7 @@ test ! -e "$TMP/bad.json"; ok $? "nothing written for refused consortium files"
 # ---- key file permissions
 $TR consortium create -o "$H/consortium.json" "$L1" >/dev/null
 chmod 644 "$H/key"
-echo '{"epcisBody":{"eventList":[{"type":"ObjectEvent"}]}}' > "$TMP/one.json"
+cp "$SHARED/epcis/examples/Example_9.6.1-ObjectEvent.jsonld" "$TMP/one.json"
 err=$($TR --home "$H" submit "$TMP/one.json" 2>&1)
 is "$?" "2" "a world-readable key is refused"
 like "$err" "refusing key .*readable by group or others" "the error says why"

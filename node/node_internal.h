@@ -1,0 +1,136 @@
+/*
+ * node_internal.h: what node.c (the loop), api.c (the client API) and
+ * mempool.c (pending records) share. Everything here but the job queue is
+ * owned by the node thread.
+ */
+#ifndef NODE_INTERNAL_H
+#define NODE_INTERNAL_H
+
+#include "common/consortium.h"
+#include "consensus/pbft.h"
+#include "ledger/ledger.h"
+#include "node/node.h"
+#include "p2p/link.h"
+#include "proto/trellis.pb-c.h"
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+typedef struct node node;
+typedef struct api_ctx api_ctx;
+
+/* A client's submit waiting for its records to commit. */
+typedef struct {
+	api_ctx *ctx;
+	size_t n, remaining;
+	uint8_t (*ids)[TR_HASH_LEN];
+	uint64_t *heights;
+	uint32_t *positions;
+} waiter;
+
+/* ==== Jobs: the only state shared with other threads ==== */
+
+enum { JOB_API = 1, JOB_CONSENSUS = 2, JOB_GOSSIP = 3 };
+
+typedef struct job {
+	struct job *next;
+	int kind;
+	api_ctx *ctx;                  /* JOB_API */
+	Trellis__ApiRequest *req;      /* JOB_API (owned) */
+	uint32_t peer;                 /* JOB_CONSENSUS, JOB_GOSSIP */
+	uint8_t *bytes;                /* JOB_CONSENSUS message (owned) */
+	size_t len;
+	uint8_t **recs;                /* JOB_GOSSIP: checked records (owned) */
+	size_t *lens;
+	uint8_t (*ids)[TR_HASH_LEN];   /* submit / gossip: event id of each record */
+	size_t nrec;
+} job;
+
+void node_job_push(node *nd, job *j);
+void node_job_free(job *j);
+
+/* ==== Mempool (mempool.c) ==== */
+
+typedef struct wref {
+	waiter *w;
+	size_t idx;
+	struct wref *next;
+} wref;
+
+typedef struct mp_entry {
+	uint8_t id[TR_HASH_LEN];
+	uint8_t *rec; /* owned copy of the record bytes, already checked */
+	size_t len;
+	struct mp_entry *prev, *next; /* arrival order */
+	wref *waiters;
+} mp_entry;
+
+typedef struct {
+	mp_entry *head, *tail;
+	size_t count, bytes;
+	mp_entry **slots; /* open addressing by id */
+	size_t cap;
+} mempool;
+
+int mp_init(mempool *m) TR_MUST_USE;
+void mp_fini(mempool *m);
+mp_entry *mp_find(const mempool *m, const uint8_t id[TR_HASH_LEN]);
+/* Add a copy of rec; NULL when out of memory. The id must not be there. */
+mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, size_t len);
+int mp_attach(mp_entry *e, waiter *w, size_t idx) TR_MUST_USE;
+/* Unlink e and free it; its waiter references are handed to *waiters. */
+void mp_remove(mempool *m, mp_entry *e, wref **waiters);
+
+/* ==== Client API (api.c) ==== */
+
+enum { CTX_RECV, CTX_WAIT, CTX_SEND };
+
+struct api_ctx {
+	node *nd;
+	nng_ctx ctx;
+	nng_aio *aio;
+	int state;
+};
+
+int api_start(node *nd, char *err, size_t errlen) TR_MUST_USE;
+void api_stop(node *nd);
+void api_reply(api_ctx *a, Trellis__ApiReply *rep);
+void api_reply_error(api_ctx *a, int code, const char *reason);
+/* Check the records of a submit (form, signer, signature); ids out. */
+int node_check_records(const tr_consortium *c, const ProtobufCBinaryData *recs, size_t n,
+		       uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen) TR_MUST_USE;
+
+/* ==== The node ==== */
+
+struct node {
+	const node_options *opt;
+	tr_consortium *c;
+	tr_key *key;
+	ldg *ledger;
+	pbft *cons;
+	p2p_link *link;
+	uint32_t self;
+	int lock_fd;
+	char api_url[600];
+	bool fatal;
+	char fatal_why[512];
+
+	nng_socket sock;
+	bool sock_open;
+	api_ctx ctxs[NODE_API_CONTEXTS];
+	size_t nctx;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	job *jobs_head, *jobs_tail;
+	size_t jobs_count;
+
+	mempool mp;
+	uint8_t validated[TR_HASH_LEN]; /* last block this node validated */
+	bool have_validated;
+	uint64_t committed_records;
+	uint64_t last_tick_ms;
+};
+
+#endif

@@ -1,0 +1,606 @@
+/*
+ * link.c: the partner links. See link.h for the contract, docs/links.md
+ * for the protocol.
+ *
+ * One NNG pair1 socket in polyamorous mode: a listener on our address and
+ * one dialer per other partner; every pipe (connection) gets a session:
+ *
+ *   HS    Noise_NN handshake; the dialer writes message 1 (from the
+ *         receive thread's housekeeping: NNG forbids socket operations in
+ *         pipe callbacks), the listener answers message 2.
+ *   AUTH  transport keys exist; each side sends link.Auth: its partner
+ *         index and a signature over tag || chain_id || h || role. The
+ *         dialer speaks first; the listener answers once it has checked.
+ *   UP    frames are delivered to the caller as coming from that partner.
+ *
+ * Transport: one NNG message carries one frame, cut into Noise transport
+ * messages of at most 65519 bytes of plaintext, each preceded by its
+ * explicit counter (be64) and length (be32), and authenticated with the
+ * associated data be32(chunk index) || last-chunk flag, so chunks cannot
+ * be dropped from the end of a frame or spliced between frames. The
+ * receiver refuses a
+ * counter below the next one it expects (replay) and any message that does
+ * not decrypt; a sender whose message NNG drops (queue full) leaves a gap
+ * in the counters, which the receiver accepts. Any failure closes the pipe;
+ * the dialer reconnects and handshakes afresh.
+ */
+#include "p2p/link.h"
+
+#include "p2p/noise.h"
+#include "proto/link.pb-c.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+#include <pthread.h>
+#include <string.h>
+
+#define LINK_PROTOCOL "Noise_NN_25519_ChaChaPoly_SHA256"
+#define LINK_TAG "trellis/link/v1"
+#define RECV_POLL_MS 50
+#define CHUNK_HDR 12
+
+enum { S_FREE = 0, S_HS, S_AUTH, S_UP };
+
+typedef struct {
+	int state;
+	nng_pipe pipe;
+	bool initiator;
+	bool msg1_sent;
+	bool auth_sent;
+	p2p_noise *hs;
+	p2p_noise_cipher *tx, *rx;
+	uint64_t rx_next;
+	uint8_t h[TR_HASH_LEN];
+	int peer;
+	uint64_t started_ms;
+} session;
+
+struct p2p_link {
+	p2p_link_config cfg;
+	nng_socket sock;
+	bool sock_open;
+	pthread_mutex_t mu;
+	session sess[P2P_SESSIONS_MAX];
+	pthread_t rx_thread;
+	bool rx_started;
+	volatile int stopping;
+	p2p_link_stats stats;
+	uint8_t prologue[sizeof(LINK_TAG) - 1 + TR_HASH_LEN];
+};
+
+/* ==== Sessions (l->mu held) ==== */
+
+static session *sess_find(p2p_link *l, nng_pipe p)
+{
+	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
+		if (l->sess[i].state != S_FREE && nng_pipe_id(l->sess[i].pipe) == nng_pipe_id(p))
+			return &l->sess[i];
+	return NULL;
+}
+
+static void sess_clear(session *s)
+{
+	p2p_noise_free(s->hs);
+	p2p_noise_cipher_free(s->tx);
+	p2p_noise_cipher_free(s->rx);
+	memset(s, 0, sizeof(*s));
+}
+
+static const char *peer_name(const p2p_link *l, const session *s)
+{
+	return s->peer >= 0 ? l->cfg.c->partners[s->peer].name : "?";
+}
+
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	p2p_link *l = arg;
+	session *s;
+	bool refuse = false;
+
+	pthread_mutex_lock(&l->mu);
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		s = NULL;
+		for (size_t i = 0; i < P2P_SESSIONS_MAX && !s; i++)
+			if (l->sess[i].state == S_FREE)
+				s = &l->sess[i];
+		if (!s) {
+			l->stats.refused++;
+			refuse = true;
+		} else {
+			p2p_noise_config nc = {
+				.protocol = LINK_PROTOCOL,
+				.prologue = l->prologue,
+				.prologue_len = sizeof(l->prologue),
+			};
+			s->initiator = nng_dialer_id(nng_pipe_dialer(p)) > 0;
+			nc.role = s->initiator ? P2P_NOISE_INITIATOR : P2P_NOISE_RESPONDER;
+			if (p2p_noise_new(&nc, &s->hs) != TR_OK) {
+				refuse = true;
+			} else {
+				s->state = S_HS;
+				s->pipe = p;
+				s->peer = -1;
+				s->started_ms = tr_mono_ms();
+			}
+		}
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		s = sess_find(l, p);
+		if (s) {
+			if (s->state == S_UP)
+				TR_LOG(TR_LOG_INFO, "msg=\"link down\" peer=%s", peer_name(l, s));
+			sess_clear(s);
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (refuse)
+		nng_pipe_close(p);
+}
+
+/* ==== Sending (l->mu held) ==== */
+
+static int send_raw(p2p_link *l, nng_pipe p, const uint8_t *bytes, size_t len)
+{
+	nng_msg *m;
+	if (nng_msg_alloc(&m, len) != 0)
+		return TR_ENOMEM;
+	memcpy(nng_msg_body(m), bytes, len);
+	nng_msg_set_pipe(m, p);
+	if (nng_sendmsg(l->sock, m, NNG_FLAG_NONBLOCK) != 0) {
+		nng_msg_free(m);
+		l->stats.send_dropped++;
+		return TR_EUNREACH;
+	}
+	return TR_OK;
+}
+
+/* Encrypt plaintext into chunks and send it as one NNG message. */
+static int send_sealed(p2p_link *l, session *s, const uint8_t *plain, size_t len)
+{
+	size_t nchunks = len / P2P_NOISE_PAYLOAD_MAX + 1;
+	size_t cap = len + nchunks * (CHUNK_HDR + P2P_NOISE_TAG_LEN);
+	nng_msg *m;
+	uint8_t *out;
+	size_t off = 0, pos = 0;
+
+	if (nng_msg_alloc(&m, cap) != 0)
+		return TR_ENOMEM;
+	out = nng_msg_body(m);
+	uint32_t idx = 0;
+	do {
+		size_t n = len - off > P2P_NOISE_PAYLOAD_MAX ? P2P_NOISE_PAYLOAD_MAX : len - off;
+		size_t ctlen;
+		uint64_t nonce = p2p_noise_cipher_nonce(s->tx);
+		uint8_t ad[5];
+		tr_be32_put(ad, idx++);
+		ad[4] = off + n == len;
+		if (p2p_noise_encrypt(s->tx, ad, sizeof(ad), plain + off, n, out + pos + CHUNK_HDR,
+				      cap - pos - CHUNK_HDR, &ctlen) != TR_OK) {
+			nng_msg_free(m);
+			return TR_ESTATE;
+		}
+		tr_be64_put(out + pos, nonce);
+		tr_be32_put(out + pos + 8, (uint32_t)ctlen);
+		pos += CHUNK_HDR + ctlen;
+		off += n;
+	} while (off < len);
+	TR_ASSERT(pos <= cap);
+	nng_msg_chop(m, cap - pos);
+	nng_msg_set_pipe(m, s->pipe);
+	if (nng_sendmsg(l->sock, m, NNG_FLAG_NONBLOCK) != 0) {
+		nng_msg_free(m);
+		l->stats.send_dropped++;
+		return TR_EUNREACH;
+	}
+	return TR_OK;
+}
+
+static int send_auth(p2p_link *l, session *s)
+{
+	Link__Auth a = LINK__AUTH__INIT;
+	uint8_t msg[TR_HASH_LEN + 1], sig[TR_SIG_LEN], buf[128];
+	size_t n;
+	memcpy(msg, s->h, TR_HASH_LEN);
+	msg[TR_HASH_LEN] = s->initiator ? 'I' : 'R';
+	if (tr_sign_tagged(l->cfg.key, LINK_TAG, l->cfg.c->chain_id, msg, sizeof(msg), sig))
+		return TR_EINVAL;
+	a.partner = l->cfg.self;
+	a.signature.data = sig;
+	a.signature.len = sizeof(sig);
+	n = link__auth__get_packed_size(&a);
+	TR_ASSERT(n <= sizeof(buf));
+	link__auth__pack(&a, buf);
+	s->auth_sent = true;
+	return send_sealed(l, s, buf, n);
+}
+
+/* Wrap payload in a link.Frame and send it to one UP session of peer. */
+static int send_frame(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload,
+		      size_t len)
+{
+	Link__Frame f = LINK__FRAME__INIT;
+	uint8_t *buf;
+	size_t n;
+	int rc = TR_EUNREACH;
+	session *s = NULL;
+
+	for (size_t i = 0; i < P2P_SESSIONS_MAX && !s; i++)
+		if (l->sess[i].state == S_UP && l->sess[i].peer == (int)peer)
+			s = &l->sess[i];
+	if (!s)
+		return TR_EUNREACH;
+	f.version = 1;
+	f.kind = kind;
+	f.payload.data = (uint8_t *)(uintptr_t)payload;
+	f.payload.len = len;
+	n = link__frame__get_packed_size(&f);
+	if (n > P2P_FRAME_MAX)
+		return TR_ETOOBIG;
+	buf = malloc(n);
+	if (!buf)
+		return TR_ENOMEM;
+	link__frame__pack(&f, buf);
+	rc = send_sealed(l, s, buf, n);
+	if (rc == TR_OK)
+		l->stats.frames_out++;
+	free(buf);
+	return rc;
+}
+
+int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload, size_t len)
+{
+	int rc;
+	if (peer >= l->cfg.c->n || peer == l->cfg.self)
+		return TR_EINVAL;
+	pthread_mutex_lock(&l->mu);
+	rc = send_frame(l, peer, kind, payload, len);
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, size_t len)
+{
+	size_t sent = 0;
+	pthread_mutex_lock(&l->mu);
+	for (uint32_t i = 0; i < l->cfg.c->n; i++)
+		if (i != l->cfg.self && send_frame(l, i, kind, payload, len) == TR_OK)
+			sent++;
+	pthread_mutex_unlock(&l->mu);
+	return sent;
+}
+
+/* ==== Receiving (l->mu held) ==== */
+
+/* Decrypt an NNG message of chunks into *plain (malloc'd). */
+static int open_sealed(session *s, const uint8_t *msg, size_t len, uint8_t **plain,
+		       size_t *plen)
+{
+	uint8_t *out;
+	size_t pos = 0, off = 0;
+	uint32_t idx = 0;
+	bool last = false;
+	if (len > P2P_FRAME_MAX + (P2P_FRAME_MAX / P2P_NOISE_PAYLOAD_MAX + 1) * 28)
+		return TR_ETOOBIG;
+	out = malloc(len ? len : 1);
+	if (!out)
+		return TR_ENOMEM;
+	while (pos < len) {
+		uint64_t nonce;
+		uint32_t ctlen;
+		size_t got;
+		uint8_t ad[5];
+		if (len - pos < CHUNK_HDR || last)
+			goto bad;
+		nonce = tr_be64_get(msg + pos);
+		ctlen = tr_be32_get(msg + pos + 8);
+		if (ctlen > P2P_NOISE_MSG_MAX || ctlen < P2P_NOISE_TAG_LEN ||
+		    ctlen > len - pos - CHUNK_HDR || nonce < s->rx_next || nonce == UINT64_MAX)
+			goto bad;
+		last = pos + CHUNK_HDR + ctlen == len;
+		tr_be32_put(ad, idx++);
+		ad[4] = last;
+		p2p_noise_cipher_set_nonce(s->rx, nonce);
+		if (p2p_noise_decrypt(s->rx, ad, sizeof(ad), msg + pos + CHUNK_HDR, ctlen, out + off,
+				      len - off, &got) != TR_OK)
+			goto bad;
+		s->rx_next = nonce + 1;
+		off += got;
+		pos += CHUNK_HDR + ctlen;
+	}
+	*plain = out;
+	*plen = off;
+	return TR_OK;
+bad:
+	/* the counter never moves back past what was accepted */
+	p2p_noise_cipher_set_nonce(s->rx, s->rx_next);
+	free(out);
+	return TR_EVERIFY;
+}
+
+static int finish_handshake(p2p_link *l, session *s)
+{
+	size_t hl;
+	int rc = p2p_noise_split(s->hs, s->initiator ? &s->tx : &s->rx,
+				 s->initiator ? &s->rx : &s->tx);
+	(void)l;
+	if (rc)
+		return rc;
+	rc = p2p_noise_handshake_hash(s->hs, s->h, sizeof(s->h), &hl);
+	if (rc || hl != TR_HASH_LEN)
+		return TR_EVERIFY;
+	p2p_noise_free(s->hs);
+	s->hs = NULL;
+	s->state = S_AUTH;
+	return TR_OK;
+}
+
+static int check_auth(p2p_link *l, session *s, const uint8_t *plain, size_t len)
+{
+	Link__Auth *a = link__auth__unpack(NULL, len, plain);
+	uint8_t msg[TR_HASH_LEN + 1];
+	const tr_partner *p;
+	int rc = TR_EVERIFY;
+	if (!a || a->base.n_unknown_fields || a->partner >= l->cfg.c->n ||
+	    a->partner == l->cfg.self || a->signature.len != TR_SIG_LEN)
+		goto out;
+	p = &l->cfg.c->partners[a->partner];
+	memcpy(msg, s->h, TR_HASH_LEN);
+	msg[TR_HASH_LEN] = s->initiator ? 'R' : 'I'; /* the peer's role */
+	if (tr_verify_tagged(p->alg, p->key, LINK_TAG, l->cfg.c->chain_id, msg, sizeof(msg),
+			     a->signature.data) != TR_OK)
+		goto out;
+	s->peer = (int)a->partner;
+	rc = TR_OK;
+out:
+	if (a)
+		link__auth__free_unpacked(a, NULL);
+	return rc;
+}
+
+/* Handle one message on session s. On a delivered frame, *deliver holds
+ * a malloc'd Frame payload. Returns a reason string on failure. */
+static const char *handle(p2p_link *l, session *s, const uint8_t *msg, size_t len,
+			  Link__Frame **deliver)
+{
+	uint8_t buf[P2P_NOISE_MSG_MAX];
+	uint8_t *plain = NULL;
+	size_t n, plen;
+	const char *why = NULL;
+
+	if (s->state == S_HS) {
+		if (s->initiator && !s->msg1_sent)
+			return "message before the handshake started";
+		if (len > P2P_NOISE_MSG_MAX ||
+		    p2p_noise_read_message(s->hs, msg, len, buf, sizeof(buf), &n) != TR_OK)
+			return "handshake failed (another consortium, or tampered)";
+		if (!s->initiator) {
+			if (p2p_noise_write_message(s->hs, NULL, 0, buf, sizeof(buf), &n) != TR_OK ||
+			    send_raw(l, s->pipe, buf, n) != TR_OK)
+				return "cannot answer the handshake";
+		}
+		if (!p2p_noise_is_finished(s->hs))
+			return "handshake did not finish";
+		if (finish_handshake(l, s) != TR_OK)
+			return "handshake split failed";
+		if (s->initiator && send_auth(l, s) != TR_OK)
+			return "cannot send auth";
+		return NULL;
+	}
+	if (open_sealed(s, msg, len, &plain, &plen) != TR_OK) {
+		l->stats.bad_frames++;
+		return "frame does not decrypt (tampered or replayed)";
+	}
+	if (s->state == S_AUTH) {
+		if (check_auth(l, s, plain, plen) != TR_OK) {
+			why = "authentication failed: not a partner of this consortium, or a wrong key";
+		} else {
+			if (!s->auth_sent && send_auth(l, s) != TR_OK)
+				why = "cannot send auth";
+			else {
+				s->state = S_UP;
+				TR_LOG(TR_LOG_INFO, "msg=\"link up\" peer=%s dir=%s", peer_name(l, s),
+				       s->initiator ? "out" : "in");
+			}
+		}
+	} else {
+		Link__Frame *f = link__frame__unpack(NULL, plen, plain);
+		if (!f || f->base.n_unknown_fields || f->version != 1 ||
+		    (f->kind != P2P_KIND_CONSENSUS && f->kind != P2P_KIND_GOSSIP)) {
+			if (f)
+				link__frame__free_unpacked(f, NULL);
+			l->stats.bad_frames++;
+			why = "malformed frame";
+		} else {
+			l->stats.frames_in++;
+			*deliver = f;
+		}
+	}
+	free(plain);
+	return why;
+}
+
+/* Housekeeping (l->mu held): start handshakes, expire unauthenticated
+ * pipes. Pipes to close are returned in close_list. */
+static size_t housekeeping(p2p_link *l, nng_pipe *close_list)
+{
+	uint8_t buf[P2P_NOISE_MSG_MAX];
+	size_t n, nclose = 0;
+	uint64_t now = tr_mono_ms();
+	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++) {
+		session *s = &l->sess[i];
+		if (s->state == S_FREE)
+			continue;
+		if (s->state == S_HS && s->initiator && !s->msg1_sent) {
+			if (p2p_noise_write_message(s->hs, NULL, 0, buf, sizeof(buf), &n) == TR_OK &&
+			    send_raw(l, s->pipe, buf, n) == TR_OK)
+				s->msg1_sent = true;
+		}
+		if (s->state != S_UP && now - s->started_ms > P2P_AUTH_TIMEOUT_MS) {
+			close_list[nclose++] = s->pipe;
+			l->stats.refused++;
+			sess_clear(s);
+		}
+	}
+	return nclose;
+}
+
+static void *rx_main(void *arg)
+{
+	p2p_link *l = arg;
+	nng_pipe *close_list = malloc(P2P_SESSIONS_MAX * sizeof(*close_list));
+	if (!close_list)
+		return NULL;
+	while (!l->stopping) {
+		nng_msg *m = NULL;
+		Link__Frame *f = NULL;
+		session *s;
+		nng_pipe p;
+		const char *why = NULL;
+		uint32_t peer = 0;
+		size_t nclose;
+		int rv = nng_recvmsg(l->sock, &m, 0);
+
+		pthread_mutex_lock(&l->mu);
+		nclose = housekeeping(l, close_list);
+		if (rv == 0) {
+			p = nng_msg_get_pipe(m);
+			s = sess_find(l, p);
+			if (s) {
+				why = handle(l, s, nng_msg_body(m), nng_msg_len(m), &f);
+				peer = (uint32_t)s->peer;
+				if (why) {
+					nng_sockaddr sa;
+					char addr[64] = "?";
+					if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0 &&
+					    sa.s_family == NNG_AF_INET) {
+						const uint8_t *ip = (const uint8_t *)&sa.s_in.sa_addr;
+						snprintf(addr, sizeof(addr), "%u.%u.%u.%u:%u", ip[0], ip[1],
+							 ip[2], ip[3],
+							 (unsigned)((sa.s_in.sa_port & 0xff) << 8 |
+								    sa.s_in.sa_port >> 8));
+					}
+					TR_LOG(TR_LOG_WARN, "msg=\"link refused\" peer=%s remote=%s reason=\"%s\"",
+					       peer_name(l, s), addr, why);
+					l->stats.refused++;
+					close_list[nclose++] = p;
+					sess_clear(s);
+				}
+			}
+		}
+		pthread_mutex_unlock(&l->mu);
+		if (m)
+			nng_msg_free(m);
+		for (size_t i = 0; i < nclose; i++)
+			nng_pipe_close(close_list[i]);
+		if (f) {
+			l->cfg.recv(l->cfg.recv_ctx, peer, f->kind, f->payload.data, f->payload.len);
+			link__frame__free_unpacked(f, NULL);
+		}
+		if (rv != 0 && rv != NNG_ETIMEDOUT && rv != NNG_EAGAIN && l->stopping)
+			break;
+	}
+	free(close_list);
+	return NULL;
+}
+
+/* ==== Open / close ==== */
+
+static int url_of(char *out, size_t outlen, const char *address)
+{
+	int n = snprintf(out, outlen, "tcp://%s", address);
+	return n < 0 || (size_t)n >= outlen ? TR_ETOOBIG : TR_OK;
+}
+
+int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err, size_t errlen)
+{
+	p2p_link *l = calloc(1, sizeof(*l));
+	char url[TR_ADDRESS_MAX + 16];
+	int rv;
+
+	if (!l)
+		return TR_ENOMEM;
+	l->cfg = *cfg;
+	memcpy(l->prologue, LINK_TAG, sizeof(LINK_TAG) - 1);
+	memcpy(l->prologue + sizeof(LINK_TAG) - 1, cfg->c->chain_id, TR_HASH_LEN);
+	pthread_mutex_init(&l->mu, NULL);
+	if ((rv = nng_pair1_open_poly(&l->sock)) != 0) {
+		snprintf(err, errlen, "cannot open the link socket: %s", nng_strerror(rv));
+		goto fail;
+	}
+	l->sock_open = true;
+	nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ,
+			    P2P_FRAME_MAX + (P2P_FRAME_MAX / P2P_NOISE_PAYLOAD_MAX + 1) * 28);
+	nng_socket_set_ms(l->sock, NNG_OPT_RECVTIMEO, RECV_POLL_MS);
+	nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, 2000);
+	nng_socket_set_int(l->sock, NNG_OPT_SENDBUF, 1024);
+	nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, l);
+	nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, pipe_cb, l);
+	if (url_of(url, sizeof(url), cfg->c->partners[cfg->self].address) ||
+	    (rv = nng_listen(l->sock, url, NULL, 0)) != 0) {
+		snprintf(err, errlen, "cannot listen on '%s': %s",
+			 cfg->c->partners[cfg->self].address, nng_strerror(rv));
+		goto fail;
+	}
+	for (uint32_t i = 0; i < cfg->c->n; i++) {
+		if (i == cfg->self)
+			continue;
+		if (url_of(url, sizeof(url), cfg->c->partners[i].address) ||
+		    (rv = nng_dial(l->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+			snprintf(err, errlen, "cannot dial partner '%s' at '%s': %s",
+				 cfg->c->partners[i].name, cfg->c->partners[i].address,
+				 nng_strerror(rv));
+			goto fail;
+		}
+	}
+	if (pthread_create(&l->rx_thread, NULL, rx_main, l) != 0) {
+		snprintf(err, errlen, "cannot start the link thread");
+		goto fail;
+	}
+	l->rx_started = true;
+	*out = l;
+	return TR_OK;
+fail:
+	p2p_link_close(l);
+	return TR_EIO;
+}
+
+void p2p_link_close(p2p_link *l)
+{
+	if (!l)
+		return;
+	l->stopping = 1;
+	if (l->rx_started)
+		pthread_join(l->rx_thread, NULL);
+	if (l->sock_open)
+		nng_close(l->sock);
+	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
+		if (l->sess[i].state != S_FREE)
+			sess_clear(&l->sess[i]);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+void p2p_link_tick(p2p_link *l)
+{
+	(void)l; /* housekeeping runs on the receive thread every RECV_POLL_MS */
+}
+
+const char *p2p_link_peer_state(p2p_link *l, uint32_t i)
+{
+	const char *st = "connecting";
+	if (i == l->cfg.self)
+		return "self";
+	pthread_mutex_lock(&l->mu);
+	for (size_t k = 0; k < P2P_SESSIONS_MAX; k++)
+		if (l->sess[k].state == S_UP && l->sess[k].peer == (int)i)
+			st = "up";
+	pthread_mutex_unlock(&l->mu);
+	return st;
+}
+
+void p2p_link_get_stats(p2p_link *l, p2p_link_stats *out)
+{
+	pthread_mutex_lock(&l->mu);
+	*out = l->stats;
+	pthread_mutex_unlock(&l->mu);
+}

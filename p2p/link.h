@@ -1,0 +1,75 @@
+/*
+ * link.h: authenticated, encrypted links between the consortium's nodes,
+ * over one NNG pair1 (polyamorous) socket.
+ *
+ * Each node listens on its consortium address and dials every other
+ * partner (NNG redials with backoff). Every connection (pipe) runs a Noise
+ * handshake (Noise_NN_25519_ChaChaPoly_SHA256, prologue
+ * "trellis/link/v1" || chain_id), then each side proves its partner key by
+ * signing the handshake hash (link.Auth); only then is the pipe "up" and
+ * its frames delivered, tagged with the authenticated partner index. A
+ * non-member, a wrong key, another chain id, a tampered, replayed or
+ * oversized frame: the pipe is closed, the event logged and counted, and
+ * nothing reaches the caller.
+ *
+ * Threads: the link has one receive thread of its own (the only place
+ * frames are decrypted and the recv callback is called); sends may come
+ * from any thread. All session state is behind one mutex.
+ */
+#ifndef P2P_LINK_H
+#define P2P_LINK_H
+
+#include "common/consortium.h"
+
+#include <stdbool.h>
+
+#define P2P_FRAME_MAX (24u << 20)   /* one decrypted frame */
+#define P2P_SESSIONS_MAX (4 * TR_PARTNERS_MAX + 16)
+#define P2P_AUTH_TIMEOUT_MS 5000     /* a pipe must authenticate within this */
+
+enum { P2P_KIND_CONSENSUS = 1, P2P_KIND_GOSSIP = 2 };
+
+/* Called on the link's receive thread for every frame of an authenticated
+ * peer. payload is borrowed for the call. */
+typedef void (*p2p_recv_fn)(void *ctx, uint32_t peer, uint32_t kind, const uint8_t *payload,
+			    size_t len);
+
+typedef struct {
+	const tr_consortium *c; /* borrowed, outlives the link */
+	uint32_t self;
+	const tr_key *key;      /* borrowed: this partner's key */
+	p2p_recv_fn recv;
+	void *recv_ctx;
+} p2p_link_config;
+
+typedef struct p2p_link p2p_link;
+
+typedef struct {
+	uint64_t frames_in, frames_out, send_dropped;
+	uint64_t refused;       /* handshakes or auths that failed */
+	uint64_t bad_frames;    /* frames that did not decrypt or parse */
+} p2p_link_stats;
+
+/* Listen on partners[self].address and dial every other partner.
+ * err names the address on failure. */
+int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err,
+		  size_t errlen) TR_MUST_USE;
+/* Stop the receive thread, close every connection, free. NULL ignored. */
+void p2p_link_close(p2p_link *l);
+
+/* Send one frame to partner peer over an authenticated pipe. Returns 0,
+ * TR_EUNREACH when no pipe to peer is up (the frame is dropped: consensus
+ * retransmits), TR_ETOOBIG. Never blocks on the network. */
+int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload,
+		  size_t len);
+/* Send to every other partner; returns how many sends went out. */
+size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, size_t len);
+
+/* Close pipes that did not authenticate in time. Call periodically. */
+void p2p_link_tick(p2p_link *l);
+
+/* "self", "up" or "connecting" for partner i. */
+const char *p2p_link_peer_state(p2p_link *l, uint32_t i);
+void p2p_link_get_stats(p2p_link *l, p2p_link_stats *out);
+
+#endif

@@ -1,0 +1,41 @@
+#!/bin/sh
+# up.sh N [DIR]: make N homes under DIR with a consortium file, start N
+# nodes on 127.0.0.1 with free ports, and wait until they all answer.
+# Node names come from TESTNET_NAMES (space-separated) or are node1..nodeN.
+set -eu
+. "$(dirname "$0")/lib.sh"
+N=${1:-}
+DIR=${2:-$DEFAULT_DIR}
+case "$N" in '' | *[!0-9]*) die "usage: up.sh N [DIR]" ;; esac
+[ "$N" -ge 1 ] && [ "$N" -le 64 ] || die "N must be 1..64"
+need_bins
+[ -e "$DIR" ] && die "'$DIR' exists: run down.sh '$DIR' and remove it, or pick another DIR"
+mkdir -p "$DIR"
+# N free ports: bound to port 0 by the kernel, then released
+PORTS=$(perl -MIO::Socket::INET -e '
+	my @s = map { IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1) or die "no port: $!" } 1 .. $ARGV[0];
+	print join(" ", map { $_->sockport } @s), "\n";' "$N")
+set -- $PORTS
+i=1
+for port in "$@"; do
+	name=$(echo ${TESTNET_NAMES:-} | cut -d' ' -f$i)
+	[ -n "$name" ] || name=node$i
+	loc=$(echo ${TESTNET_LOCATIONS:-} | cut -d' ' -f$i)
+	"$TR" init --home "$DIR/n$i" --name "$name" --listen "127.0.0.1:$port" ${loc:+--location "$loc"} >/dev/null
+	i=$((i + 1))
+done
+i=1; while [ $i -le "$N" ]; do cat "$DIR/n$i/partner.line"; i=$((i + 1)); done |
+	"$TR" consortium create -o "$DIR/consortium.json" >/dev/null
+i=1
+while [ $i -le "$N" ]; do
+	cp "$DIR/consortium.json" "$DIR/n$i/consortium.json"
+	start_one "$DIR" $i
+	i=$((i + 1))
+done
+i=1
+while [ $i -le "$N" ]; do
+	wait_ready "$DIR" $i
+	echo "node $i: $(cut -d' ' -f1 "$DIR/n$i/partner.line") listening on $(cut -d' ' -f3 "$DIR/n$i/partner.line"), pid $(cat "$DIR/n$i/pid"), home $DIR/n$i"
+	i=$((i + 1))
+done
+echo "testnet of $N nodes is up in $DIR"
