@@ -7,6 +7,7 @@
 #define CLI_CLI_H
 
 #include "common/consortium.h"
+#include "ledger/epcis_hash.h"
 #include "proto/trellis.pb-c.h"
 
 #include <jansson.h>
@@ -41,19 +42,41 @@ int cli_api_call(const char *url, const Trellis__ApiRequest *req, int timeout_ms
 int cli_doc_events(const char *name, const uint8_t *buf, size_t len, json_t **root,
 		   json_t **events, char *err, size_t errlen) TR_MUST_USE;
 
-/* Signed records for each event of a document. */
+/* Signed records for each event of a document, with each event's id and
+ * GS1 event hash. */
 typedef struct {
 	size_t n;
 	uint8_t **recs;
 	size_t *lens;
 	uint8_t (*ids)[TR_HASH_LEN];
+	char (*hashes)[EP_HASH_STR_LEN];
 } cli_records;
 
+/*
+ * Validate a whole EPCIS document (ledger/epcis_validate.h), then map
+ * (ledger/epcis_map.h), hash and sign each of its events with the home's
+ * key. All or nothing: the first bad event refuses the document, and err
+ * names the document, the event's index, the JSON path and the reason:
+ * "'doc.json': event 3: epcisBody.eventList[3].epcList[0]: ...".
+ *
+ * doc: the parsed document (cli_doc_events), events its event list; both
+ * borrowed. flags: CLI_NO_VALIDATE skips validation (benchmarks only).
+ * *out is the caller's (cli_records_free), written only on success.
+ * Returns 0, TR_EINVAL, TR_ETOOBIG or TR_ENOMEM.
+ */
+#define CLI_NO_VALIDATE 1u
+int cli_records_from_doc(const cli_home *h, const char *name, json_t *doc, json_t *events,
+			 unsigned flags, cli_records *out, char *err, size_t errlen) TR_MUST_USE;
+
+/* As cli_records_from_doc with no document context (standard namespaces,
+ * no @context stored) and no validation: for callers that hold only an
+ * event list. */
 int cli_records_from_events(const cli_home *h, const char *name, json_t *events,
 			    cli_records *out, char *err, size_t errlen) TR_MUST_USE;
 void cli_records_free(cli_records *r);
 
-/* Serialised Event message of one event object (malloc'd). */
+/* Serialised Event message of one event object (malloc'd): the mapping
+ * of ledger/epcis_map.h with the standard namespaces and no @context. */
 int cli_event_bytes(json_t *event, uint8_t **out, size_t *len) TR_MUST_USE;
 
 #endif

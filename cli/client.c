@@ -1,8 +1,11 @@
 /*
- * client.c: homes, the node API client, EPCIS documents to records.
+ * client.c: homes, the node API client, EPCIS documents to records
+ * (validated whole, then each event mapped, hashed and signed).
  */
 #include "cli/cli.h"
 
+#include "ledger/epcis_map.h"
+#include "ledger/epcis_validate.h"
 #include "ledger/ledger.h"
 
 #include <nng/nng.h>
@@ -173,55 +176,85 @@ fail:
 
 int cli_event_bytes(json_t *event, uint8_t **out, size_t *len)
 {
-	Trellis__Event ev = TRELLIS__EVENT__INIT;
-	char *text = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	uint8_t *buf;
-	size_t n;
-	if (!text)
-		return TR_ENOMEM;
-	ev.json.data = (uint8_t *)text;
-	ev.json.len = strlen(text);
-	n = trellis__event__get_packed_size(&ev);
-	buf = malloc(n);
-	if (!buf) {
-		free(text);
-		return TR_ENOMEM;
-	}
-	trellis__event__pack(&ev, buf);
-	free(text);
-	*out = buf;
-	*len = n;
-	return TR_OK;
+	char err[256];
+	return ep_map_event(NULL, NULL, event, "event", out, len, NULL, err, sizeof(err));
 }
 
 void cli_records_free(cli_records *r)
 {
-	for (size_t i = 0; i < r->n; i++)
-		free(r->recs[i]);
+	if (r->recs)
+		for (size_t i = 0; i < r->n; i++)
+			free(r->recs[i]);
 	free(r->recs);
 	free(r->lens);
 	free(r->ids);
+	free(r->hashes);
 	memset(r, 0, sizeof(*r));
 }
 
-int cli_records_from_events(const cli_home *h, const char *name, json_t *events,
-			    cli_records *out, char *err, size_t errlen)
+/* The event index named by a validation path "...eventList[N]...", or -1. */
+static long event_index(const char *path)
+{
+	const char *p = strstr(path, "eventList[");
+	char *end;
+	long i;
+	if (!p)
+		return -1;
+	i = strtol(p + 10, &end, 10);
+	return *end == ']' ? i : -1;
+}
+
+static int records_build(const cli_home *h, const char *name, json_t *doc, json_t *events,
+			 unsigned flags, cli_records *out, char *err, size_t errlen)
 {
 	size_t n = json_array_size(events);
 	cli_records r = {0};
+	ep_ctx *ctx = NULL;
+	const json_t *context = doc ? json_object_get(doc, "@context") : NULL;
+	const char *list_path = "epcisBody.eventList";
+	char why[768], path[128];
 	int rc = TR_ENOMEM;
 
-	r.recs = calloc(n, sizeof(*r.recs));
-	r.lens = calloc(n, sizeof(*r.lens));
-	r.ids = calloc(n, TR_HASH_LEN);
-	if (!r.recs || !r.lens || !r.ids)
+	if (doc && !(flags & CLI_NO_VALIDATE)) {
+		rc = ep_validate_document(doc, why, sizeof(why));
+		if (rc) {
+			long i = event_index(why);
+			if (i >= 0)
+				snprintf(err, errlen, "'%s': event %ld: %s", name, i, why);
+			else
+				snprintf(err, errlen, "'%s': %s", name, why);
+			return rc;
+		}
+	}
+	if (doc) {
+		json_t *ev2;
+		const char *lp;
+		if (ep_document_events(doc, &ev2, &lp) == TR_OK)
+			list_path = lp;
+		rc = ep_ctx_new(doc, &ctx);
+		if (rc) {
+			snprintf(err, errlen, "'%s': @context or ignoreFields: %s", name,
+				 tr_strerror(rc));
+			return rc;
+		}
+	}
+	rc = TR_ENOMEM;
+	r.recs = calloc(n ? n : 1, sizeof(*r.recs));
+	r.lens = calloc(n ? n : 1, sizeof(*r.lens));
+	r.ids = calloc(n ? n : 1, TR_HASH_LEN);
+	r.hashes = calloc(n ? n : 1, EP_HASH_STR_LEN);
+	if (!r.recs || !r.lens || !r.ids || !r.hashes)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *ev;
 		size_t evlen;
-		rc = cli_event_bytes(json_array_get(events, i), &ev, &evlen);
-		if (rc)
+		snprintf(path, sizeof(path), "%s[%zu]", list_path, i);
+		rc = ep_map_event(ctx, context, json_array_get(events, i), path, &ev, &evlen,
+				  r.hashes[i], why, sizeof(why));
+		if (rc) {
+			snprintf(err, errlen, "'%s': event %zu: %s", name, i, why);
 			goto fail;
+		}
 		if (evlen + 128 > h->c->params.record_max_bytes) {
 			snprintf(err, errlen, "'%s': event %zu is %zu bytes, more than record_max_bytes %u",
 				 name, i, evlen, h->c->params.record_max_bytes);
@@ -236,17 +269,25 @@ int cli_records_from_events(const cli_home *h, const char *name, json_t *events,
 			goto fail;
 		r.n = i + 1;
 	}
+	ep_ctx_free(ctx);
 	*out = r;
 	return TR_OK;
 fail:
 	if (rc == TR_ENOMEM)
 		snprintf(err, errlen, "'%s': out of memory", name);
-	r.n = n; /* free whatever was built (calloc'd NULLs are fine) */
-	if (r.recs)
-		cli_records_free(&r);
-	else {
-		free(r.lens);
-		free(r.ids);
-	}
+	ep_ctx_free(ctx);
+	cli_records_free(&r);
 	return rc;
+}
+
+int cli_records_from_doc(const cli_home *h, const char *name, json_t *doc, json_t *events,
+			 unsigned flags, cli_records *out, char *err, size_t errlen)
+{
+	return records_build(h, name, doc, events, flags, out, err, errlen);
+}
+
+int cli_records_from_events(const cli_home *h, const char *name, json_t *events,
+			    cli_records *out, char *err, size_t errlen)
+{
+	return records_build(h, name, NULL, events, CLI_NO_VALIDATE, out, err, errlen);
 }

@@ -1,11 +1,14 @@
 /*
  * main.c: the trellis command. Verbs: init, consortium create, submit,
- * status, get, verify. Options may come before or after the verb. Output
+ * status, get, verify, hash, history, trace, export (the last three in
+ * cli/query.c). Options may come before or after the verb. Output
  * for people by default, JSON with --json. Errors: one line on stderr,
  * exit codes of DESIGN.md (0 ok, 1 usage, 2 bad input, 3 not found,
  * 4 node unreachable, 5 verification failed).
  */
 #include "cli/cli.h"
+#include "cli/hash.h"
+#include "cli/query.h"
 #include "ledger/ledger.h"
 
 #include <errno.h>
@@ -19,9 +22,10 @@
 
 typedef struct {
 	const char *home, *name, *listen, *alg, *out, *api;
+	const char *from, *to, *lot, *id, *depth;
 	const char *locations[LOCATIONS_ARG_MAX];
 	size_t nlocations;
-	bool json, full;
+	bool json, full, include_retracted;
 	int timeout_ms;
 	const char *pos[ARGS_MAX];
 	size_t npos;
@@ -46,6 +50,11 @@ static const char usage_text[] =
 	"  trellis --home H status [--json]\n"
 	"  trellis --home H get EVENT_ID [EVENT_ID ...] [--json]\n"
 	"  trellis --home H verify [--full] [--json]\n"
+	"  trellis --home H history ID [--include-retracted] [--json]\n"
+	"  trellis --home H trace up|down ID [--depth N] [--include-retracted] [--json]\n"
+	"  trellis hash FILE|-  [--json]\n"
+	"  trellis --home H export fsma204 [--from T] [--to T] [--lot CODE]\n"
+	"  trellis --home H export epcis [--from T] [--to T] [--id ID]\n"
 	"options: --api URL (default ipc://H/api.sock), --timeout SECONDS (default 120)\n"
 	"exit codes: 0 ok, 1 usage, 2 bad input, 3 not found, 4 node unreachable, 5 verification failed\n";
 
@@ -70,6 +79,10 @@ static int parse_opts(int argc, char **argv, opts *o)
 			o->full = true;
 			continue;
 		}
+		if (strcmp(a, "--include-retracted") == 0) {
+			o->include_retracted = true;
+			continue;
+		}
 		if (strcmp(a, "--home") == 0)
 			slot = &o->home;
 		else if (strcmp(a, "--name") == 0)
@@ -82,6 +95,16 @@ static int parse_opts(int argc, char **argv, opts *o)
 			slot = &o->out;
 		else if (strcmp(a, "--api") == 0)
 			slot = &o->api;
+		else if (strcmp(a, "--from") == 0)
+			slot = &o->from;
+		else if (strcmp(a, "--to") == 0)
+			slot = &o->to;
+		else if (strcmp(a, "--lot") == 0)
+			slot = &o->lot;
+		else if (strcmp(a, "--id") == 0)
+			slot = &o->id;
+		else if (strcmp(a, "--depth") == 0)
+			slot = &o->depth;
 		if (slot || strcmp(a, "--location") == 0 || strcmp(a, "--timeout") == 0) {
 			if (i + 1 >= argc) {
 				fail_line("option '%s' needs a value", a);
@@ -348,7 +371,8 @@ static int cmd_submit(const opts *o)
 		fail_line("%s", err);
 		goto out;
 	}
-	rc = cli_records_from_events(&h, file, events, &recs, err, sizeof(err));
+	rc = cli_records_from_doc(&h, strcmp(file, "-") ? file : "<stdin>", root, events, 0, &recs, err,
+				  sizeof(err));
 	if (rc) {
 		fail_line("%s", err);
 		goto out;
@@ -452,12 +476,20 @@ static int cmd_status(const opts *o)
 	tr_hex(head, s->head.data, TR_HASH_LEN);
 	tr_hex(cid, s->chain_id.data, TR_HASH_LEN);
 	if (o->json) {
-		json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:i, s:i, s:i, s:[]}", "node",
-				      s->node, "chain_id", cid, "height", (json_int_t)s->height, "head",
-				      head, "view", (json_int_t)s->view, "mode", s->mode, "mempool",
-				      (int)s->mempool, "partners", (int)s->partners, "f", (int)s->f,
-				      "peers");
-		char *text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
+		json_t *peers = json_array();
+		json_t *j;
+		char *text;
+		for (size_t i = 0; peers && i < s->n_peers; i++)
+			json_array_append_new(peers, json_pack("{s:s, s:s, s:s}", "name",
+							       s->peers[i]->name, "address",
+							       s->peers[i]->address, "state",
+							       s->peers[i]->state));
+		j = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:i, s:i, s:i, s:o}", "node", s->node,
+			      "chain_id", cid, "height", (json_int_t)s->height, "head", head, "view",
+			      (json_int_t)s->view, "mode", s->mode, "mempool", (int)s->mempool,
+			      "partners", (int)s->partners, "f", (int)s->f, "peers",
+			      peers ? peers : json_array());
+		text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
 		if (text)
 			printf("%s\n", text);
 		free(text);
@@ -467,6 +499,9 @@ static int cmd_status(const opts *o)
 		       "mode      %s\nmempool   %u\npartners  %u (f = %u)\n",
 		       s->node, cid, (unsigned long long)s->height, head, (unsigned long long)s->view,
 		       s->mode, s->mempool, s->partners, s->f);
+		for (size_t i = 0; i < s->n_peers; i++)
+			printf("peer      %s %s %s\n", s->peers[i]->name, s->peers[i]->address,
+			       s->peers[i]->state);
 	}
 	trellis__api_reply__free_unpacked(rep, NULL);
 	return 0;
@@ -667,6 +702,23 @@ int main(int argc, char **argv)
 		return cmd_get(&o);
 	if (strcmp(verb, "verify") == 0)
 		return cmd_verify(&o);
+	if (strcmp(verb, "hash") == 0) {
+		if (o.npos != 2) {
+			fail_line("usage: trellis hash FILE|-");
+			return TR_EXIT_USAGE;
+		}
+		return cli_cmd_hash(o.pos[1], o.json);
+	}
+	if (strcmp(verb, "history") == 0 || strcmp(verb, "trace") == 0 ||
+	    strcmp(verb, "export") == 0) {
+		cli_query_opts q = {.home = o.home, .json = o.json,
+				    .include_retracted = o.include_retracted, .from = o.from,
+				    .to = o.to, .lot = o.lot, .id = o.id, .depth = o.depth,
+				    .args = o.pos, .nargs = o.npos};
+		if (need_home(&o))
+			return TR_EXIT_USAGE;
+		return cli_cmd_query(&q);
+	}
 	fail_line("unknown command '%s'", verb);
 	return usage();
 }

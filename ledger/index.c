@@ -2,29 +2,576 @@
  * index.c: the EPCIS indexes of the ledger (ehash, ids, edges, locations)
  * and the rules that need them. Called by store.c inside the append
  * transaction, so a block and its index entries land together or not at
- * all.
+ * all; the same rules run at submit time through ldg_events_admissible
+ * (ledger/query.h). Layout: index_internal.h and docs/storage.md.
  *
- * Today: no EPCIS indexes yet (the EPCIS mapping is its own work); both
- * hooks accept every block and write nothing.
+ * Rules (every node decides alike: they read only the block and the
+ * stored chain):
+ *   - an event whose GS1 event hash is already stored (or earlier in the
+ *     block) is a duplicate, refused naming the original event id; an
+ *     event with errorDeclaration is instead the retraction of the event
+ *     it hashes equal to, refused only when that event is already
+ *     retracted;
+ *   - an event that places something at a location (readPoint,
+ *     bizLocation, source or destination of type location) owned in the
+ *     consortium file by a partner other than the record's signer is
+ *     refused. Locations compare as index keys, and a sub-location (an
+ *     SGLN extension, /254/...) belongs to the owner of its GLN.
+ * Records whose Event carries only json (no event_hash: written before
+ * the EPCIS mapping) pass the rules and are not indexed.
  */
-#include "ledger/ledger_internal.h"
+#include "ledger/index_internal.h"
+
+#include "ledger/epcis_id.h"
+#include "ledger/epcis_map.h"
+#include "ledger/query.h"
+
+#include <string.h>
+
+static MDB_val mval(const void *p, size_t n)
+{
+	MDB_val v = {n, (void *)(uintptr_t)p};
+	return v;
+}
+
+void ldg__idx_key(const char *id, char out[LDG_KEY_BUF])
+{
+	size_t n = strlen(id);
+	if (n <= LDG_KEY_RAW_MAX) {
+		memcpy(out, id, n + 1);
+		return;
+	}
+	{
+		uint8_t h[TR_HASH_LEN];
+		char hex[2 * TR_HASH_LEN + 1];
+		tr_sha256(h, id, n);
+		snprintf(out, LDG_KEY_BUF, "sha256:%s", tr_hex(hex, h, TR_HASH_LEN));
+	}
+}
+
+/* ==== Reading records without unpacking whole blocks ==== */
+
+static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t r = 0;
+	for (int s = 0; s < 64 && *p < end; s += 7) {
+		uint8_t b = *(*p)++;
+		r |= (uint64_t)(b & 0x7f) << s;
+		if (!(b & 0x80)) {
+			*v = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+int ldg__record_at(ldg *l, MDB_txn *txn, uint64_t height, uint32_t position,
+		   const uint8_t **rec, size_t *len)
+{
+	uint8_t hk[8];
+	MDB_val k = mval(hk, 8), v;
+	const uint8_t *p, *end;
+	uint32_t seen = 0;
+	int mrc;
+
+	tr_be64_put(hk, height);
+	mrc = mdb_get(txn, l->dbi[DB_BLOCKS], &k, &v);
+	if (mrc)
+		return mrc == MDB_NOTFOUND ? TR_ENOTFOUND : TR_EDB;
+	/* Block: field 1 header (bytes), field 2 records (repeated bytes).
+	 * Stored blocks passed ldg__parse_block; still, every step is bounded
+	 * by the value's end. */
+	p = v.mv_data;
+	end = p + v.mv_size;
+	while (p < end) {
+		uint64_t tag, n;
+		if (!varint(&p, end, &tag) || (tag & 7) != 2 || !varint(&p, end, &n) ||
+		    n > (uint64_t)(end - p))
+			return TR_EVERIFY;
+		if ((tag >> 3) == 2) {
+			if (seen == position) {
+				*rec = p;
+				*len = (size_t)n;
+				return TR_OK;
+			}
+			seen++;
+		}
+		p += n;
+	}
+	return TR_ENOTFOUND;
+}
+
+int ldg__retracted_by(ldg *l, MDB_txn *txn, const uint8_t id[TR_HASH_LEN],
+		      uint8_t decl[TR_HASH_LEN])
+{
+	uint8_t key[1 + TR_HASH_LEN];
+	MDB_val k = mval(key, sizeof(key)), v;
+	key[0] = 'r';
+	memcpy(key + 1, id, TR_HASH_LEN);
+	if (mdb_get(txn, l->dbi[DB_EHASH], &k, &v) != 0 || v.mv_size != TR_HASH_LEN)
+		return TR_ENOTFOUND;
+	memcpy(decl, v.mv_data, TR_HASH_LEN);
+	return TR_OK;
+}
+
+/* ==== One record's Event ==== */
+
+typedef struct {
+	Trellis__Record *rec;
+	Trellis__Event *ev; /* NULL when the record is not an indexable event */
+} rec_event;
+
+static int rec_event_open(const uint8_t *bytes, size_t len, rec_event *re)
+{
+	re->ev = NULL;
+	re->rec = trellis__record__unpack(NULL, len, bytes);
+	if (!re->rec)
+		return TR_EINVAL;
+	if (ep_event_unpack(re->rec->event.data, re->rec->event.len, &re->ev) != TR_OK)
+		re->ev = NULL;
+	else if (re->ev->event_hash[0] == '\0') {
+		ep_event_free(re->ev);
+		re->ev = NULL;
+	}
+	return TR_OK;
+}
+
+static void rec_event_close(rec_event *re)
+{
+	ep_event_free(re->ev);
+	if (re->rec)
+		trellis__record__free_unpacked(re->rec, NULL);
+	re->rec = NULL;
+	re->ev = NULL;
+}
+
+/* ==== Location ownership ==== */
+
+typedef struct {
+	char (*keys)[LDG_KEY_BUF];
+	uint32_t *owner;
+	size_t n;
+} owners;
+
+static void owners_fini(owners *o)
+{
+	free(o->keys);
+	free(o->owner);
+	memset(o, 0, sizeof(*o));
+}
+
+static int owners_init(const tr_consortium *c, owners *o)
+{
+	size_t total = 0, k = 0;
+	memset(o, 0, sizeof(*o));
+	for (uint32_t p = 0; p < c->n; p++)
+		total += c->partners[p].nlocations;
+	if (!total)
+		return TR_OK;
+	o->keys = malloc(total * sizeof(*o->keys));
+	o->owner = malloc(total * sizeof(*o->owner));
+	if (!o->keys || !o->owner) {
+		owners_fini(o);
+		return TR_ENOMEM;
+	}
+	for (uint32_t p = 0; p < c->n; p++)
+		for (size_t i = 0; i < c->partners[p].nlocations; i++) {
+			char key[EP_ID_MAX + 64];
+			const char *loc = c->partners[p].locations[i];
+			if (ep_id_key(loc, key, sizeof(key)) != TR_OK)
+				snprintf(key, sizeof(key), "%s", loc);
+			ldg__idx_key(key, o->keys[k]);
+			o->owner[k++] = p;
+		}
+	o->n = k;
+	return TR_OK;
+}
+
+/* The owner of location key, or -1 when nobody owns it. */
+static long owner_of(const owners *o, const char *key)
+{
+	char k[LDG_KEY_BUF], gln[LDG_KEY_BUF];
+	const char *ext;
+	ldg__idx_key(key, k);
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->keys[i], k) == 0)
+			return (long)o->owner[i];
+	ext = strstr(k, "/254/");
+	if (!ext)
+		return -1;
+	snprintf(gln, sizeof(gln), "%.*s", (int)(ext - k), k);
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->keys[i], gln) == 0)
+			return (long)o->owner[i];
+	return -1;
+}
+
+static int check_location(const tr_consortium *c, const owners *o, uint32_t signer,
+			  const char *loc, const char *field, size_t idx, char *err,
+			  size_t errlen)
+{
+	long p;
+	if (!loc || !*loc)
+		return TR_OK;
+	p = owner_of(o, loc);
+	if (p < 0 || (uint32_t)p == signer)
+		return TR_OK;
+	snprintf(err, errlen,
+		 "record %zu: %s '%.200s' belongs to partner '%s', not to the signer '%s'", idx,
+		 field, loc, c->partners[p].name, c->partners[signer].name);
+	return TR_EINVAL;
+}
+
+static int check_ownership(const tr_consortium *c, const owners *o, const rec_event *re,
+			   size_t idx, char *err, size_t errlen)
+{
+	const Trellis__Event *ev = re->ev;
+	uint32_t signer = re->rec->signer;
+	int rc;
+	if (o->n == 0 || signer >= c->n)
+		return TR_OK;
+	if ((rc = check_location(c, o, signer, ev->read_point, "readPoint", idx, err, errlen)) ||
+	    (rc = check_location(c, o, signer, ev->biz_location, "bizLocation", idx, err, errlen)))
+		return rc;
+	for (size_t i = 0; i < ev->n_sources; i++)
+		if (strcmp(ev->sources[i]->type, "location") == 0 &&
+		    (rc = check_location(c, o, signer, ev->sources[i]->id, "source", idx, err,
+					 errlen)))
+			return rc;
+	for (size_t i = 0; i < ev->n_destinations; i++)
+		if (strcmp(ev->destinations[i]->type, "location") == 0 &&
+		    (rc = check_location(c, o, signer, ev->destinations[i]->id, "destination", idx,
+					 err, errlen)))
+			return rc;
+	return TR_OK;
+}
+
+/* ==== The rules ==== */
+
+/* Hash-keyed ehash entries: the hash itself (originals) or "x" + hash
+ * (declarations). */
+static size_t ehash_key(char *out, size_t outlen, const Trellis__Event *ev)
+{
+	int n = snprintf(out, outlen, "%s%s", ev->error_declaration ? "x" : "", ev->event_hash);
+	return n < 0 ? 0 : (size_t)n;
+}
+
+static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t *lens, size_t n,
+		 char *err, size_t errlen)
+{
+	owners o;
+	rec_event *res;
+	char hex[2 * TR_HASH_LEN + 1];
+	int rc = owners_init(l->c, &o);
+	if (rc)
+		return rc;
+	res = calloc(n ? n : 1, sizeof(*res));
+	if (!res) {
+		owners_fini(&o);
+		return TR_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char key[EP_HASH_STR_LEN + 2];
+		size_t klen;
+		MDB_val k, v;
+		rc = rec_event_open(recs[i], lens[i], &res[i]);
+		if (rc) {
+			snprintf(err, errlen, "record %zu: not a valid Record message", i);
+			goto out;
+		}
+		if (!res[i].ev)
+			continue;
+		klen = ehash_key(key, sizeof(key), res[i].ev);
+		k = mval(key, klen);
+		if (mdb_get(txn, l->dbi[DB_EHASH], &k, &v) == 0 && v.mv_size == TR_HASH_LEN) {
+			if (res[i].ev->error_declaration)
+				snprintf(err, errlen,
+					 "record %zu: event %s is already retracted by error declaration %s",
+					 i, res[i].ev->event_hash,
+					 tr_hex(hex, v.mv_data, TR_HASH_LEN));
+			else
+				snprintf(err, errlen,
+					 "record %zu: duplicate of event %s (same GS1 event hash %s)", i,
+					 tr_hex(hex, v.mv_data, TR_HASH_LEN), res[i].ev->event_hash);
+			rc = TR_EEXIST;
+			goto out;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (res[j].ev && res[j].ev->error_declaration == res[i].ev->error_declaration &&
+			    strcmp(res[j].ev->event_hash, res[i].ev->event_hash) == 0) {
+				snprintf(err, errlen,
+					 "record %zu: %s record %zu (same GS1 event hash %s)", i,
+					 res[i].ev->error_declaration ? "retracts the same event as"
+								      : "duplicate of",
+					 j, res[i].ev->event_hash);
+				rc = TR_EEXIST;
+				goto out;
+			}
+		}
+		rc = check_ownership(l->c, &o, &res[i], i, err, errlen);
+		if (rc)
+			goto out;
+	}
+	rc = TR_OK;
+out:
+	for (size_t i = 0; i < n; i++)
+		rec_event_close(&res[i]);
+	free(res);
+	owners_fini(&o);
+	return rc;
+}
 
 int ldg__check_rules(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err, size_t errlen)
 {
-	(void)l;
-	(void)txn;
-	(void)pb;
-	(void)err;
-	(void)errlen;
-	return TR_OK;
+	const uint8_t **recs = malloc((pb->n ? pb->n : 1) * sizeof(*recs));
+	size_t *lens = malloc((pb->n ? pb->n : 1) * sizeof(*lens));
+	int rc = TR_ENOMEM;
+	if (recs && lens) {
+		for (size_t i = 0; i < pb->n; i++) {
+			recs[i] = pb->blk->records[i].data;
+			lens[i] = pb->blk->records[i].len;
+		}
+		rc = rules(l, txn, recs, lens, pb->n, err, errlen);
+	}
+	free(recs);
+	free(lens);
+	return rc;
+}
+
+int ldg_events_admissible(ldg *l, const uint8_t *const *recs, const size_t *lens, size_t n,
+			  char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	int rc;
+	if (n > LDG_ADMISSIBLE_MAX) {
+		snprintf(err, errlen, "%zu records at once, at most %d", n, LDG_ADMISSIBLE_MAX);
+		return TR_ETOOBIG;
+	}
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	rc = rules(l, txn, recs, lens, n, err, errlen);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ldg_event_admissible(ldg *l, const uint8_t *rec, size_t len, char *err, size_t errlen)
+{
+	return ldg_events_admissible(l, &rec, &len, 1, err, errlen);
+}
+
+/* ==== Writing the indexes ==== */
+
+typedef struct {
+	ldg *l;
+	MDB_txn *txn;
+	uint8_t pos[LDG_POS_LEN];
+	int mrc;
+} writer;
+
+static void put(writer *w, int db, const char *key, const uint8_t *val, size_t vlen)
+{
+	char k[LDG_KEY_BUF];
+	MDB_val mk, mv;
+	int mrc;
+	if (w->mrc || !key || !*key)
+		return;
+	ldg__idx_key(key, k);
+	mk = mval(k, strlen(k));
+	mv = mval(val, vlen);
+	mrc = mdb_put(w->txn, w->l->dbi[db], &mk, &mv, 0);
+	if (mrc && mrc != MDB_KEYEXIST)
+		w->mrc = mrc;
+}
+
+static void put_role(writer *w, int db, const char *key, uint8_t role)
+{
+	uint8_t v[LDG_POS_LEN + 1];
+	memcpy(v, w->pos, LDG_POS_LEN);
+	v[LDG_POS_LEN] = role;
+	put(w, db, key, v, sizeof(v));
+}
+
+static void put_edge(writer *w, const char *from, uint8_t dir, uint8_t kind, const char *to)
+{
+	char tk[LDG_KEY_BUF];
+	uint8_t v[LDG_EDGE_HDR + LDG_KEY_BUF];
+	size_t tl;
+	if (!from || !*from || !to || !*to)
+		return;
+	ldg__idx_key(to, tk);
+	tl = strlen(tk);
+	v[0] = dir;
+	v[1] = kind;
+	memcpy(v + 2, w->pos, LDG_POS_LEN);
+	memcpy(v + LDG_EDGE_HDR, tk, tl);
+	put(w, DB_EDGES, from, v, LDG_EDGE_HDR + tl);
+}
+
+/* Both directions: child goes down into parent; parent's source is child. */
+static void put_link(writer *w, const char *up_of, const char *down_of, uint8_t kind)
+{
+	put_edge(w, up_of, LDG_EDGE_UP, kind, down_of);
+	put_edge(w, down_of, LDG_EDGE_DOWN, kind, up_of);
+}
+
+/* The lot key of an item key https://id.gs1.org/01/GTIN/21/SERIAL with lot. */
+static bool lot_key(const char *item, const char *lot, char *out, size_t outlen)
+{
+	static const char pre[] = "https://id.gs1.org/01/";
+	char dl[EP_ID_MAX + 64];
+	if (strncmp(item, pre, sizeof(pre) - 1) != 0 || strlen(item) < sizeof(pre) - 1 + 14 ||
+	    strncmp(item + sizeof(pre) - 1 + 14, "/21/", 4) != 0)
+		return false;
+	if (snprintf(dl, sizeof(dl), "%.*s/10/%s", (int)(sizeof(pre) - 1 + 14), item, lot) >=
+	    (int)sizeof(dl))
+		return false;
+	return ep_id_key(dl, out, outlen) == TR_OK;
+}
+
+static void index_event(writer *w, const Trellis__Event *ev, const uint8_t id[TR_HASH_LEN])
+{
+	bool contain = strcmp(ev->type, "AggregationEvent") == 0;
+	bool assoc = strcmp(ev->type, "AssociationEvent") == 0;
+	bool del = strcmp(ev->action, "DELETE") == 0;
+	uint8_t kind = contain ? (del ? LDG_EDGE_REMOVE : LDG_EDGE_CONTAIN)
+			       : (del ? LDG_EDGE_UNASSOC : LDG_EDGE_ASSOC);
+	char hub[LDG_KEY_BUF + 80];
+
+	for (size_t i = 0; i < ev->n_epcs; i++)
+		put_role(w, DB_IDS, ev->epcs[i], LDG_ROLE_EPC);
+	for (size_t i = 0; i < ev->n_quantities; i++)
+		put_role(w, DB_IDS, ev->quantities[i]->epc_class, LDG_ROLE_CLASS);
+	put_role(w, DB_IDS, ev->parent_id, LDG_ROLE_PARENT);
+	for (size_t i = 0; i < ev->n_child_epcs; i++)
+		put_role(w, DB_IDS, ev->child_epcs[i], LDG_ROLE_CHILD);
+	for (size_t i = 0; i < ev->n_child_quantities; i++)
+		put_role(w, DB_IDS, ev->child_quantities[i]->epc_class, LDG_ROLE_CHILD);
+	for (size_t i = 0; i < ev->n_input_epcs; i++)
+		put_role(w, DB_IDS, ev->input_epcs[i], LDG_ROLE_INPUT);
+	for (size_t i = 0; i < ev->n_input_quantities; i++)
+		put_role(w, DB_IDS, ev->input_quantities[i]->epc_class, LDG_ROLE_INPUT);
+	for (size_t i = 0; i < ev->n_output_epcs; i++)
+		put_role(w, DB_IDS, ev->output_epcs[i], LDG_ROLE_OUTPUT);
+	for (size_t i = 0; i < ev->n_output_quantities; i++)
+		put_role(w, DB_IDS, ev->output_quantities[i]->epc_class, LDG_ROLE_OUTPUT);
+	put_role(w, DB_IDS, ev->transformation_id, LDG_ROLE_TRANSFORMATION);
+	put_role(w, DB_IDS, ev->read_point, LDG_ROLE_READ_POINT);
+	put_role(w, DB_IDS, ev->biz_location, LDG_ROLE_BIZ_LOCATION);
+	put_role(w, DB_LOCATIONS, ev->read_point, LDG_ROLE_READ_POINT);
+	put_role(w, DB_LOCATIONS, ev->biz_location, LDG_ROLE_BIZ_LOCATION);
+	for (size_t i = 0; i < ev->n_sources; i++) {
+		put_role(w, DB_IDS, ev->sources[i]->id, LDG_ROLE_SOURCE);
+		if (strcmp(ev->sources[i]->type, "location") == 0)
+			put_role(w, DB_LOCATIONS, ev->sources[i]->id, LDG_ROLE_SOURCE);
+	}
+	for (size_t i = 0; i < ev->n_destinations; i++) {
+		put_role(w, DB_IDS, ev->destinations[i]->id, LDG_ROLE_DESTINATION);
+		if (strcmp(ev->destinations[i]->type, "location") == 0)
+			put_role(w, DB_LOCATIONS, ev->destinations[i]->id, LDG_ROLE_DESTINATION);
+	}
+	/* A declaration restates its event: no new trace facts. */
+	if (ev->error_declaration)
+		return;
+
+	/* Transformations: inputs and outputs meet at one hub per
+	 * transformationID (or per event without one), so events that share
+	 * a transformationID form one transformation and no event writes
+	 * inputs x outputs edges. */
+	if (ev->n_input_epcs || ev->n_input_quantities || ev->n_output_epcs ||
+	    ev->n_output_quantities) {
+		char hex[2 * TR_HASH_LEN + 1];
+		if (ev->transformation_id[0])
+			snprintf(hub, sizeof(hub), LDG_HUB_PREFIX "%s", ev->transformation_id);
+		else
+			snprintf(hub, sizeof(hub), LDG_HUB_PREFIX "event:%s",
+				 tr_hex(hex, id, TR_HASH_LEN));
+		for (size_t i = 0; i < ev->n_input_epcs; i++)
+			put_link(w, hub, ev->input_epcs[i], LDG_EDGE_TRANSFORM);
+		for (size_t i = 0; i < ev->n_input_quantities; i++)
+			put_link(w, hub, ev->input_quantities[i]->epc_class, LDG_EDGE_TRANSFORM);
+		for (size_t i = 0; i < ev->n_output_epcs; i++)
+			put_link(w, ev->output_epcs[i], hub, LDG_EDGE_TRANSFORM);
+		for (size_t i = 0; i < ev->n_output_quantities; i++)
+			put_link(w, ev->output_quantities[i]->epc_class, hub, LDG_EDGE_TRANSFORM);
+	}
+	/* Containment: the parent's sources are its children (up); a child
+	 * goes down into its parent. */
+	if ((contain || assoc) && ev->parent_id[0]) {
+		for (size_t i = 0; i < ev->n_child_epcs; i++)
+			put_link(w, ev->parent_id, ev->child_epcs[i], kind);
+		for (size_t i = 0; i < ev->n_child_quantities; i++)
+			put_link(w, ev->parent_id, ev->child_quantities[i]->epc_class, kind);
+	}
+	/* Commissioning with ILMD: an item's source is its lot. */
+	if (ev->ilmd_lot[0]) {
+		char lot[EP_ID_MAX + 64];
+		for (size_t i = 0; i < ev->n_epcs; i++)
+			if (lot_key(ev->epcs[i], ev->ilmd_lot, lot, sizeof(lot))) {
+				put_role(w, DB_IDS, lot, LDG_ROLE_LOT);
+				put_link(w, ev->epcs[i], lot, LDG_EDGE_LOT);
+			}
+	}
+}
+
+static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_HASH_LEN])
+{
+	char key[EP_HASH_STR_LEN + 2];
+	uint8_t rk[1 + TR_HASH_LEN];
+	MDB_val k, v, o;
+	MDB_dbi db = w->l->dbi[DB_EHASH];
+	int mrc;
+
+	k = mval(key, ehash_key(key, sizeof(key), ev));
+	v = mval(id, TR_HASH_LEN);
+	if ((mrc = mdb_put(w->txn, db, &k, &v, MDB_NOOVERWRITE)))
+		return mrc;
+	rk[0] = 'r';
+	if (ev->error_declaration) {
+		/* link the original, when it is already stored */
+		k = mval(ev->event_hash, strlen(ev->event_hash));
+		if (mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
+			memcpy(rk + 1, o.mv_data, TR_HASH_LEN);
+			k = mval(rk, sizeof(rk));
+			return mdb_put(w->txn, db, &k, &v, 0);
+		}
+		return 0;
+	}
+	/* an original that arrives after its declaration is born retracted */
+	snprintf(key, sizeof(key), "x%s", ev->event_hash);
+	k = mval(key, strlen(key));
+	if (mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
+		uint8_t decl[TR_HASH_LEN];
+		memcpy(decl, o.mv_data, TR_HASH_LEN);
+		memcpy(rk + 1, id, TR_HASH_LEN);
+		k = mval(rk, sizeof(rk));
+		v = mval(decl, TR_HASH_LEN);
+		return mdb_put(w->txn, db, &k, &v, 0);
+	}
+	return 0;
 }
 
 int ldg__index_block(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err, size_t errlen)
 {
-	(void)l;
-	(void)txn;
-	(void)pb;
-	(void)err;
-	(void)errlen;
+	writer w = {.l = l, .txn = txn, .mrc = 0};
+	for (size_t i = 0; i < pb->n; i++) {
+		rec_event re;
+		if (rec_event_open(pb->blk->records[i].data, pb->blk->records[i].len, &re)) {
+			snprintf(err, errlen, "record %zu: not a valid Record message", i);
+			return TR_EINVAL;
+		}
+		if (re.ev) {
+			tr_be64_put(w.pos, pb->hdr->height);
+			tr_be32_put(w.pos + 8, (uint32_t)i);
+			w.mrc = index_ehash(&w, re.ev, pb->ids[i]);
+			if (!w.mrc)
+				index_event(&w, re.ev, pb->ids[i]);
+		}
+		rec_event_close(&re);
+		if (w.mrc) {
+			snprintf(err, errlen, "cannot index record %zu of block %llu: %s", i,
+				 (unsigned long long)pb->hdr->height, mdb_strerror(w.mrc));
+			return w.mrc == MDB_MAP_FULL ? TR_EFULL : TR_EDB;
+		}
+	}
 	return TR_OK;
 }

@@ -1,0 +1,73 @@
+/*
+ * index_internal.h: the layout of the EPCIS index databases (ehash, ids,
+ * edges, locations), shared by index.c (writes, rules) and query.c
+ * (reads). docs/storage.md documents the same layout for people.
+ *
+ * Keys of ids, edges and locations are index keys: the normalised
+ * identifier (ep_id_key) when it is at most LDG_KEY_RAW_MAX bytes,
+ * otherwise "sha256:" + hex SHA-256 of it (LMDB keys and DUPSORT values
+ * must stay under 511 bytes). Transformation hubs use keys that start
+ * with 0x01, which no identifier from a validated document can.
+ *
+ *   ehash      "ni:///sha-256;..."            -> event id (32)  the original
+ *              "x" + event hash                -> event id       its error declaration
+ *              "r" + event id (32)             -> event id       original -> declaration
+ *   ids        key -> be64 height | be32 position | u8 role       (DUPSORT: chain order)
+ *   locations  key -> be64 height | be32 position | u8 role
+ *   edges      key -> u8 dir | u8 kind | be64 height | be32 position | other key
+ */
+#ifndef LDG_INDEX_INTERNAL_H
+#define LDG_INDEX_INTERNAL_H
+
+#include "ledger/ledger_internal.h"
+
+#define LDG_KEY_RAW_MAX 400
+#define LDG_KEY_BUF (LDG_KEY_RAW_MAX + 1)
+#define LDG_POS_LEN 12 /* be64 height | be32 position */
+#define LDG_EDGE_HDR (2 + LDG_POS_LEN)
+#define LDG_HUB_PREFIX "\x01xf:"
+
+_Static_assert(LDG_EDGE_HDR + LDG_KEY_RAW_MAX < 511, "edge values fit LMDB's DUPSORT limit");
+
+/* Roles of an identifier in an event (ids and locations values). */
+enum {
+	LDG_ROLE_EPC = 1,
+	LDG_ROLE_CLASS = 2,
+	LDG_ROLE_PARENT = 3,
+	LDG_ROLE_CHILD = 4,
+	LDG_ROLE_INPUT = 5,
+	LDG_ROLE_OUTPUT = 6,
+	LDG_ROLE_READ_POINT = 7,
+	LDG_ROLE_BIZ_LOCATION = 8,
+	LDG_ROLE_SOURCE = 9,
+	LDG_ROLE_DESTINATION = 10,
+	LDG_ROLE_LOT = 11,
+	LDG_ROLE_TRANSFORMATION = 12
+};
+
+/* Edge directions and kinds. 'U' points at a source of the key (up),
+ * 'D' at what the key went into (down). */
+enum { LDG_EDGE_UP = 'U', LDG_EDGE_DOWN = 'D' };
+enum {
+	LDG_EDGE_TRANSFORM = 'T', /* input <-> hub <-> output */
+	LDG_EDGE_CONTAIN = 'A',   /* aggregation ADD/OBSERVE: child -> parent (down) */
+	LDG_EDGE_REMOVE = 'a',    /* aggregation DELETE: containment ends */
+	LDG_EDGE_ASSOC = 'S',     /* association ADD/OBSERVE */
+	LDG_EDGE_UNASSOC = 's',   /* association DELETE */
+	LDG_EDGE_LOT = 'L'        /* commissioning with ILMD: item -> its lot (up) */
+};
+
+/* The index key of a normalised identifier (see above). */
+void ldg__idx_key(const char *id, char out[LDG_KEY_BUF]);
+
+/* The serialised record at (height, position), borrowed from txn's
+ * mapped block (valid until txn ends). TR_ENOTFOUND, TR_EVERIFY. */
+int ldg__record_at(ldg *l, MDB_txn *txn, uint64_t height, uint32_t position,
+		   const uint8_t **rec, size_t *len) TR_MUST_USE;
+
+/* The event id of the declaration that retracts event id, if any:
+ * 0 and decl written when retracted, TR_ENOTFOUND when not. */
+int ldg__retracted_by(ldg *l, MDB_txn *txn, const uint8_t id[TR_HASH_LEN],
+		      uint8_t decl[TR_HASH_LEN]) TR_MUST_USE;
+
+#endif
