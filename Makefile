@@ -6,6 +6,8 @@
 #   make bench      the ingest benchmark
 #   make install    PREFIX=/usr/local DESTDIR=
 .DELETE_ON_ERROR:
+# keep generated headers and test objects (they are not intermediate to us)
+.SECONDARY:
 .SUFFIXES:
 
 CC      ?= cc

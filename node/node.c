@@ -87,7 +87,14 @@ static void on_peer_frame(void *ctx, uint32_t peer, uint32_t kind, const uint8_t
 	if (!j)
 		return;
 	j->peer = peer;
-	if (kind == P2P_KIND_CONSENSUS) {
+	if (kind == P2P_KIND_HEIGHT) {
+		if (len != 8) {
+			free(j);
+			return;
+		}
+		j->kind = JOB_HEIGHT;
+		j->height = tr_be64_get(payload);
+	} else if (kind == P2P_KIND_CONSENSUS) {
 		j->kind = JOB_CONSENSUS;
 		j->bytes = malloc(len ? len : 1);
 		if (!j->bytes) {
@@ -417,6 +424,35 @@ static void serve(node *nd, const pbft_action *a)
 	}
 }
 
+/* Height announcements: every second each node tells its peers its
+ * height; a node that hears of a peer behind it pushes it the next
+ * certified blocks (at most once a second per peer), so a node that comes
+ * back while nothing is being committed still catches up. */
+#define HEIGHT_EVERY_MS 1000
+
+static void announce_height(node *nd)
+{
+	uint8_t h[8];
+	if (!nd->link)
+		return;
+	tr_be64_put(h, pbft_height(nd->cons));
+	p2p_link_broadcast(nd->link, P2P_KIND_HEIGHT, h, sizeof(h));
+}
+
+static void push_to_laggard(node *nd, uint32_t peer, uint64_t their)
+{
+	uint64_t ours = pbft_height(nd->cons), now = tr_mono_ms();
+	pbft_action a;
+	if (peer >= nd->c->n || their >= ours || now - nd->pushed_ms[peer] < HEIGHT_EVERY_MS)
+		return;
+	nd->pushed_ms[peer] = now;
+	memset(&a, 0, sizeof(a));
+	a.peer.v = peer;
+	a.first = their + 1;
+	a.last = ours - their > PBFT_FETCH_SPAN_MAX ? their + PBFT_FETCH_SPAN_MAX : ours;
+	serve(nd, &a);
+}
+
 /* Carry out every queued consensus action, in order. */
 static void run_actions(node *nd)
 {
@@ -670,6 +706,10 @@ static void handle_job(node *nd, job *j)
 	case JOB_GOSSIP:
 		do_gossip(nd, j);
 		break;
+	case JOB_HEIGHT:
+		push_to_laggard(nd, j->peer, j->height);
+		run_actions(nd);
+		break;
 	}
 	node_job_free(j);
 }
@@ -751,6 +791,10 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 			pbft_note_pending(nd.cons, nd.mp.count > 0);
 			pbft_tick(nd.cons);
 			run_actions(&nd);
+		}
+		if (now - nd.last_height_ms >= HEIGHT_EVERY_MS) {
+			nd.last_height_ms = now;
+			announce_height(&nd);
 		}
 		if (nd.mp.count > 0 && pbft_can_propose(nd.cons))
 			propose(&nd);

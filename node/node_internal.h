@@ -31,7 +31,7 @@ typedef struct {
 
 /* ==== Jobs: the only state shared with other threads ==== */
 
-enum { JOB_API = 1, JOB_CONSENSUS = 2, JOB_GOSSIP = 3 };
+enum { JOB_API = 1, JOB_CONSENSUS = 2, JOB_GOSSIP = 3, JOB_HEIGHT = 4 };
 
 typedef struct job {
 	struct job *next;
@@ -40,6 +40,7 @@ typedef struct job {
 	Trellis__ApiRequest *req;      /* JOB_API (owned) */
 	uint32_t peer;                 /* JOB_CONSENSUS, JOB_GOSSIP */
 	uint8_t *bytes;                /* JOB_CONSENSUS message (owned) */
+	uint64_t height;               /* JOB_HEIGHT: the peer's height */
 	size_t len;
 	uint8_t **recs;                /* JOB_GOSSIP: checked records (owned) */
 	size_t *lens;
@@ -131,6 +132,8 @@ struct node {
 	bool have_validated;
 	uint64_t committed_records;
 	uint64_t last_tick_ms;
+	uint64_t last_height_ms;             /* last height announcement */
+	uint64_t pushed_ms[TR_PARTNERS_MAX]; /* last blocks pushed to each peer */
 };
 
 #endif

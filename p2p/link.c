@@ -404,7 +404,8 @@ static const char *handle(p2p_link *l, session *s, const uint8_t *msg, size_t le
 	} else {
 		Link__Frame *f = link__frame__unpack(NULL, plen, plain);
 		if (!f || f->base.n_unknown_fields || f->version != 1 ||
-		    (f->kind != P2P_KIND_CONSENSUS && f->kind != P2P_KIND_GOSSIP)) {
+		    (f->kind != P2P_KIND_CONSENSUS && f->kind != P2P_KIND_GOSSIP &&
+		     f->kind != P2P_KIND_HEIGHT)) {
 			if (f)
 				link__frame__free_unpacked(f, NULL);
 			l->stats.bad_frames++;

@@ -27,7 +27,11 @@
 #define P2P_SESSIONS_MAX (4 * TR_PARTNERS_MAX + 16)
 #define P2P_AUTH_TIMEOUT_MS 5000     /* a pipe must authenticate within this */
 
-enum { P2P_KIND_CONSENSUS = 1, P2P_KIND_GOSSIP = 2 };
+enum {
+	P2P_KIND_CONSENSUS = 1, /* a PBFT message */
+	P2P_KIND_GOSSIP = 2,    /* link.Gossip: records */
+	P2P_KIND_HEIGHT = 3     /* be64(last committed height), sent every second */
+};
 
 /* Called on the link's receive thread for every frame of an authenticated
  * peer. payload is borrowed for the call. */

@@ -22,7 +22,7 @@ cleanup() {
 	done
 	rm -rf "$TMP"
 }
-trap cleanup EXIT
+trap cleanup EXIT  # replaced below when testnets are used
 
 # ok STATUS DESCRIPTION
 ok() {
@@ -107,4 +107,100 @@ gen_doc() {
 		}
 		print "]}}\n";
 	' "$1" "$2" "${3:-0}"
+}
+
+# ==== Multi-node testnets (testnet/ scripts; nodes stopped by their pid files) ====
+
+NET=""
+net_cleanup() {
+	[ -n "$NET" ] && [ -d "$NET" ] && "$ROOT/testnet/down.sh" "$NET" >/dev/null 2>&1
+	return 0
+}
+trap 'net_cleanup; cleanup' EXIT
+
+# net_up N: a testnet of N nodes in $TMP/net
+net_up() {
+	NET=$TMP/net
+	"$ROOT/testnet/up.sh" "$1" "$NET" >"$TMP/up.log" 2>&1
+}
+
+# load_start NODE TAG: a background client submitting 5-event documents to
+# node NODE until $TMP/stop-TAG exists; acknowledgements in $TMP/acks-TAG
+load_start() {
+	(
+		d=0
+		while [ ! -e "$TMP/stop-$2" ] && [ $d -lt 3000 ]; do
+			gen_doc 5 "$2x${d}y" 300 > "$TMP/doc-$2.json"
+			$TR --home "$NET/n$1" submit --timeout 30 "$TMP/doc-$2.json" >> "$TMP/acks-$2" 2>>"$TMP/errs-$2" || sleep 0.2
+			d=$((d + 1))
+		done
+	) &
+	eval "LOAD_$2=\$!"
+	PIDS="$PIDS $!"
+}
+
+load_stop() {
+	touch "$TMP/stop-$1"
+	eval "wait \$LOAD_$1"
+	touch "$TMP/acks-$1"
+}
+
+# acks_count TAG: acknowledged events so far
+acks_count() { cat "$TMP/acks-$1" 2>/dev/null | wc -l; }
+
+# wait_acks TAG N: until TAG has N more acknowledgements than now (60 s at most)
+wait_acks() {
+	local want i=0
+	want=$(( $(acks_count "$1") + $2 ))
+	while [ "$(acks_count "$1")" -lt "$want" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	[ "$(acks_count "$1")" -ge "$want" ]
+}
+
+# head_of I: "height head" of node I, or nothing
+head_of() {
+	$TR --home "$NET/n$1" status --json --timeout 5 2>/dev/null |
+		perl -MJSON::PP -e 'local $/; my $s = decode_json(<STDIN>); print "$s->{height} $s->{head}\n"'
+}
+
+# converge I...: wait (90 s at most) until the nodes report one height and head
+converge() {
+	local i=0 first all h
+	while [ $i -lt 450 ]; do
+		first=""; all=1
+		for n in "$@"; do
+			h=$(head_of "$n")
+			[ -n "$h" ] || { all=0; break; }
+			[ -z "$first" ] && first=$h
+			[ "$h" = "$first" ] || { all=0; break; }
+		done
+		[ $all = 1 ] && { echo "$first"; return 0; }
+		sleep 0.2
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# acks_missing NODE FILE...: how many acknowledged events are not at their
+# acknowledged height and position on node NODE
+acks_missing() {
+	local node=$1
+	shift
+	cat "$@" 2>/dev/null | awk '{ print $1, $3, $5 }' | sort -u > "$TMP/want"
+	cut -d' ' -f1 "$TMP/want" | xargs -r $TR --home "$NET/n$node" get --json 2>/dev/null |
+		perl -MJSON::PP -ne 'my $j = decode_json($_); print "$j->{event_id} $j->{height} $j->{position}\n"' |
+		sort > "$TMP/have"
+	comm -23 "$TMP/want" "$TMP/have" | wc -l
+}
+
+# net_final I...: the common checks at the end of a fault test: the live
+# nodes converge, hold every acknowledged event, and pass verify --full
+net_final() {
+	local h n
+	h=$(converge "$@")
+	ok $? "nodes $* converge on one head ($h)"
+	for n in "$@"; do
+		is "$(acks_missing "$n" "$TMP"/acks-*)" "0" "node $n holds every acknowledged event ($(cat "$TMP"/acks-* | wc -l))"
+		$TR --home "$NET/n$n" verify --full >/dev/null
+		ok $? "node $n passes verify --full"
+	done
 }
