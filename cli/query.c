@@ -411,7 +411,14 @@ out:
  * event is none (docs/fsma204.md). */
 static const char *cte_of(const Trellis__Event *ev)
 {
+	/* a private vocabulary URI counts by its last word:
+	 * https://ns.example.com/fsma/harvesting -> harvesting */
 	const char *b = ev->biz_step;
+	const char *last = strrchr(b, '/');
+	if (!last)
+		last = strrchr(b, ':');
+	if (last && last[1])
+		b = last + 1;
 	if (strcmp(ev->type, "TransformationEvent") == 0 || strcmp(b, "transforming") == 0 ||
 	    strcmp(b, "creating_class_instance") == 0)
 		return "transformation";

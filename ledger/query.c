@@ -177,7 +177,8 @@ static int collect(ldg *l, MDB_txn *txn, const char *key, uint64_t lo_h, uint32_
 
 /* Containers key was put in (aggregation ADD/OBSERVE), with the span
  * until a DELETE of the same pair: their events within the span. */
-static int containers(ldg *l, MDB_txn *txn, const char *key, int depth, hist *hs)
+static int containers(ldg *l, MDB_txn *txn, const char *key, int depth, bool include_retracted,
+		      hist *hs)
 {
 	MDB_cursor *c;
 	MDB_val k = mval(key, strlen(key)), v;
@@ -234,6 +235,15 @@ static int containers(ldg *l, MDB_txn *txn, const char *key, int depth, hist *hs
 		uint32_t end_p = UINT32_MAX;
 		if (e[i].removal)
 			continue;
+		if (!include_retracted) {
+			/* a retracted ADD put nothing in the container */
+			ldg_event_info add;
+			rc = event_at(l, txn, e[i].h, e[i].p, &add, NULL);
+			if (rc)
+				break;
+			if (add.retracted)
+				continue;
+		}
 		for (size_t j = 0; j < ne; j++)
 			if (e[j].removal && strcmp(e[j].other, e[i].other) == 0 &&
 			    pos_cmp(e[j].h, e[j].p, e[i].h, e[i].p) > 0 &&
@@ -256,7 +266,7 @@ static int containers(ldg *l, MDB_txn *txn, const char *key, int depth, hist *hs
 		memcpy(hs->vias[hs->nvias], e[i].other, LDG_KEY_BUF);
 		rc = collect(l, txn, e[i].other, e[i].h, e[i].p, end_h, end_p, hs->nvias++, hs);
 		if (rc == TR_OK)
-			rc = containers(l, txn, e[i].other, depth + 1, hs);
+			rc = containers(l, txn, e[i].other, depth + 1, include_retracted, hs);
 	}
 	free(e);
 	return rc;
@@ -287,7 +297,7 @@ int ldg_history(ldg *l, const char *id, bool include_retracted, ldg_event_info *
 		return TR_EDB;
 	rc = collect(l, txn, key, 0, 0, UINT64_MAX, UINT32_MAX, NO_VIA, &hs);
 	if (rc == TR_OK)
-		rc = containers(l, txn, key, 0, &hs);
+		rc = containers(l, txn, key, 0, include_retracted, &hs);
 	if (rc)
 		goto out;
 	qsort(hs.refs, hs.n, sizeof(*hs.refs), ref_cmp);

@@ -82,14 +82,15 @@ static inline void efx_rm_rf(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
-	char path[512];
+	char path[1024];
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
 		struct stat st;
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+			continue;
 		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
 			efx_rm_rf(path);
 		else
