@@ -3,7 +3,9 @@
 #   make test       everything CI runs (installs missing Debian packages first)
 #   make asan       the tests under address + undefined sanitizers
 #   make valgrind   the unit tests and a CLI round under valgrind
-#   make bench      the ingest benchmark
+#   make demo       the farm-to-shelf story on a 4-partner testnet
+#   make bench      the one-partner ingest benchmark
+#   make bench-net  the 4-node network benchmark (with an etcd reference)
 #   make install    PREFIX=/usr/local DESTDIR=
 .DELETE_ON_ERROR:
 # keep generated headers and test objects (they are not intermediate to us)
@@ -119,6 +121,15 @@ bench: $(PROGS) $(BUILD)/bench/ingest
 $(BUILD)/bench/ingest: $(BUILD)/bench/ingest.o $(LIB)
 	$(CC) $(BASE) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/bench/netload: $(BUILD)/bench/netload.o $(LIB)
+	$(CC) $(BASE) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+demo: $(PROGS)
+	TRELLIS_BIN=$(abspath $(BIN)) sh testnet/demo.sh
+
+bench-net: $(PROGS) $(BUILD)/bench/netload
+	TRELLIS_BIN=$(abspath $(BIN)) NETLOAD=$(abspath $(BUILD)/bench/netload) sh bench/net.sh
+
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
@@ -126,6 +137,6 @@ install: $(PROGS)
 clean:
 	rm -rf build bin
 
-.PHONY: all unit integration test asan valgrind bench install clean
+.PHONY: all unit integration test asan valgrind bench bench-net demo install clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

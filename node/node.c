@@ -25,6 +25,7 @@
  */
 #include "node/node_internal.h"
 
+#include "ledger/query.h"
 #include "proto/link.pb-c.h"
 
 #include <errno.h>
@@ -254,6 +255,25 @@ static void do_submit(node *nd, job *j)
 			fresh++;
 		}
 	}
+	{
+		const uint8_t **recs = malloc(s->n_records * sizeof(*recs));
+		size_t *lens = malloc(s->n_records * sizeof(*lens));
+		int rc = recs && lens ? TR_OK : TR_ENOMEM;
+		for (size_t i = 0; rc == TR_OK && i < s->n_records; i++) {
+			recs[i] = s->records[i].data;
+			lens[i] = s->records[i].len;
+		}
+		if (rc == TR_OK)
+			rc = ldg_events_admissible(nd->ledger, recs, lens, s->n_records, why,
+						   sizeof(why));
+		free(recs);
+		free(lens);
+		if (rc) {
+			TR_LOG(TR_LOG_INFO, "msg=\"rejected submit\" reason=\"%s\"", why);
+			api_reply_error(j->ctx, rc, why);
+			return;
+		}
+	}
 	if (nd->mp.count + fresh > NODE_MEMPOOL_RECORDS_MAX ||
 	    nd->mp.bytes + add_bytes > NODE_MEMPOOL_BYTES_MAX) {
 		TR_LOG(TR_LOG_WARN, "msg=\"mempool full\" records=%zu", nd->mp.count);
@@ -313,6 +333,15 @@ static void do_gossip(node *nd, job *j)
 			TR_LOG(TR_LOG_WARN, "msg=\"mempool full: gossip dropped\" peer=%s",
 			       nd->c->partners[j->peer].name);
 			return;
+		}
+		{
+			char why[512];
+			if (ldg_event_admissible(nd->ledger, j->recs[i], j->lens[i], why, sizeof(why)) !=
+			    TR_OK) {
+				TR_LOG(TR_LOG_WARN, "msg=\"dropped gossip record\" peer=%s reason=\"%s\"",
+				       nd->c->partners[j->peer].name, why);
+				continue;
+			}
 		}
 		if (!mp_add(&nd->mp, j->ids[i], j->recs[i], j->lens[i]))
 			return;
@@ -505,36 +534,91 @@ static void run_actions(node *nd)
 	}
 }
 
-/* Cut a block from the mempool (arrival order, up to the consortium's
- * limits) and propose it. */
-static void propose(node *nd)
+/* Drop one pending record that can no longer be committed (its EPCIS
+ * rules fail against what was committed since it arrived): its clients
+ * are told why; their other records stay pending. */
+static void drop_entry(node *nd, mp_entry *e, int code, const char *why)
+{
+	wref *r;
+	char hex[2 * TR_HASH_LEN + 1];
+	TR_LOG(TR_LOG_WARN, "msg=\"dropped pending record\" event=%s reason=\"%s\"",
+	       tr_hex(hex, e->id, TR_HASH_LEN), why);
+	mp_remove(&nd->mp, e, &r);
+	while (r) {
+		wref *next = r->next;
+		waiter *w = r->w;
+		if (w->ctx) {
+			char msg[600];
+			snprintf(msg, sizeof(msg), "record %zu not committed: %s", r->idx, why);
+			api_reply_error(w->ctx, code, msg);
+			w->ctx = NULL;
+		}
+		if (--w->remaining == 0)
+			waiter_free(w);
+		free(r);
+		r = next;
+	}
+}
+
+#define PROPOSE_RETRIES_MAX 16
+
+/* The first records of the mempool (arrival order, up to the consortium's
+ * limits) whose EPCIS rules hold together against the chain; records that
+ * fail are dropped. Returns the count, with recs/lens borrowed from the
+ * mempool entries. */
+static size_t cut(node *nd, const uint8_t **recs, size_t *lens)
 {
 	const tr_params *p = &nd->c->params;
-	size_t k = 0, bytes = 0;
+	char err[512];
+	for (int tries = 0; tries < PROPOSE_RETRIES_MAX; tries++) {
+		size_t k = 0, bytes = 0, bad;
+		mp_entry *e;
+		int rc;
+		for (e = nd->mp.head; e && k < p->block_max_records; e = e->next) {
+			if (k > 0 && bytes + e->len > p->block_max_bytes)
+				break;
+			bytes += e->len;
+			recs[k] = e->rec;
+			lens[k] = e->len;
+			k++;
+		}
+		if (k == 0)
+			return 0;
+		rc = ldg_events_admissible(nd->ledger, recs, lens, k, err, sizeof(err));
+		if (rc == TR_OK)
+			return k;
+		if (sscanf(err, "record %zu", &bad) != 1 || bad >= k) {
+			TR_LOG(TR_LOG_ERROR, "msg=\"cannot check a block's records\" reason=\"%s\"", err);
+			return 0;
+		}
+		for (e = nd->mp.head; bad > 0; bad--)
+			e = e->next;
+		drop_entry(nd, e, rc, err);
+	}
+	return 0;
+}
+
+/* Cut a block and propose it. */
+static void propose(node *nd)
+{
 	const uint8_t **recs;
-	size_t *lens;
+	size_t *lens, k, max = nd->c->params.block_max_records;
 	uint8_t *block = NULL, hash[TR_HASH_LEN], head[TR_HASH_LEN];
 	size_t blen;
-	mp_entry *e;
 	int rc;
 
-	for (e = nd->mp.head; e && k < p->block_max_records; e = e->next) {
-		if (k > 0 && bytes + e->len > p->block_max_bytes)
-			break;
-		bytes += e->len;
-		k++;
-	}
-	recs = malloc(k * sizeof(*recs));
-	lens = malloc(k * sizeof(*lens));
+	recs = malloc(max * sizeof(*recs));
+	lens = malloc(max * sizeof(*lens));
 	if (!recs || !lens) {
 		free(recs);
 		free(lens);
 		return;
 	}
-	e = nd->mp.head;
-	for (size_t i = 0; i < k; i++, e = e->next) {
-		recs[i] = e->rec;
-		lens[i] = e->len;
+	k = cut(nd, recs, lens);
+	if (k == 0) {
+		free(recs);
+		free(lens);
+		return;
 	}
 	pbft_head(nd->cons, head);
 	rc = ldg_block_build(nd->c->chain_id, pbft_height(nd->cons) + 1, head,

@@ -1,0 +1,100 @@
+#!/bin/sh
+# net.sh: the 4-node network benchmark (make bench-net).
+#
+# 1. Ed25519 verify rate on one core (the same run), and the bound this
+#    machine allows: verify/s x cores / nodes (every node checks every record).
+# 2. A 4-node testnet on 127.0.0.1: ~1 KB events from 8 concurrent clients
+#    spread over the 4 nodes, 200 per request: committed records/s.
+# 3. The same testnet at half that load (10 events per request, paced):
+#    commit latency p50 / p99 per request.
+# 4. A 3-member etcd cluster (Debian's etcd-server, installed if missing) on
+#    127.0.0.1 with 1 KB puts driven by wrk over its HTTP gateway: puts/s,
+#    as a crash-tolerant reference on the same machine.
+# Last line: RESULT rps=… p50_ms=… p99_ms=… bound_rps=… ratio_bound=… etcd_rps=… ratio_etcd=…
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${TRELLIS_BIN:-$ROOT/bin}
+NETLOAD=${NETLOAD:-$ROOT/build/bench/netload}
+RECORDS=${RECORDS:-40000}
+DIR=$(mktemp -d /tmp/trellis-bench-net.XXXXXX)
+ETCD_PIDS=""
+cleanup() {
+	TRELLIS_BIN=$BIN "$ROOT/testnet/down.sh" "$DIR/net" >/dev/null 2>&1 || true
+	for p in $ETCD_PIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	rm -rf "$DIR"
+}
+trap cleanup EXIT
+[ -x "$NETLOAD" ] || { echo "net.sh: build $NETLOAD first (make bench-net)" >&2; exit 1; }
+
+VR=$("$NETLOAD" verify | sed 's/^verify_rps=//')
+CORES=$(nproc)
+BOUND=$((VR * CORES / 4))
+echo "baseline: Ed25519 verify ${VR}/s on one core; bound for 4 nodes on $CORES cores: ${BOUND} records/s"
+
+TRELLIS_BIN=$BIN "$ROOT/testnet/up.sh" 4 "$DIR/net" >/dev/null
+HOMES=$DIR/net/n1,$DIR/net/n2,$DIR/net/n3,$DIR/net/n4
+"$NETLOAD" load "$HOMES" 2000 8 100 >/dev/null # warm-up
+T=$("$NETLOAD" load "$HOMES" "$RECORDS" 8 200)
+echo "throughput: $T"
+RPS=$(echo "$T" | sed 's/.* rps=\([0-9]*\).*/\1/')
+HALF=$((RPS / 2))
+L=$("$NETLOAD" load "$HOMES" $((HALF * 10)) 4 10 "$HALF")
+echo "latency at half load ($HALF records/s): $L"
+P50=$(echo "$L" | sed 's/.* p50_ms=\([0-9.]*\).*/\1/')
+P99=$(echo "$L" | sed 's/.* p99_ms=\([0-9.]*\).*/\1/')
+TRELLIS_BIN=$BIN "$ROOT/testnet/down.sh" "$DIR/net" >/dev/null
+
+# ---- etcd reference
+if ! command -v etcd >/dev/null || ! command -v wrk >/dev/null; then
+	echo "installing etcd-server and wrk (Debian packages)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server wrk >/dev/null
+fi
+set -- $(perl -MIO::Socket::INET -e '
+	my @s = map { IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1) } 1 .. 6;
+	print join(" ", map { $_->sockport } @s), "\n";')
+C1=$1 C2=$2 C3=$3 P1=$4 P2=$5 P3=$6
+CLUSTER="e1=http://127.0.0.1:$P1,e2=http://127.0.0.1:$P2,e3=http://127.0.0.1:$P3"
+for i in 1 2 3; do
+	eval "c=\$C$i p=\$P$i"
+	etcd --name e$i --data-dir "$DIR/etcd$i" \
+		--listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
+		--listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" \
+		--initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token bench \
+		>"$DIR/etcd$i.log" 2>&1 &
+	ETCD_PIDS="$ETCD_PIDS $!"
+done
+i=0
+until ETCDCTL_API=3 etcdctl --endpoints "http://127.0.0.1:$C1,http://127.0.0.1:$C2,http://127.0.0.1:$C3" endpoint health >/dev/null 2>&1; do
+	i=$((i + 1)); [ $i -lt 100 ] || { echo "etcd did not start" >&2; exit 1; }; sleep 0.2
+done
+VAL=$(head -c 768 /dev/zero | tr '\0' 'x' | base64 -w0)
+cat > "$DIR/put.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+counter = 0
+local b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local function enc(s)
+  return ((s:gsub('.', function(x)
+    local r, b = '', x:byte()
+    for i = 8, 1, -1 do r = r .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and '1' or '0') end
+    return r
+  end) .. '0000'):gsub('%d%d%d?%d?%d?%d?', function(x)
+    if #x < 6 then return '' end
+    local c = 0
+    for i = 1, 6 do c = c + (x:sub(i, i) == '1' and 2 ^ (6 - i) or 0) end
+    return b64:sub(c + 1, c + 1)
+  end) .. ({ '', '==', '=' })[#s % 3 + 1])
+end
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "/v3/kv/put", nil, '{"key":"' .. enc("k" .. counter) .. '","value":"$VAL"}')
+end
+LUA
+W=$(wrk -t 2 -c 16 -d 10s -s "$DIR/put.lua" "http://127.0.0.1:$C1" 2>&1)
+ETCD_RPS=$(echo "$W" | awk '/Requests\/sec/ { printf "%d", $2 }')
+NON2XX=$(echo "$W" | awk '/Non-2xx/ { print $NF }')
+[ -z "$NON2XX" ] || { echo "etcd answered errors: $W" >&2; exit 1; }
+echo "etcd: 3 members, 1 KB puts (wrk, 16 connections, 10 s): ${ETCD_RPS} puts/s"
+RB=$(awk -v a="$RPS" -v b="$BOUND" 'BEGIN { printf "%.2f", a / b }')
+RE=$(awk -v a="$RPS" -v b="$ETCD_RPS" 'BEGIN { printf "%.2f", a / b }')
+echo "RESULT rps=$RPS p50_ms=$P50 p99_ms=$P99 bound_rps=$BOUND ratio_bound=$RB etcd_rps=$ETCD_RPS ratio_etcd=$RE"
