@@ -6,7 +6,7 @@
 # 2. A 4-node testnet on 127.0.0.1: ~1 KB events from 8 concurrent clients
 #    spread over the 4 nodes, 200 per request: committed records/s.
 # 3. The same testnet at half that load (10 events per request, paced):
-#    commit latency p50 / p99 per request.
+#    commit latency p50 / p99 per request (16 paced clients).
 # 4. A 3-member etcd cluster (Debian's etcd-server, installed if missing) on
 #    127.0.0.1 with 1 KB puts driven by wrk over its HTTP gateway: puts/s,
 #    as a crash-tolerant reference on the same machine.
@@ -19,11 +19,12 @@ RECORDS=${RECORDS:-40000}
 DIR=$(mktemp -d /tmp/trellis-bench-net.XXXXXX)
 ETCD_PIDS=""
 cleanup() {
+	set +e
 	TRELLIS_BIN=$BIN "$ROOT/testnet/down.sh" "$DIR/net" >/dev/null 2>&1 || true
-	for p in $ETCD_PIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	for p in $ETCD_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	rm -rf "$DIR"
 }
-trap cleanup EXIT
+trap 'rc=$?; cleanup; exit $rc' EXIT
 [ -x "$NETLOAD" ] || { echo "net.sh: build $NETLOAD first (make bench-net)" >&2; exit 1; }
 
 VR=$("$NETLOAD" verify | sed 's/^verify_rps=//')
@@ -38,7 +39,7 @@ T=$("$NETLOAD" load "$HOMES" "$RECORDS" 8 200)
 echo "throughput: $T"
 RPS=$(echo "$T" | sed 's/.* rps=\([0-9]*\).*/\1/')
 HALF=$((RPS / 2))
-L=$("$NETLOAD" load "$HOMES" $((HALF * 10)) 4 10 "$HALF")
+L=$("$NETLOAD" load "$HOMES" $((HALF * 10)) 16 10 "$HALF")
 echo "latency at half load ($HALF records/s): $L"
 P50=$(echo "$L" | sed 's/.* p50_ms=\([0-9.]*\).*/\1/')
 P99=$(echo "$L" | sed 's/.* p99_ms=\([0-9.]*\).*/\1/')

@@ -41,6 +41,7 @@ typedef struct {
 
 /* Flags of ldg_append / ldg_check_block. */
 #define LDG_RECORDS_VERIFIED 1u /* the caller verified every record's signature on these exact bytes */
+#define LDG_RULES_CHECKED 2u    /* ldg_check_block accepted this exact block on the current head */
 
 /* Open (creating when missing, unless readonly) the ledger in dir. A
  * ledger that belongs to another consortium (other chain_id) is refused.

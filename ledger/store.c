@@ -268,9 +268,11 @@ static int check_next(ldg *l, MDB_txn *txn, const uint8_t *block, size_t len,
 			goto fail;
 		}
 	}
-	rc = ldg__check_rules(l, txn, pb, err, errlen);
-	if (rc)
-		goto fail;
+	if (!(flags & LDG_RULES_CHECKED)) {
+		rc = ldg__check_rules(l, txn, pb, err, errlen);
+		if (rc)
+			goto fail;
+	}
 	if (cert) {
 		rc = ldg_cert_check(l->c, cert, cert_len, height + 1, pb->hash, why, sizeof(why));
 		if (rc) {

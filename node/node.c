@@ -320,6 +320,11 @@ nomem:
 	api_reply_error(j->ctx, TR_ENOMEM, "out of memory");
 }
 
+/* Records a partner forwarded (signature already checked on the link
+ * thread). Their EPCIS rules are not checked here: the primary checks
+ * them when it cuts a block (cut()), and every replica when it validates
+ * one, so a record that breaks them never commits and costs nothing
+ * twice on the busy path. */
 static void do_gossip(node *nd, job *j)
 {
 	for (size_t i = 0; i < j->nrec; i++) {
@@ -333,15 +338,6 @@ static void do_gossip(node *nd, job *j)
 			TR_LOG(TR_LOG_WARN, "msg=\"mempool full: gossip dropped\" peer=%s",
 			       nd->c->partners[j->peer].name);
 			return;
-		}
-		{
-			char why[512];
-			if (ldg_event_admissible(nd->ledger, j->recs[i], j->lens[i], why, sizeof(why)) !=
-			    TR_OK) {
-				TR_LOG(TR_LOG_WARN, "msg=\"dropped gossip record\" peer=%s reason=\"%s\"",
-				       nd->c->partners[j->peer].name, why);
-				continue;
-			}
 		}
 		if (!mp_add(&nd->mp, j->ids[i], j->recs[i], j->lens[i]))
 			return;
@@ -373,9 +369,12 @@ static int validate_cb(void *ctx, const uint8_t *block, size_t len, uint64_t hei
 {
 	node *nd = ctx;
 	char err[512];
+	uint64_t t0 = tr_mono_ms();
 	unsigned flags = block_records_known(nd, block, len) ? LDG_RECORDS_VERIFIED : 0;
 	int rc = ldg_check_block(nd->ledger, block, len, NULL, 0, flags, err, sizeof(err));
 	(void)prev_hash;
+	TR_LOG(TR_LOG_DEBUG, "msg=\"validated proposal\" height=%llu known=%d ms=%llu",
+	       (unsigned long long)height, flags != 0, (unsigned long long)(tr_mono_ms() - t0));
 	if (rc) {
 		TR_LOG(TR_LOG_WARN, "msg=\"refused proposal\" height=%llu reason=\"%s\"",
 		       (unsigned long long)height, err);
@@ -515,11 +514,17 @@ static void run_actions(node *nd)
 			if (b) {
 				tr_sha256(hash, b->header.data, b->header.len);
 				trellis__block__free_unpacked(b, NULL);
+				/* validated by this node on this same head: one block is in
+				 * flight at a time, so nothing was appended in between */
 				if (nd->have_validated && memcmp(hash, nd->validated, TR_HASH_LEN) == 0)
-					flags = LDG_RECORDS_VERIFIED;
+					flags = LDG_RECORDS_VERIFIED | LDG_RULES_CHECKED;
 			}
+			uint64_t t0 = tr_mono_ms();
 			rc = ldg_append(nd->ledger, a.bytes, a.len, a.cert, a.cert_len, flags, err,
 					sizeof(err));
+			TR_LOG(TR_LOG_DEBUG, "msg=\"appended\" height=%llu verified=%d ms=%llu",
+			       (unsigned long long)a.height, flags != 0,
+			       (unsigned long long)(tr_mono_ms() - t0));
 			if (rc) /* consensus decided it; the store cannot take it */
 				set_fatal(nd, "cannot store a committed block", err);
 			else
@@ -614,7 +619,10 @@ static void propose(node *nd)
 		free(lens);
 		return;
 	}
+	uint64_t t0 = tr_mono_ms();
 	k = cut(nd, recs, lens);
+	TR_LOG(TR_LOG_DEBUG, "msg=\"cut block\" records=%zu ms=%llu", k,
+	       (unsigned long long)(tr_mono_ms() - t0));
 	if (k == 0) {
 		free(recs);
 		free(lens);
@@ -883,8 +891,25 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		if (nd.mp.count > 0 && pbft_can_propose(nd.cons))
 			propose(&nd);
 	}
-	TR_LOG(TR_LOG_INFO, "msg=\"node stopping\" height=%llu committed_records=%llu",
-	       (unsigned long long)pbft_height(nd.cons), (unsigned long long)nd.committed_records);
+	{
+		pbft_stats ps;
+		p2p_link_stats ls = {0};
+		pbft_get_stats(nd.cons, &ps);
+		if (nd.link)
+			p2p_link_get_stats(nd.link, &ls);
+		TR_LOG(TR_LOG_INFO,
+		       "msg=\"node stopping\" height=%llu committed_records=%llu view_changes=%llu "
+		       "dropped_malformed=%llu dropped_badsig=%llu dropped_stale=%llu dropped_future=%llu "
+		       "dropped_wrong=%llu frames_in=%llu frames_out=%llu send_dropped=%llu "
+		       "links_refused=%llu bad_frames=%llu",
+		       (unsigned long long)pbft_height(nd.cons), (unsigned long long)nd.committed_records,
+		       (unsigned long long)ps.view_changes, (unsigned long long)ps.dropped_malformed,
+		       (unsigned long long)ps.dropped_badsig, (unsigned long long)ps.dropped_stale,
+		       (unsigned long long)ps.dropped_future, (unsigned long long)ps.dropped_wrong,
+		       (unsigned long long)ls.frames_in, (unsigned long long)ls.frames_out,
+		       (unsigned long long)ls.send_dropped, (unsigned long long)ls.refused,
+		       (unsigned long long)ls.bad_frames);
+	}
 	if (nd.fatal) {
 		fail_waiters(&nd, nd.fatal_why);
 		snprintf(err, errlen, "%s", nd.fatal_why);
