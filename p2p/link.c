@@ -33,6 +33,7 @@
 #include <nng/protocol/pair1/pair.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #define LINK_PROTOCOL "Noise_NN_25519_ChaChaPoly_SHA256"
 #define LINK_TAG "trellis/link/v1"
@@ -59,7 +60,12 @@ struct p2p_link {
 	p2p_link_config cfg;
 	nng_socket sock;
 	bool sock_open;
+	nng_listener listener;
+	nng_dialer dialers[TR_PARTNERS_MAX];
+	size_t ndialers;
 	pthread_mutex_t mu;
+	pthread_cond_t closed_cv; /* signalled (under mu) once nng_close returned */
+	bool closed;
 	session sess[P2P_SESSIONS_MAX];
 	pthread_t rx_thread;
 	bool rx_started;
@@ -523,6 +529,13 @@ int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err, size_t 
 	memcpy(l->prologue, LINK_TAG, sizeof(LINK_TAG) - 1);
 	memcpy(l->prologue + sizeof(LINK_TAG) - 1, cfg->c->chain_id, TR_HASH_LEN);
 	pthread_mutex_init(&l->mu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&l->closed_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if ((rv = nng_pair1_open_poly(&l->sock)) != 0) {
 		snprintf(err, errlen, "cannot open the link socket: %s", nng_strerror(rv));
 		goto fail;
@@ -537,7 +550,7 @@ int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err, size_t 
 	nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, l);
 	nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, pipe_cb, l);
 	if (url_of(url, sizeof(url), cfg->c->partners[cfg->self].address) ||
-	    (rv = nng_listen(l->sock, url, NULL, 0)) != 0) {
+	    (rv = nng_listen(l->sock, url, &l->listener, 0)) != 0) {
 		snprintf(err, errlen, "cannot listen on '%s': %s",
 			 cfg->c->partners[cfg->self].address, nng_strerror(rv));
 		goto fail;
@@ -546,12 +559,13 @@ int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err, size_t 
 		if (i == cfg->self)
 			continue;
 		if (url_of(url, sizeof(url), cfg->c->partners[i].address) ||
-		    (rv = nng_dial(l->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		    (rv = nng_dial(l->sock, url, &l->dialers[l->ndialers], NNG_FLAG_NONBLOCK)) != 0) {
 			snprintf(err, errlen, "cannot dial partner '%s' at '%s': %s",
 				 cfg->c->partners[i].name, cfg->c->partners[i].address,
 				 nng_strerror(rv));
 			goto fail;
 		}
+		l->ndialers++;
 	}
 	if (pthread_create(&l->rx_thread, NULL, rx_main, l) != 0) {
 		snprintf(err, errlen, "cannot start the link thread");
@@ -565,6 +579,19 @@ fail:
 	return TR_EIO;
 }
 
+static void *close_main(void *arg)
+{
+	p2p_link *l = arg;
+	nng_close(l->sock);
+	pthread_mutex_lock(&l->mu);
+	l->closed = true;
+	pthread_cond_signal(&l->closed_cv);
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+#define CLOSE_WAIT_MS 3000
+
 void p2p_link_close(p2p_link *l)
 {
 	if (!l)
@@ -572,11 +599,44 @@ void p2p_link_close(p2p_link *l)
 	l->stopping = 1;
 	if (l->rx_started)
 		pthread_join(l->rx_thread, NULL);
-	if (l->sock_open)
-		nng_close(l->sock);
+	/* Stop redialing and accepting before closing the socket. */
+	for (size_t i = 0; i < l->ndialers; i++)
+		nng_dialer_close(l->dialers[i]);
+	if (nng_listener_id(l->listener) > 0)
+		nng_listener_close(l->listener);
+	if (l->sock_open) {
+		/* NNG 1.5.2's nng_close sometimes never returns on a socket whose
+		 * pipes were being refused and redialed (seen in the intruder
+		 * tests: a condition wait inside nng_close). Close from a helper
+		 * thread and wait a bounded time; if it hangs, leave the link
+		 * allocated (pipe callbacks may still run) and let the process
+		 * exit. */
+		pthread_t t;
+		struct timespec ts;
+		bool closed;
+		if (pthread_create(&t, NULL, close_main, l) != 0) {
+			nng_close(l->sock);
+			l->closed = true;
+		} else {
+			pthread_detach(t);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += CLOSE_WAIT_MS / 1000;
+		pthread_mutex_lock(&l->mu);
+		while (!l->closed)
+			if (pthread_cond_timedwait(&l->closed_cv, &l->mu, &ts) != 0)
+				break;
+		closed = l->closed;
+		pthread_mutex_unlock(&l->mu);
+		if (!closed) {
+			TR_LOG(TR_LOG_WARN, "msg=\"link socket did not close in time; exiting without it\"");
+			return;
+		}
+	}
 	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
 		if (l->sess[i].state != S_FREE)
 			sess_clear(&l->sess[i]);
+	pthread_cond_destroy(&l->closed_cv);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
