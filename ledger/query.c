@@ -300,7 +300,8 @@ int ldg_history(ldg *l, const char *id, bool include_retracted, ldg_event_info *
 		rc = containers(l, txn, key, 0, include_retracted, &hs);
 	if (rc)
 		goto out;
-	qsort(hs.refs, hs.n, sizeof(*hs.refs), ref_cmp);
+	if (hs.n)
+		qsort(hs.refs, hs.n, sizeof(*hs.refs), ref_cmp);
 	out = calloc(hs.n ? hs.n : 1, sizeof(*out));
 	if (!out) {
 		rc = TR_ENOMEM;

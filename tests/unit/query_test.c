@@ -284,7 +284,7 @@ static void test_retraction(void **state)
 	free(doc);
 	*strstr(decl, "2026-05-03") = '\0';
 	{
-		char again[4096];
+		char again[4096 + 64];
 		snprintf(again, sizeof(again), "%s2026-05-04T00:00:00Z\",\"reason\":\"incorrect_data\"}}",
 			 decl);
 		doc = efx_doc(again);
