@@ -302,8 +302,7 @@ static void do_submit(node *nd, job *j)
 			/* out of memory half-way: the attached entries stay pending, and
 			 * this client is told; its records may still commit */
 			TR_LOG(TR_LOG_ERROR, "msg=\"out of memory adding a submit\"");
-			w->ctx = NULL;
-			w->remaining = w->remaining ? w->remaining : 0;
+			w->ctx = NULL; /* answered below; attached entries keep w alive */
 			if (w->remaining == 0)
 				waiter_free(w);
 			goto nomem;
