@@ -131,7 +131,7 @@ load_start() {
 		d=0
 		while [ ! -e "$TMP/stop-$2" ] && [ $d -lt 3000 ]; do
 			gen_doc 5 "$2x${d}y" 300 > "$TMP/doc-$2.json"
-			$TR --home "$NET/n$1" submit --timeout 30 "$TMP/doc-$2.json" >> "$TMP/acks-$2" 2>>"$TMP/errs-$2" || sleep 0.2
+			$TR --home "$NET/n$1" submit --timeout 90 "$TMP/doc-$2.json" >> "$TMP/acks-$2" 2>>"$TMP/errs-$2" || sleep 0.2
 			d=$((d + 1))
 		done
 	) &
