@@ -627,6 +627,10 @@ void p2p_link_close(p2p_link *l)
 			if (pthread_cond_timedwait(&l->closed_cv, &l->mu, &ts) != 0)
 				break;
 		closed = l->closed;
+		if (!closed) /* free the sessions now; a late pipe callback finds them empty */
+			for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
+				if (l->sess[i].state != S_FREE)
+					sess_clear(&l->sess[i]);
 		pthread_mutex_unlock(&l->mu);
 		if (!closed) {
 			TR_LOG(TR_LOG_WARN, "msg=\"link socket did not close in time; exiting without it\"");

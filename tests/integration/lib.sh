@@ -90,7 +90,11 @@ stop_node() {
 
 # clean_log FILE: no sanitizer or valgrind report in a node's log
 clean_log() {
-	! grep -Eq 'Sanitizer|runtime error|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' "$1"
+	if grep -Eq 'Sanitizer|runtime error|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' "$1"; then
+		grep -E -A12 'Sanitizer|runtime error|ERROR SUMMARY|definitely lost' "$1" | head -40 | sed 's/^/# /'
+		return 1
+	fi
+	return 0
 }
 
 # gen_doc COUNT PREFIX [PAD]: an EPCIS 2.0 document of COUNT distinct ObjectEvents
@@ -202,5 +206,12 @@ net_final() {
 		is "$(acks_missing "$n" "$TMP"/acks-*)" "0" "node $n holds every acknowledged event ($(cat "$TMP"/acks-* | wc -l))"
 		$TR --home "$NET/n$n" verify --full >/dev/null
 		ok $? "node $n passes verify --full"
+	done
+	# stop them all, then read their logs: sanitizer leak reports come at exit
+	"$ROOT/testnet/down.sh" "$NET" >/dev/null 2>&1
+	ok $? "the testnet stops"
+	for n in $(cd "$NET" && ls -d n* | tr -d n); do
+		clean_log "$NET/n$n/node.log"
+		ok $? "node $n log has no sanitizer or memory report"
 	done
 }
