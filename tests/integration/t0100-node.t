@@ -82,7 +82,7 @@ like "$v" "^ok: [0-9]+ blocks verified" "verify reports the blocks"
 SUB=$!
 # wait until some of it has been acknowledged, then kill the node mid-stream
 i=0
-while [ $i -lt 300 ] && [ "$(cat "$TMP/kacks" 2>/dev/null | wc -l)" -lt 50 ]; do sleep 0.05; i=$((i + 1)); done
+while [ $i -lt 2400 ] && [ "$(cat "$TMP/kacks" 2>/dev/null | wc -l)" -lt 50 ]; do sleep 0.05; i=$((i + 1)); done
 stop_node "$PID1" KILL
 ok 0 "node killed with SIGKILL during the submission"
 touch "$TMP/stop"
