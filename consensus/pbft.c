@@ -1036,7 +1036,8 @@ static int parse_vc(pbft *p, const Pbft__Signed *s, bool full, vc_info *out)
 	if (s->block.len && out->has_prepared) {
 		pbft_wire_header h;
 		if (pbft_wire_block_header(s->block.data, s->block.len, p->block_max, &h) == 0 &&
-		    !memcmp(h.hash, out->phash, TR_HASH_LEN) && h.height == vc->height + 1) {
+		    !memcmp(h.hash, out->phash, TR_HASH_LEN) && h.height == vc->height + 1 &&
+		    pbft_wire_block_body_ok(s->block.data, s->block.len, p->block_max) == 0) {
 			out->block = memdup(s->block.data, s->block.len);
 			out->block_len = out->block ? s->block.len : 0;
 		}
@@ -1464,6 +1465,7 @@ static int on_new_view(pbft *p, uint32_t from, const Pbft__NewView *m, const uin
 		    pp->signature.len != TR_SIG_LEN ||
 		    pbft_wire_block_header(pp->block.data, pp->block.len, p->block_max, &h) ||
 		    memcmp(h.hash, d.hash, TR_HASH_LEN) || h.height != d.base + 1 ||
+		    pbft_wire_block_body_ok(pp->block.data, pp->block.len, p->block_max) ||
 		    verify_prepare(p, from, m->view, d.base + 1, d.hash, pp->signature.data))
 			goto bad;
 		rc = enter_view(p, m->view, &d, pp->block.data, pp->block.len, pp->signature.data,
@@ -1518,6 +1520,11 @@ int pbft_deliver_block(pbft *p, uint64_t height, const uint8_t *block, size_t le
 		return rc;
 	if (ch != height || memcmp(chash, h.hash, TR_HASH_LEN))
 		return TR_EVERIFY;
+	/* the certificate covers the header only: the records must be the
+	 * ones the header commits to, or a peer could swap them */
+	rc = pbft_wire_block_body_ok(block, len, p->block_max);
+	if (rc)
+		return rc;
 	if (height == p->height + 1) {
 		if (memcmp(h.prev_hash, p->head, TR_HASH_LEN))
 			return TR_EVERIFY;

@@ -4,6 +4,8 @@
  */
 #include "consensus/pbft_wire.h"
 
+#include "common/merkle.h"
+
 #include <string.h>
 
 /* ==== Bounded allocation ==== */
@@ -288,5 +290,38 @@ int pbft_cert_check(const tr_consortium *c, const uint8_t *cert, size_t len,
 	rc = 0;
 fail:
 	pbft_wire_free(&cc->base);
+	return rc;
+}
+
+int pbft_wire_block_body_ok(const uint8_t *block, size_t len, size_t max)
+{
+	Trellis__Block *b;
+	Trellis__BlockHeader *h = NULL;
+	uint8_t(*leaves)[TR_HASH_LEN] = NULL;
+	uint8_t root[TR_HASH_LEN];
+	int rc = TR_EVERIFY;
+	if (len > max)
+		return TR_ETOOBIG;
+	b = (Trellis__Block *)pbft_wire_unpack(&trellis__block__descriptor, block, len);
+	if (!b)
+		return TR_EINVAL;
+	h = (Trellis__BlockHeader *)pbft_wire_unpack(&trellis__block_header__descriptor,
+						      b->header.data, b->header.len);
+	if (!h || h->records_root.len != TR_HASH_LEN || h->record_count != b->n_records)
+		goto out;
+	leaves = malloc((b->n_records ? b->n_records : 1) * TR_HASH_LEN);
+	if (!leaves) {
+		rc = TR_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < b->n_records; i++)
+		tr_merkle_leaf(leaves[i], b->records[i].data, b->records[i].len);
+	if (tr_merkle_root((const uint8_t(*)[TR_HASH_LEN])leaves, b->n_records, root) == TR_OK &&
+	    memcmp(root, h->records_root.data, TR_HASH_LEN) == 0)
+		rc = 0;
+out:
+	free(leaves);
+	pbft_wire_free((ProtobufCMessage *)h);
+	pbft_wire_free(&b->base);
 	return rc;
 }

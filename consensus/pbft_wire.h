@@ -68,6 +68,13 @@ int pbft_wire_block_header(const uint8_t *block, size_t len, size_t max,
 			   pbft_wire_header *out) TR_MUST_USE;
 
 /* Pack any message into a malloc'd buffer. Returns 0 or TR_ENOMEM. */
+/* The block's records are the ones its header commits to: record_count
+ * and records_root (RFC 6962) match. A certificate or a prepared
+ * certificate covers the header hash only, so every block taken on that
+ * authority is checked with this first. 0, TR_EVERIFY, TR_EINVAL,
+ * TR_ETOOBIG, TR_ENOMEM. */
+int pbft_wire_block_body_ok(const uint8_t *block, size_t len, size_t max) TR_MUST_USE;
+
 int pbft_wire_pack(const ProtobufCMessage *m, uint8_t **out, size_t *len) TR_MUST_USE;
 
 /* Wrap a kind into a Message from `sender` and pack it. Exactly one of

@@ -48,8 +48,10 @@ int node_check_records(const tr_consortium *c, const ProtobufCBinaryData *recs, 
 		return TR_EINVAL;
 	}
 	v = malloc(n * TR_HASH_LEN);
-	if (!v)
+	if (!v) {
+		snprintf(why, whylen, "out of memory checking %zu records", n);
 		return TR_ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
 		int rc = ldg_record_check(c, recs[i].data, recs[i].len, 0, v[i], r, sizeof(r));
 		if (rc) {

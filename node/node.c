@@ -106,7 +106,7 @@ static void on_peer_frame(void *ctx, uint32_t peer, uint32_t kind, const uint8_t
 		j->len = len;
 	} else {
 		Link__Gossip *g = link__gossip__unpack(NULL, len, payload);
-		char why[384];
+		char why[384] = "malformed or unknown fields";
 		j->kind = JOB_GOSSIP;
 		if (!g || g->base.n_unknown_fields ||
 		    node_check_records(nd->c, g->records, g->n_records, &j->ids, why,
@@ -250,9 +250,20 @@ static void do_submit(node *nd, job *j)
 				 i, tr_hex(hex, j->ids[i], TR_HASH_LEN));
 			goto refuse;
 		}
-		if (!mp_find(&nd->mp, j->ids[i])) {
-			add_bytes += s->records[i].len;
-			fresh++;
+		{
+			const mp_entry *pe = mp_find(&nd->mp, j->ids[i]);
+			if (!pe) {
+				add_bytes += s->records[i].len;
+				fresh++;
+			} else if (pe->len != s->records[i].len ||
+				   memcmp(pe->rec, s->records[i].data, pe->len) != 0) {
+				/* the same event is pending under another signature:
+				 * this client's record is not the one that will commit */
+				snprintf(why, sizeof(why),
+					 "record %zu: duplicate event id %s (already pending, signed by another record)",
+					 i, tr_hex(hex, j->ids[i], TR_HASH_LEN));
+				goto refuse;
+			}
 		}
 	}
 	{
@@ -371,16 +382,20 @@ static int validate_cb(void *ctx, const uint8_t *block, size_t len, uint64_t hei
 	uint64_t t0 = tr_mono_ms();
 	Trellis__Block *own;
 
-	/* Our own proposal: built a moment ago from checked mempool records
-	 * whose EPCIS rules cut() checked together against this same head. */
-	own = nd->have_proposed ? trellis__block__unpack(NULL, len, block) : NULL;
-	if (own) {
-		uint8_t h[TR_HASH_LEN];
-		tr_sha256(h, own->header.data, own->header.len);
-		trellis__block__free_unpacked(own, NULL);
-		if (memcmp(h, nd->proposed, TR_HASH_LEN) == 0) {
-			memcpy(nd->validated, h, TR_HASH_LEN);
+	/* Our own proposal, byte for byte (not just its header: after a view
+	 * change a faulty primary could pair our header with other records):
+	 * built a moment ago from checked mempool records whose EPCIS rules
+	 * cut() checked together against this same head. */
+	if (nd->have_proposed) {
+		uint8_t whole[TR_HASH_LEN];
+		tr_sha256(whole, block, len);
+		own = NULL;
+		if (memcmp(whole, nd->proposed, TR_HASH_LEN) == 0)
+			own = trellis__block__unpack(NULL, len, block);
+		if (own) {
+			tr_sha256(nd->validated, own->header.data, own->header.len);
 			nd->have_validated = true;
+			trellis__block__free_unpacked(own, NULL);
 			return TR_OK;
 		}
 	}
@@ -419,12 +434,23 @@ static void committed(node *nd, uint64_t height, const uint8_t *block, size_t le
 		if (ldg_record_event_id(b->records[i].data, b->records[i].len, id) != TR_OK ||
 		    !(e = mp_find(&nd->mp, id)))
 			continue;
+		bool same = e->len == b->records[i].len &&
+			    memcmp(e->rec, b->records[i].data, e->len) == 0;
 		mp_remove(&nd->mp, e, &r);
 		while (r) {
 			wref *next = r->next;
 			waiter *w = r->w;
 			w->heights[r->idx] = height;
 			w->positions[r->idx] = (uint32_t)i;
+			if (!same && w->ctx) {
+				/* the same event committed, but from another partner's record */
+				char msg[300], hex[2 * TR_HASH_LEN + 1];
+				snprintf(msg, sizeof(msg),
+					 "record %zu: duplicate event id %s (committed at height %llu position %zu from another partner's record)",
+					 r->idx, tr_hex(hex, id, TR_HASH_LEN), (unsigned long long)height, i);
+				api_reply_error(w->ctx, TR_EEXIST, msg);
+				w->ctx = NULL;
+			}
 			if (--w->remaining == 0) {
 				if (w->ctx)
 					waiter_finish(w);
@@ -673,7 +699,7 @@ static void propose(node *nd)
 	free(recs);
 	free(lens);
 	if (rc == TR_OK) {
-		memcpy(nd->proposed, hash, TR_HASH_LEN);
+		tr_sha256(nd->proposed, block, blen);
 		nd->have_proposed = true;
 		rc = pbft_propose(nd->cons, block, blen);
 		free(block);

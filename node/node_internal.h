@@ -130,7 +130,7 @@ struct node {
 	mempool mp;
 	uint8_t validated[TR_HASH_LEN]; /* last block this node validated */
 	bool have_validated;
-	uint8_t proposed[TR_HASH_LEN];  /* the block this node last built and proposed */
+	uint8_t proposed[TR_HASH_LEN];  /* SHA-256 of the whole block this node last proposed */
 	bool have_proposed;
 	uint64_t committed_records;
 	uint64_t last_tick_ms;

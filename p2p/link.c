@@ -286,6 +286,8 @@ static int open_sealed(session *s, const uint8_t *msg, size_t len, uint8_t **pla
 	bool last = false;
 	if (len > P2P_FRAME_MAX + (P2P_FRAME_MAX / P2P_NOISE_PAYLOAD_MAX + 1) * 28)
 		return TR_ETOOBIG;
+	if (len == 0) /* at least one authenticated chunk */
+		return TR_EVERIFY;
 	out = malloc(len ? len : 1);
 	if (!out)
 		return TR_ENOMEM;
