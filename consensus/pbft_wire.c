@@ -141,18 +141,29 @@ int pbft_wire_sign_commit(const tr_key *k, const uint8_t chain_id[TR_HASH_LEN], 
 
 /* ==== Blocks ==== */
 
+/* Unpack a block and its header (bounded). On success both are the
+ * caller's (pbft_wire_free); *h may be NULL when the header is malformed. */
+static int unpack_block(const uint8_t *block, size_t len, size_t max, Trellis__Block **b,
+			Trellis__BlockHeader **h)
+{
+	if (len > max)
+		return TR_ETOOBIG;
+	*b = (Trellis__Block *)pbft_wire_unpack(&trellis__block__descriptor, block, len);
+	if (!*b)
+		return TR_EINVAL;
+	*h = (Trellis__BlockHeader *)pbft_wire_unpack(&trellis__block_header__descriptor,
+						       (*b)->header.data, (*b)->header.len);
+	return TR_OK;
+}
+
 int pbft_wire_block_header(const uint8_t *block, size_t len, size_t max, pbft_wire_header *out)
 {
 	Trellis__Block *b;
 	Trellis__BlockHeader *h = NULL;
-	int rc = TR_EINVAL;
-	if (len > max)
-		return TR_ETOOBIG;
-	b = (Trellis__Block *)pbft_wire_unpack(&trellis__block__descriptor, block, len);
-	if (!b)
-		return TR_EINVAL;
-	h = (Trellis__BlockHeader *)pbft_wire_unpack(&trellis__block_header__descriptor,
-						      b->header.data, b->header.len);
+	int rc = unpack_block(block, len, max, &b, &h);
+	if (rc)
+		return rc;
+	rc = TR_EINVAL;
 	if (!h || h->chain_id.len != TR_HASH_LEN || h->prev_hash.len != TR_HASH_LEN ||
 	    h->height == 0)
 		goto fail;
@@ -299,14 +310,10 @@ int pbft_wire_block_body_ok(const uint8_t *block, size_t len, size_t max)
 	Trellis__BlockHeader *h = NULL;
 	uint8_t(*leaves)[TR_HASH_LEN] = NULL;
 	uint8_t root[TR_HASH_LEN];
-	int rc = TR_EVERIFY;
-	if (len > max)
-		return TR_ETOOBIG;
-	b = (Trellis__Block *)pbft_wire_unpack(&trellis__block__descriptor, block, len);
-	if (!b)
-		return TR_EINVAL;
-	h = (Trellis__BlockHeader *)pbft_wire_unpack(&trellis__block_header__descriptor,
-						      b->header.data, b->header.len);
+	int rc = unpack_block(block, len, max, &b, &h);
+	if (rc)
+		return rc;
+	rc = TR_EVERIFY;
 	if (!h || h->records_root.len != TR_HASH_LEN || h->record_count != b->n_records)
 		goto out;
 	leaves = malloc((b->n_records ? b->n_records : 1) * TR_HASH_LEN);
