@@ -226,25 +226,61 @@ static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
 	free(buf);
 }
 
+typedef struct {
+	const uint8_t *id;
+	size_t idx;
+} id_ref;
+
+static int id_ref_cmp(const void *a, const void *b)
+{
+	const id_ref *x = a, *y = b;
+	int c = memcmp(x->id, y->id, TR_HASH_LEN);
+	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* The smallest index whose event id already appeared earlier in ids, or n
+ * when all are distinct (n log n: a submit may carry 100,000 records). */
+static size_t first_repeat(const uint8_t (*ids)[TR_HASH_LEN], size_t n)
+{
+	id_ref *r = malloc((n ? n : 1) * sizeof(*r));
+	size_t first = n;
+	if (!r) { /* fall back to the slow scan rather than skip the check */
+		for (size_t i = 1; i < n && first == n; i++)
+			for (size_t k = 0; k < i; k++)
+				if (memcmp(ids[k], ids[i], TR_HASH_LEN) == 0) {
+					first = i;
+					break;
+				}
+		return first;
+	}
+	for (size_t i = 0; i < n; i++)
+		r[i] = (id_ref){ids[i], i};
+	qsort(r, n, sizeof(*r), id_ref_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (memcmp(r[i - 1].id, r[i].id, TR_HASH_LEN) == 0 && r[i].idx < first)
+			first = r[i].idx;
+	free(r);
+	return first;
+}
+
 static void do_submit(node *nd, job *j)
 {
 	const Trellis__SubmitRequest *s = j->req->submit;
 	char why[384], hex[2 * TR_HASH_LEN + 1];
 	size_t add_bytes = 0, fresh = 0;
+	size_t repeat = first_repeat((const uint8_t(*)[TR_HASH_LEN])j->ids, s->n_records);
 	waiter *w;
 
 	for (size_t i = 0; i < s->n_records; i++) {
 		uint64_t h;
 		uint32_t p;
-		bool dup = false;
+		bool dup = i == repeat;
 		if (ldg_event_find(nd->ledger, j->ids[i], &h, &p) == TR_OK) {
 			snprintf(why, sizeof(why),
 				 "record %zu: duplicate event id %s (committed at height %llu position %u)",
 				 i, tr_hex(hex, j->ids[i], TR_HASH_LEN), (unsigned long long)h, p);
 			goto refuse;
 		}
-		for (size_t k = 0; k < i && !dup; k++)
-			dup = memcmp(j->ids[k], j->ids[i], TR_HASH_LEN) == 0;
 		if (dup) {
 			snprintf(why, sizeof(why), "record %zu: duplicate event id %s (twice in one submit)",
 				 i, tr_hex(hex, j->ids[i], TR_HASH_LEN));
