@@ -118,10 +118,10 @@ valgrind: $(UNIT_BIN) $(PROGS)
 bench: $(PROGS) $(BUILD)/bench/ingest
 	$(BUILD)/bench/ingest $(abspath $(BIN))
 
-$(BUILD)/bench/ingest: $(BUILD)/bench/ingest.o $(LIB)
+$(BUILD)/bench/ingest: $(BUILD)/bench/ingest.o $(BUILD)/bench/common.o $(LIB)
 	$(CC) $(BASE) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bench/netload: $(BUILD)/bench/netload.o $(LIB)
+$(BUILD)/bench/netload: $(BUILD)/bench/netload.o $(BUILD)/bench/common.o $(LIB)
 	$(CC) $(BASE) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 demo: $(PROGS)
