@@ -95,14 +95,6 @@ int ldg_record_get(ldg *l, const uint8_t id[TR_HASH_LEN], uint8_t **rec, size_t 
 int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char *err,
 	       size_t errlen) TR_MUST_USE;
 
-/* Durably record a vote this node is about to send (persist before send).
- * key: be64(height) || kind; value: VoteLog bytes. */
-int ldg_vote_put(ldg *l, uint64_t height, uint32_t kind, const uint8_t *votelog,
-		 size_t len) TR_MUST_USE;
-/* The vote recorded for (height, kind), malloc'd; TR_ENOTFOUND. */
-int ldg_vote_get(ldg *l, uint64_t height, uint32_t kind, uint8_t **votelog,
-		 size_t *len) TR_MUST_USE;
-
 /* The consensus module's persisted state: one blob, replaced durably by
  * each put (persist before send). ldg_state_get: malloc'd copy, or
  * TR_ENOTFOUND on a first start. */

@@ -4,7 +4,7 @@
  *
  * Keys: heights are be64 (so blocks and certs append in key order with
  * MDB_APPEND); events map event id -> be64(height) || be32(position);
- * votes map be64(height) || be32(kind) -> VoteLog bytes; meta holds
+ * votes holds "pbft-state", the consensus state blob; meta holds
  * "chain_id", "consortium", "height" (be64) and "head" (32 bytes).
  *
  * Every write is one transaction committed durably (no MDB_NOSYNC). A
@@ -595,41 +595,6 @@ out:
 		mdb_cursor_close(bc);
 	if (cc)
 		mdb_cursor_close(cc);
-	mdb_txn_abort(txn);
-	return rc;
-}
-
-int ldg_vote_put(ldg *l, uint64_t height, uint32_t kind, const uint8_t *votelog, size_t len)
-{
-	MDB_txn *txn;
-	uint8_t key[12];
-	MDB_val k, v;
-	int mrc;
-	if (l->readonly)
-		return TR_ESTATE;
-	if ((mrc = mdb_txn_begin(l->env, NULL, 0, &txn)))
-		return map_rc(mrc);
-	tr_be64_put(key, height);
-	tr_be32_put(key + 8, kind);
-	k = mval(key, sizeof(key));
-	v = mval(votelog, len);
-	if ((mrc = mdb_put(txn, l->dbi[DB_VOTES], &k, &v, 0))) {
-		mdb_txn_abort(txn);
-		return map_rc(mrc);
-	}
-	return map_rc(mdb_txn_commit(txn));
-}
-
-int ldg_vote_get(ldg *l, uint64_t height, uint32_t kind, uint8_t **votelog, size_t *len)
-{
-	MDB_txn *txn;
-	uint8_t key[12];
-	int rc;
-	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
-		return TR_EDB;
-	tr_be64_put(key, height);
-	tr_be32_put(key + 8, kind);
-	rc = get_copy(l, txn, DB_VOTES, key, sizeof(key), votelog, len);
 	mdb_txn_abort(txn);
 	return rc;
 }

@@ -647,11 +647,6 @@ void p2p_link_close(p2p_link *l)
 	free(l);
 }
 
-void p2p_link_tick(p2p_link *l)
-{
-	(void)l; /* housekeeping runs on the receive thread every RECV_POLL_MS */
-}
-
 const char *p2p_link_peer_state(p2p_link *l, uint32_t i)
 {
 	const char *st = "connecting";

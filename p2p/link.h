@@ -69,9 +69,6 @@ int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payl
 /* Send to every other partner; returns how many sends went out. */
 size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, size_t len);
 
-/* Close pipes that did not authenticate in time. Call periodically. */
-void p2p_link_tick(p2p_link *l);
-
 /* "self", "up" or "connecting" for partner i. */
 const char *p2p_link_peer_state(p2p_link *l, uint32_t i);
 void p2p_link_get_stats(p2p_link *l, p2p_link_stats *out);

@@ -13,7 +13,7 @@
  * the events index; every reason ldg_append refuses a block (each refusal
  * must leave the head unchanged and the store verifiable, and
  * ldg_check_block must agree); ldg_verify finding bytes changed behind the
- * ledger's back (LMDB edited directly); a full LMDB map; the vote log;
+ * ledger's back (LMDB edited directly); a full LMDB map; the consensus state blob;
  * ldg_cert_check on its own.
  *
  * Every refusal is checked twice: the return code, and that the error text
@@ -1038,40 +1038,35 @@ static void test_map_full(void **state)
 	}
 }
 
-/* ==== 6. The vote log ==== */
+/* ==== 6. The consensus state blob ==== */
 
-static void test_vote_log(void **state)
+static void test_consensus_state(void **state)
 {
 	fixture *fx = *state;
-	Trellis__VoteLog vl = TRELLIS__VOTE_LOG__INIT;
-	uint8_t hash[TR_HASH_LEN], buf[128], *got = NULL;
-	size_t len, got_len = 0;
+	static const uint8_t one[] = "view 1 prepared block 5", two[] = "view 2 committed block 5";
+	uint8_t *got = NULL;
+	size_t got_len = 0;
 
-	tr_sha256(hash, "block 5", 7);
-	vl.kind = 2;
-	vl.view = 1;
-	vl.height = 5;
-	vl.block_hash.data = hash;
-	vl.block_hash.len = sizeof(hash);
-	assert_true(trellis__vote_log__get_packed_size(&vl) <= sizeof(buf));
-	len = trellis__vote_log__pack(&vl, buf);
+	/* A first start has no state. */
+	assert_int_equal(ldg_state_get(fx->l, &got, &got_len), TR_ENOTFOUND);
+	assert_null(got);
 
-	assert_int_equal(ldg_vote_put(fx->l, 5, 2, buf, len), TR_OK);
-	assert_int_equal(ldg_vote_get(fx->l, 5, 2, &got, &got_len), TR_OK);
-	assert_int_equal(got_len, len);
-	assert_memory_equal(got, buf, len);
+	assert_int_equal(ldg_state_put(fx->l, one, sizeof(one)), TR_OK);
+	assert_int_equal(ldg_state_get(fx->l, &got, &got_len), TR_OK);
+	assert_int_equal(got_len, sizeof(one));
+	assert_memory_equal(got, one, sizeof(one));
 	free(got);
 	got = NULL;
-	assert_int_equal(ldg_vote_get(fx->l, 6, 2, &got, &got_len), TR_ENOTFOUND);
-	assert_int_equal(ldg_vote_get(fx->l, 5, 1, &got, &got_len), TR_ENOTFOUND);
-	assert_null(got);
+
+	/* Each put replaces the previous blob. */
+	assert_int_equal(ldg_state_put(fx->l, two, sizeof(two)), TR_OK);
 
 	/* Durable: still there after a reopen. */
 	ledger_close(fx);
 	ledger_open(fx);
-	assert_int_equal(ldg_vote_get(fx->l, 5, 2, &got, &got_len), TR_OK);
-	assert_int_equal(got_len, len);
-	assert_memory_equal(got, buf, len);
+	assert_int_equal(ldg_state_get(fx->l, &got, &got_len), TR_OK);
+	assert_int_equal(got_len, sizeof(two));
+	assert_memory_equal(got, two, sizeof(two));
 	free(got);
 }
 
@@ -1146,7 +1141,7 @@ int main(void)
 		T4B3(test_verify_cert_tampered),
 		T4B3(test_verify_event_deleted),
 		T1(test_map_full),
-		T1(test_vote_log),
+		T1(test_consensus_state),
 		T4(test_cert_check),
 	};
 #undef T1
