@@ -28,6 +28,14 @@ int cli_home_open(cli_home *h, const char *home, bool want_key, char *err,
 		  size_t errlen) TR_MUST_USE;
 void cli_home_close(cli_home *h);
 
+/* One error line on stderr: "trellis: " fmt "\n". */
+void cli_fail(const char *fmt, ...) TR_PRINTF(1, 2);
+
+/* Open HOME's consortium and its ledger read-only. Errors go to stderr as
+ * one line; returns 0 or a CLI exit code (3 when there is no ledger). */
+struct ldg;
+int cli_ledger_open_ro(const char *home, cli_home *h, struct ldg **l) TR_MUST_USE;
+
 /* ipc://HOME/api.sock */
 int cli_api_url(char *out, size_t outlen, const char *home) TR_MUST_USE;
 

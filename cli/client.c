@@ -10,6 +10,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <stdarg.h>
 #include <string.h>
 
 int cli_home_open(cli_home *h, const char *home, bool want_key, char *err, size_t errlen)
@@ -52,6 +53,35 @@ void cli_home_close(cli_home *h)
 	tr_consortium_free(h->c);
 	h->key = NULL;
 	h->c = NULL;
+}
+
+void cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("trellis: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_ledger_open_ro(const char *home, cli_home *h, ldg **l)
+{
+	char err[1024], path[600];
+	ldg_options lo = {.readonly = true};
+	int rc = cli_home_open(h, home, false, err, sizeof(err));
+	if (rc) {
+		cli_fail("%s", err);
+		return tr_exit_code(rc);
+	}
+	snprintf(path, sizeof(path), "%s/data", home);
+	rc = ldg_open(path, h->c, &lo, l, err, sizeof(err));
+	if (rc) {
+		cli_fail("%s", err);
+		cli_home_close(h);
+		return rc == TR_ENOTFOUND ? TR_EXIT_NOTFOUND : tr_exit_code(rc);
+	}
+	return 0;
 }
 
 int cli_api_url(char *out, size_t outlen, const char *home)

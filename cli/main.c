@@ -1,13 +1,14 @@
 /*
  * main.c: the trellis command. Verbs: init, consortium create, submit,
  * status, get, verify, hash, history, trace, export (the last three in
- * cli/query.c). Options may come before or after the verb. Output
+ * cli/query.c), prove, verify-proof (cli/proof.c). Options may come before or after the verb. Output
  * for people by default, JSON with --json. Errors: one line on stderr,
  * exit codes of DESIGN.md (0 ok, 1 usage, 2 bad input, 3 not found,
  * 4 node unreachable, 5 verification failed).
  */
 #include "cli/cli.h"
 #include "cli/hash.h"
+#include "cli/proof.h"
 #include "cli/query.h"
 #include "ledger/ledger.h"
 
@@ -22,7 +23,7 @@
 
 typedef struct {
 	const char *home, *name, *listen, *alg, *out, *api;
-	const char *from, *to, *lot, *id, *depth;
+	const char *from, *to, *lot, *id, *depth, *trace, *consortium;
 	const char *locations[LOCATIONS_ARG_MAX];
 	size_t nlocations;
 	bool json, full, include_retracted;
@@ -31,16 +32,6 @@ typedef struct {
 	size_t npos;
 } opts;
 
-static void fail_line(const char *fmt, ...) TR_PRINTF(1, 2);
-static void fail_line(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("trellis: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static const char usage_text[] =
 	"usage:\n"
@@ -55,6 +46,9 @@ static const char usage_text[] =
 	"  trellis hash FILE|-  [--json]\n"
 	"  trellis --home H export fsma204 [--from T] [--to T] [--lot CODE]\n"
 	"  trellis --home H export epcis [--from T] [--to T] [--id ID]\n"
+	"  trellis --home H prove EVENT_ID [-o FILE] [--json]\n"
+	"  trellis --home H prove --trace up|down ID [--depth N] [--include-retracted] [-o FILE] [--json]\n"
+	"  trellis verify-proof -c consortium.json FILE|-  [--json]\n"
 	"options: --api URL (default ipc://H/api.sock), --timeout SECONDS (default 120)\n"
 	"exit codes: 0 ok, 1 usage, 2 bad input, 3 not found, 4 node unreachable, 5 verification failed\n";
 
@@ -105,9 +99,13 @@ static int parse_opts(int argc, char **argv, opts *o)
 			slot = &o->id;
 		else if (strcmp(a, "--depth") == 0)
 			slot = &o->depth;
+		else if (strcmp(a, "--trace") == 0)
+			slot = &o->trace;
+		else if (strcmp(a, "-c") == 0 || strcmp(a, "--consortium") == 0)
+			slot = &o->consortium;
 		if (slot || strcmp(a, "--location") == 0 || strcmp(a, "--timeout") == 0) {
 			if (i + 1 >= argc) {
-				fail_line("option '%s' needs a value", a);
+				cli_fail("option '%s' needs a value", a);
 				return TR_EXIT_USAGE;
 			}
 			i++;
@@ -117,13 +115,13 @@ static int parse_opts(int argc, char **argv, opts *o)
 				char *end;
 				long s = strtol(argv[i], &end, 10);
 				if (*end || s < 1 || s > 86400) {
-					fail_line("--timeout takes seconds (1..86400), not '%s'", argv[i]);
+					cli_fail("--timeout takes seconds (1..86400), not '%s'", argv[i]);
 					return TR_EXIT_USAGE;
 				}
 				o->timeout_ms = (int)s * 1000;
 			} else {
 				if (o->nlocations >= LOCATIONS_ARG_MAX) {
-					fail_line("too many --location options (at most %d)", LOCATIONS_ARG_MAX);
+					cli_fail("too many --location options (at most %d)", LOCATIONS_ARG_MAX);
 					return TR_EXIT_USAGE;
 				}
 				o->locations[o->nlocations++] = argv[i];
@@ -131,11 +129,11 @@ static int parse_opts(int argc, char **argv, opts *o)
 			continue;
 		}
 		if (a[0] == '-' && a[1] == '-') {
-			fail_line("unknown option '%s'", a);
+			cli_fail("unknown option '%s'", a);
 			return TR_EXIT_USAGE;
 		}
 		if (o->npos >= ARGS_MAX) {
-			fail_line("too many arguments");
+			cli_fail("too many arguments");
 			return TR_EXIT_USAGE;
 		}
 		o->pos[o->npos++] = a;
@@ -146,7 +144,7 @@ static int parse_opts(int argc, char **argv, opts *o)
 static int need_home(const opts *o)
 {
 	if (!o->home) {
-		fail_line("this command needs --home HOME");
+		cli_fail("this command needs --home HOME");
 		return TR_EXIT_USAGE;
 	}
 	return 0;
@@ -165,51 +163,51 @@ static int cmd_init(const opts *o)
 	if (need_home(o))
 		return TR_EXIT_USAGE;
 	if (!o->name || !o->listen || o->npos != 1) {
-		fail_line("init needs --home, --name and --listen");
+		cli_fail("init needs --home, --name and --listen");
 		return TR_EXIT_USAGE;
 	}
 	if (o->alg && (alg = tr_alg_parse(o->alg)) == TR_ALG_NONE) {
-		fail_line("unknown --alg '%s' (ed25519 or secp256k1)", o->alg);
+		cli_fail("unknown --alg '%s' (ed25519 or secp256k1)", o->alg);
 		return TR_EXIT_USAGE;
 	}
 	memset(&p, 0, sizeof(p));
 	if (tr_check_name(o->name) != TR_OK) {
-		fail_line("bad --name '%s': use 1-%d characters of a-z 0-9 _ -", o->name, TR_NAME_MAX);
+		cli_fail("bad --name '%s': use 1-%d characters of a-z 0-9 _ -", o->name, TR_NAME_MAX);
 		return TR_EXIT_INPUT;
 	}
 	if (tr_check_address(o->listen) != TR_OK) {
-		fail_line("bad --listen '%s': want HOST:PORT", o->listen);
+		cli_fail("bad --listen '%s': want HOST:PORT", o->listen);
 		return TR_EXIT_INPUT;
 	}
 	for (size_t i = 0; i < o->nlocations; i++) {
 		if (tr_check_location(o->locations[i]) != TR_OK) {
-			fail_line("bad --location '%s': printable ASCII without spaces or commas",
+			cli_fail("bad --location '%s': printable ASCII without spaces or commas",
 				  o->locations[i]);
 			return TR_EXIT_INPUT;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(o->locations[i], o->locations[j]) == 0) {
-				fail_line("--location '%s' given twice", o->locations[i]);
+				cli_fail("--location '%s' given twice", o->locations[i]);
 				return TR_EXIT_INPUT;
 			}
 	}
 	if (mkdir(o->home, 0700) != 0) {
 		if (errno == EEXIST)
-			fail_line("cannot create home '%s': it already exists (refusing to overwrite a home)",
+			cli_fail("cannot create home '%s': it already exists (refusing to overwrite a home)",
 				  o->home);
 		else
-			fail_line("cannot create home '%s': %s", o->home, strerror(errno));
+			cli_fail("cannot create home '%s': %s", o->home, strerror(errno));
 		return TR_EXIT_INPUT;
 	}
 	rc = tr_key_generate(alg, &key);
 	if (rc) {
-		fail_line("cannot generate a key: %s", tr_strerror(rc));
+		cli_fail("cannot generate a key: %s", tr_strerror(rc));
 		goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/key", o->home);
 	rc = tr_key_save(key, path, err, sizeof(err));
 	if (rc) {
-		fail_line("%s", err);
+		cli_fail("%s", err);
 		goto fail;
 	}
 	snprintf(p.name, sizeof(p.name), "%s", o->name);
@@ -220,14 +218,14 @@ static int cmd_init(const opts *o)
 	p.nlocations = o->nlocations;
 	rc = tr_partner_line_format(&p, line, sizeof(line) - 1);
 	if (rc) {
-		fail_line("partner line too long");
+		cli_fail("partner line too long");
 		goto fail;
 	}
 	strcat(line, "\n");
 	snprintf(path, sizeof(path), "%s/partner.line", o->home);
 	rc = tr_write_file(path, line, strlen(line), 0644, err, sizeof(err));
 	if (rc) {
-		fail_line("%s", err);
+		cli_fail("%s", err);
 		goto fail;
 	}
 	fputs(line, stdout);
@@ -252,15 +250,15 @@ static int cmd_consortium(const opts *o)
 	int rc, ex = TR_EXIT_INPUT;
 
 	if (o->npos < 2 || strcmp(o->pos[1], "create") != 0) {
-		fail_line("usage: trellis consortium create -o FILE [PARTNER_LINE ...]");
+		cli_fail("usage: trellis consortium create -o FILE [PARTNER_LINE ...]");
 		return TR_EXIT_USAGE;
 	}
 	if (!o->out) {
-		fail_line("consortium create needs -o FILE");
+		cli_fail("consortium create needs -o FILE");
 		return TR_EXIT_USAGE;
 	}
 	if (o->npos - 2 > TR_PARTNERS_MAX) {
-		fail_line("%zu partner lines: at most %d", o->npos - 2, TR_PARTNERS_MAX);
+		cli_fail("%zu partner lines: at most %d", o->npos - 2, TR_PARTNERS_MAX);
 		return TR_EXIT_INPUT;
 	}
 	for (size_t i = 2; i < o->npos; i++)
@@ -276,7 +274,7 @@ static int cmd_consortium(const opts *o)
 			if (*s == '\n' || *s == '\0' || *s == '#')
 				continue;
 			if (n >= STDIN_LINES_MAX) {
-				fail_line("more than %d partner lines on stdin", STDIN_LINES_MAX);
+				cli_fail("more than %d partner lines on stdin", STDIN_LINES_MAX);
 				free(buf);
 				goto out;
 			}
@@ -290,17 +288,17 @@ static int cmd_consortium(const opts *o)
 		free(buf);
 	}
 	if (stat(o->out, &st) == 0) {
-		fail_line("refusing to overwrite '%s': it exists (its bytes are the chain id)", o->out);
+		cli_fail("refusing to overwrite '%s': it exists (its bytes are the chain id)", o->out);
 		goto out;
 	}
 	rc = tr_consortium_create(lines, n, &json, err, sizeof(err));
 	if (rc) {
-		fail_line("%s", err);
+		cli_fail("%s", err);
 		goto out;
 	}
 	rc = tr_write_file(o->out, json, strlen(json), 0644, err, sizeof(err));
 	if (rc) {
-		fail_line("%s", err);
+		cli_fail("%s", err);
 		goto out;
 	}
 	{
@@ -351,35 +349,35 @@ static int cmd_submit(const opts *o)
 	if (need_home(o))
 		return TR_EXIT_USAGE;
 	if (o->npos != 2) {
-		fail_line("usage: trellis --home H submit FILE|-");
+		cli_fail("usage: trellis --home H submit FILE|-");
 		return TR_EXIT_USAGE;
 	}
 	file = o->pos[1];
 	rc = cli_home_open(&h, o->home, true, err, sizeof(err));
 	if (rc) {
-		fail_line("%s", err);
+		cli_fail("%s", err);
 		return tr_exit_code(rc);
 	}
 	rc = tr_read_file(file, CLI_DOC_BYTES_MAX, &buf, &len, err, sizeof(err));
 	if (rc) {
-		fail_line("%s", err);
+		cli_fail("%s", err);
 		goto out;
 	}
 	rc = cli_doc_events(strcmp(file, "-") ? file : "<stdin>", buf, len, &root, &events, err,
 			    sizeof(err));
 	if (rc) {
-		fail_line("%s", err);
+		cli_fail("%s", err);
 		goto out;
 	}
 	rc = cli_records_from_doc(&h, strcmp(file, "-") ? file : "<stdin>", root, events, 0, &recs, err,
 				  sizeof(err));
 	if (rc) {
-		fail_line("%s", err);
+		cli_fail("%s", err);
 		goto out;
 	}
 	bins = calloc(recs.n, sizeof(*bins));
 	if (!bins) {
-		fail_line("out of memory");
+		cli_fail("out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < recs.n; i++) {
@@ -392,22 +390,22 @@ static int cmd_submit(const opts *o)
 	req.body_case = TRELLIS__API_REQUEST__BODY_SUBMIT;
 	req.submit = &sub;
 	if (api_url_of(o, url, sizeof(url))) {
-		fail_line("home path too long");
+		cli_fail("home path too long");
 		goto out;
 	}
 	rc = cli_api_call(url, &req, o->timeout_ms, &rep, err, sizeof(err));
 	if (rc) {
-		fail_line("%s", err);
+		cli_fail("%s", err);
 		ex = tr_exit_code(rc);
 		goto out;
 	}
 	if (rep->error) {
-		fail_line("'%s' refused, nothing submitted: %s", file, rep->reason);
+		cli_fail("'%s' refused, nothing submitted: %s", file, rep->reason);
 		ex = tr_exit_code(rep->error);
 		goto out;
 	}
 	if (rep->n_results != recs.n) {
-		fail_line("node answered %zu results for %zu events", rep->n_results, recs.n);
+		cli_fail("node answered %zu results for %zu events", rep->n_results, recs.n);
 		goto out;
 	}
 	if (o->json)
@@ -415,7 +413,7 @@ static int cmd_submit(const opts *o)
 	for (size_t i = 0; i < rep->n_results; i++) {
 		const Trellis__SubmitResult *r = rep->results[i];
 		if (r->event_id.len != TR_HASH_LEN || memcmp(r->event_id.data, recs.ids[i], TR_HASH_LEN)) {
-			fail_line("node answered another event id for event %zu", i);
+			cli_fail("node answered another event id for event %zu", i);
 			goto out;
 		}
 		tr_hex(hex, r->event_id.data, TR_HASH_LEN);
@@ -456,7 +454,7 @@ static int cmd_status(const opts *o)
 	if (o->npos != 1)
 		return usage();
 	if (api_url_of(o, url, sizeof(url))) {
-		fail_line("home path too long");
+		cli_fail("home path too long");
 		return TR_EXIT_USAGE;
 	}
 	req.version = 1;
@@ -464,12 +462,12 @@ static int cmd_status(const opts *o)
 	req.status = &sr;
 	rc = cli_api_call(url, &req, o->timeout_ms, &rep, err, sizeof(err));
 	if (rc) {
-		fail_line("%s", err);
+		cli_fail("%s", err);
 		return tr_exit_code(rc);
 	}
 	s = rep->status;
 	if (rep->error || !s || s->head.len != TR_HASH_LEN || s->chain_id.len != TR_HASH_LEN) {
-		fail_line("bad status answer from the node: %s", rep->error ? rep->reason : "malformed");
+		cli_fail("bad status answer from the node: %s", rep->error ? rep->reason : "malformed");
 		trellis__api_reply__free_unpacked(rep, NULL);
 		return TR_EXIT_INPUT;
 	}
@@ -511,24 +509,9 @@ static int cmd_status(const opts *o)
 
 static int open_ledger_ro(const opts *o, cli_home *h, ldg **l)
 {
-	char err[1024], path[600];
-	ldg_options lo = {.readonly = true};
-	int rc;
 	if (need_home(o))
 		return TR_EXIT_USAGE;
-	rc = cli_home_open(h, o->home, false, err, sizeof(err));
-	if (rc) {
-		fail_line("%s", err);
-		return tr_exit_code(rc);
-	}
-	snprintf(path, sizeof(path), "%s/data", o->home);
-	rc = ldg_open(path, h->c, &lo, l, err, sizeof(err));
-	if (rc) {
-		fail_line("%s", err);
-		cli_home_close(h);
-		return rc == TR_ENOTFOUND ? TR_EXIT_NOTFOUND : tr_exit_code(rc);
-	}
-	return 0;
+	return cli_ledger_open_ro(o->home, h, l);
 }
 
 /* Print one event; TR_ENOTFOUND when it is not in the ledger. */
@@ -546,16 +529,16 @@ static int get_one(const opts *o, const cli_home *h, ldg *l, const char *arg)
 	int rc;
 
 	if (tr_unhex(id, sizeof(id), arg) != TR_OK) {
-		fail_line("bad event id '%.80s': want 64 hex digits", arg);
+		cli_fail("bad event id '%.80s': want 64 hex digits", arg);
 		return TR_EINVAL;
 	}
 	rc = ldg_record_get(l, id, &rec, &rlen, &height, &pos);
 	if (rc == TR_ENOTFOUND) {
-		fail_line("event '%s' not found", arg);
+		cli_fail("event '%s' not found", arg);
 		return rc;
 	}
 	if (rc || ldg_block_get(l, height, &blk, &blen, NULL, NULL) != TR_OK) {
-		fail_line("cannot read event '%s': %s", arg, tr_strerror(rc ? rc : TR_EVERIFY));
+		cli_fail("cannot read event '%s': %s", arg, tr_strerror(rc ? rc : TR_EVERIFY));
 		rc = TR_EVERIFY;
 		goto out;
 	}
@@ -564,7 +547,7 @@ static int get_one(const opts *o, const cli_home *h, ldg *l, const char *arg)
 	r = trellis__record__unpack(NULL, rlen, rec);
 	ev = r ? trellis__event__unpack(NULL, r->event.len, r->event.data) : NULL;
 	if (!b || !r || !ev || r->signer >= h->c->n || r->signature.len != TR_SIG_LEN) {
-		fail_line("stored record of event '%s' is damaged; run trellis verify", arg);
+		cli_fail("stored record of event '%s' is damaged; run trellis verify", arg);
 		goto out;
 	}
 	tr_sha256(bhash, b->header.data, b->header.len);
@@ -613,7 +596,7 @@ static int cmd_get(const opts *o)
 	int ex, worst = 0;
 
 	if (o->npos < 2) {
-		fail_line("usage: trellis --home H get EVENT_ID [EVENT_ID ...]");
+		cli_fail("usage: trellis --home H get EVENT_ID [EVENT_ID ...]");
 		return TR_EXIT_USAGE;
 	}
 	ex = open_ledger_ro(o, &h, &l);
@@ -647,7 +630,7 @@ static int cmd_verify(const opts *o)
 		return ex;
 	rc = ldg_verify(l, o->full, &bad, &checked, err, sizeof(err));
 	if (rc) {
-		fail_line("verify failed at height %llu: %s", (unsigned long long)bad, err);
+		cli_fail("verify failed at height %llu: %s", (unsigned long long)bad, err);
 		if (o->json)
 			printf("{\"ok\":false,\"height\":%llu,\"checked\":%llu}\n",
 			       (unsigned long long)bad, (unsigned long long)checked);
@@ -663,7 +646,7 @@ static int cmd_verify(const opts *o)
 			       hex);
 		ex = 0;
 	} else {
-		fail_line("cannot read the head");
+		cli_fail("cannot read the head");
 		ex = TR_EXIT_VERIFY;
 	}
 	ldg_close(l);
@@ -687,7 +670,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (tr_crypto_init() != TR_OK) {
-		fail_line("cannot initialise libsodium/libsecp256k1");
+		cli_fail("cannot initialise libsodium/libsecp256k1");
 		return TR_EXIT_INPUT;
 	}
 	if (strcmp(verb, "init") == 0)
@@ -704,7 +687,7 @@ int main(int argc, char **argv)
 		return cmd_verify(&o);
 	if (strcmp(verb, "hash") == 0) {
 		if (o.npos != 2) {
-			fail_line("usage: trellis hash FILE|-");
+			cli_fail("usage: trellis hash FILE|-");
 			return TR_EXIT_USAGE;
 		}
 		return cli_cmd_hash(o.pos[1], o.json);
@@ -719,6 +702,13 @@ int main(int argc, char **argv)
 			return TR_EXIT_USAGE;
 		return cli_cmd_query(&q);
 	}
-	fail_line("unknown command '%s'", verb);
+	if (strcmp(verb, "prove") == 0 || strcmp(verb, "verify-proof") == 0) {
+		cli_proof_opts p = {.home = o.home, .out = o.out, .trace = o.trace,
+				    .depth = o.depth, .consortium = o.consortium, .json = o.json,
+				    .include_retracted = o.include_retracted, .args = o.pos,
+				    .nargs = o.npos};
+		return strcmp(verb, "prove") == 0 ? cli_cmd_prove(&p) : cli_cmd_verify_proof(&p);
+	}
+	cli_fail("unknown command '%s'", verb);
 	return usage();
 }

@@ -11,20 +11,8 @@
 #include "ledger/epcis_map.h"
 #include "ledger/query.h"
 
-#include <stdarg.h>
 #include <string.h>
 #include <time.h>
-
-static void fail_line(const char *fmt, ...) TR_PRINTF(1, 2);
-static void fail_line(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("trellis: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 int cli_time_arg(const char *s, bool end_of_day, int64_t *ms)
 {
@@ -36,25 +24,6 @@ int cli_time_arg(const char *s, bool end_of_day, int64_t *ms)
 		s = buf;
 	}
 	return ep_time_ms(s, ms);
-}
-
-static int open_ro(const cli_query_opts *q, cli_home *h, ldg **l)
-{
-	char err[1024], path[600];
-	ldg_options lo = {.readonly = true};
-	int rc = cli_home_open(h, q->home, false, err, sizeof(err));
-	if (rc) {
-		fail_line("%s", err);
-		return tr_exit_code(rc);
-	}
-	snprintf(path, sizeof(path), "%s/data", q->home);
-	rc = ldg_open(path, h->c, &lo, l, err, sizeof(err));
-	if (rc) {
-		fail_line("%s", err);
-		cli_home_close(h);
-		return rc == TR_ENOTFOUND ? TR_EXIT_NOTFOUND : tr_exit_code(rc);
-	}
-	return 0;
 }
 
 static void print_json(json_t *j)
@@ -103,14 +72,14 @@ static int cmd_history(const cli_query_opts *q, ldg *l)
 	int rc;
 
 	if (q->nargs != 2) {
-		fail_line("usage: trellis --home H history ID [--include-retracted] [--json]");
+		cli_fail("usage: trellis --home H history ID [--include-retracted] [--json]");
 		return TR_EXIT_USAGE;
 	}
 	rc = ep_id_key(q->args[1], key, sizeof(key));
 	if (rc == TR_OK)
 		rc = ldg_history(l, q->args[1], q->include_retracted, &items, &n, &cut);
 	if (rc) {
-		fail_line("cannot read the history of '%.200s': %s", q->args[1],
+		cli_fail("cannot read the history of '%.200s': %s", q->args[1],
 			  rc == TR_EINVAL ? "not a well-formed EPC URN or GS1 Digital Link"
 					  : tr_strerror(rc));
 		return tr_exit_code(rc);
@@ -132,7 +101,7 @@ static int cmd_history(const cli_query_opts *q, ldg *l)
 	}
 	free(items);
 	if (n == 0) {
-		fail_line("no event names '%.200s'", q->args[1]);
+		cli_fail("no event names '%.200s'", q->args[1]);
 		return TR_EXIT_NOTFOUND;
 	}
 	return 0;
@@ -221,7 +190,7 @@ static int cmd_trace(const cli_query_opts *q, ldg *l)
 	int rc;
 
 	if (q->nargs != 3 || (strcmp(q->args[1], "up") && strcmp(q->args[1], "down"))) {
-		fail_line("usage: trellis --home H trace up|down ID [--depth N] [--include-retracted] [--json]");
+		cli_fail("usage: trellis --home H trace up|down ID [--depth N] [--include-retracted] [--json]");
 		return TR_EXIT_USAGE;
 	}
 	o.dir = strcmp(q->args[1], "up") == 0 ? LDG_TRACE_UP : LDG_TRACE_DOWN;
@@ -229,14 +198,14 @@ static int cmd_trace(const cli_query_opts *q, ldg *l)
 		char *end;
 		long d = strtol(q->depth, &end, 10);
 		if (*end || d < 1 || d > LDG_TRACE_DEPTH_MAX) {
-			fail_line("--depth takes 1..%d, not '%.40s'", LDG_TRACE_DEPTH_MAX, q->depth);
+			cli_fail("--depth takes 1..%d, not '%.40s'", LDG_TRACE_DEPTH_MAX, q->depth);
 			return TR_EXIT_USAGE;
 		}
 		o.depth = (uint32_t)d;
 	}
 	rc = ldg_trace(l, q->args[2], &o, &nodes, &n, &cut);
 	if (rc) {
-		fail_line("cannot trace '%.200s': %s", q->args[2],
+		cli_fail("cannot trace '%.200s': %s", q->args[2],
 			  rc == TR_EINVAL ? "not a well-formed EPC URN or GS1 Digital Link"
 					  : tr_strerror(rc));
 		return tr_exit_code(rc);
@@ -252,7 +221,7 @@ static int cmd_trace(const cli_query_opts *q, ldg *l)
 	}
 	rc = n == 1 && !nodes[0].has_last ? TR_EXIT_NOTFOUND : 0;
 	if (rc)
-		fail_line("no event names '%.200s'", q->args[2]);
+		cli_fail("no event names '%.200s'", q->args[2]);
 	free(nodes);
 	return rc;
 }
@@ -363,7 +332,7 @@ static int cmd_export_epcis(const cli_query_opts *q, ldg *l, int64_t from, int64
 			      json_string("https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"));
 	if (q->id) {
 		if (ep_id_key(q->id, key, sizeof(key)) != TR_OK) {
-			fail_line("bad --id '%.200s': not a well-formed EPC URN or GS1 Digital Link",
+			cli_fail("bad --id '%.200s': not a well-formed EPC URN or GS1 Digital Link",
 				  q->id);
 			rc = TR_EINVAL;
 			goto out;
@@ -372,16 +341,16 @@ static int cmd_export_epcis(const cli_query_opts *q, ldg *l, int64_t from, int64
 	}
 	rc = ldg_events_each(l, from, to, export_epcis_one, &x);
 	if (rc) {
-		fail_line("cannot export: %s", tr_strerror(rc));
+		cli_fail("cannot export: %s", tr_strerror(rc));
 		goto out;
 	}
 	if (json_array_size(x.events) == 0) {
-		fail_line("no committed event in the range");
+		cli_fail("no committed event in the range");
 		rc = TR_ENOTFOUND;
 		goto out;
 	}
 	if (x.conflicts)
-		fail_line("warning: %zu @context prefixes are bound to different namespaces by different documents; the first binding is kept",
+		cli_fail("warning: %zu @context prefixes are bound to different namespaces by different documents; the first binding is kept",
 			  x.conflicts);
 	ctx = json_copy(x.ctx_urls);
 	if (json_object_size(x.ctx_prefix))
@@ -587,7 +556,7 @@ static int cmd_export_fsma(const cli_query_opts *q, ldg *l, int64_t from, int64_
 	      stdout);
 	rc = ldg_events_each(l, from, to, export_fsma_one, &x);
 	if (rc) {
-		fail_line("cannot export: %s", tr_strerror(rc));
+		cli_fail("cannot export: %s", tr_strerror(rc));
 		return tr_exit_code(rc);
 	}
 	return 0;
@@ -597,18 +566,18 @@ static int cmd_export(const cli_query_opts *q, ldg *l)
 {
 	int64_t from = INT64_MIN, to = INT64_MAX;
 	if (q->nargs != 2 || (strcmp(q->args[1], "fsma204") && strcmp(q->args[1], "epcis"))) {
-		fail_line("usage: trellis --home H export fsma204|epcis [--from T] [--to T]");
+		cli_fail("usage: trellis --home H export fsma204|epcis [--from T] [--to T]");
 		return TR_EXIT_USAGE;
 	}
 	if ((q->from && cli_time_arg(q->from, false, &from) != TR_OK) ||
 	    (q->to && cli_time_arg(q->to, true, &to) != TR_OK)) {
-		fail_line("--from / --to take a date (YYYY-MM-DD) or a date-time with offset");
+		cli_fail("--from / --to take a date (YYYY-MM-DD) or a date-time with offset");
 		return TR_EXIT_USAGE;
 	}
 	if (strcmp(q->args[1], "epcis") == 0)
 		return cmd_export_epcis(q, l, from, to);
 	if (q->id) {
-		fail_line("--id is for export epcis; export fsma204 takes --lot CODE");
+		cli_fail("--id is for export epcis; export fsma204 takes --lot CODE");
 		return TR_EXIT_USAGE;
 	}
 	return cmd_export_fsma(q, l, from, to);
@@ -622,7 +591,7 @@ int cli_cmd_query(const cli_query_opts *q)
 	const char *verb = q->args[0];
 	if (strcmp(verb, "history") && strcmp(verb, "trace") && strcmp(verb, "export"))
 		return TR_EXIT_USAGE;
-	ex = open_ro(q, &h, &l);
+	ex = cli_ledger_open_ro(q->home, &h, &l);
 	if (ex)
 		return ex;
 	if (strcmp(verb, "history") == 0)

@@ -415,7 +415,7 @@ static void put_link(writer *w, const char *up_of, const char *down_of, uint8_t 
 }
 
 /* The lot key of an item key https://id.gs1.org/01/GTIN/21/SERIAL with lot. */
-static bool lot_key(const char *item, const char *lot, char *out, size_t outlen)
+bool ldg__lot_key(const char *item, const char *lot, char *out, size_t outlen)
 {
 	static const char pre[] = "https://id.gs1.org/01/";
 	char dl[EP_ID_MAX + 64];
@@ -506,7 +506,7 @@ static void index_event(writer *w, const Trellis__Event *ev, const uint8_t id[TR
 	if (ev->ilmd_lot[0]) {
 		char lot[EP_ID_MAX + 64];
 		for (size_t i = 0; i < ev->n_epcs; i++)
-			if (lot_key(ev->epcs[i], ev->ilmd_lot, lot, sizeof(lot))) {
+			if (ldg__lot_key(ev->epcs[i], ev->ilmd_lot, lot, sizeof(lot))) {
 				put_role(w, DB_IDS, lot, LDG_ROLE_LOT);
 				put_link(w, ev->epcs[i], lot, LDG_EDGE_LOT);
 			}

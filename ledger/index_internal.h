@@ -70,4 +70,9 @@ int ldg__record_at(ldg *l, MDB_txn *txn, uint64_t height, uint32_t position,
 int ldg__retracted_by(ldg *l, MDB_txn *txn, const uint8_t id[TR_HASH_LEN],
 		      uint8_t decl[TR_HASH_LEN]) TR_MUST_USE;
 
+/* The lot key of an item (https://id.gs1.org/01/GTIN/21/SERIAL key) and an
+ * ILMD lot number: the item's GTIN with AI 10. false when item has no such
+ * form or the key does not fit. */
+bool ldg__lot_key(const char *item, const char *lot, char *out, size_t outlen);
+
 #endif
