@@ -1,7 +1,8 @@
 /*
  * epcis_fixture.h: what the EPCIS unit tests share (epcis_map_test.c,
- * query_test.c): a fresh home under /tmp with a ledger, a consortium of 1
- * or 2 partners (partner i owning the locations given for it), and
+ * query_test.c, proof_test.c): a fresh home under /tmp with a ledger, a
+ * consortium of 1 to 4 partners (partner i owning the locations given for
+ * it; partner 3 uses secp256k1), and
  * helpers that turn EPCIS document text into blocks the way `trellis
  * submit` and the node do (validate, map, hash, sign; one block with its
  * certificate) and append them with ldg_append.
@@ -27,7 +28,7 @@
 
 #include <cmocka.h>
 
-#define FX_PARTNERS_MAX 2
+#define FX_PARTNERS_MAX 4 /* the fourth partner signs with secp256k1 */
 #define FX_EVENTS_MAX 64 /* events in one test document */
 #define FX_MAP_BYTES ((size_t)64 << 20)
 
@@ -56,7 +57,7 @@ static inline efx *efx_new(uint32_t n, const char *const *locs)
 	snprintf(fx->data, sizeof(fx->data), "%s/data", fx->home);
 	fx->n = n;
 	for (uint32_t i = 0; i < n; i++) {
-		tr_partner p = {.alg = TR_ALG_ED25519};
+		tr_partner p = {.alg = i == 3 ? TR_ALG_SECP256K1 : TR_ALG_ED25519};
 		size_t len;
 		assert_int_equal(tr_key_generate(p.alg, &fx->keys[i]), TR_OK);
 		snprintf(p.name, sizeof(p.name), "p%u", i);
@@ -157,13 +158,14 @@ static inline void efx_records(const efx *fx, uint32_t signer, const char *doc_t
 	json_decref(doc);
 }
 
-/* Append recs as the next block; returns ldg_append's code, err its reason. */
+/* Append recs as the next block, certified by the last 2f+1 partners;
+ * returns ldg_append's code, err its reason. */
 static inline int efx_append(efx *fx, const efx_recs *r, char *err, size_t errlen)
 {
 	uint64_t h;
 	uint8_t head[TR_HASH_LEN], hash[TR_HASH_LEN], payload[TR_VOTE_PAYLOAD_LEN];
-	uint8_t sig[1][TR_SIG_LEN];
-	uint32_t replica = 0;
+	uint8_t sig[FX_PARTNERS_MAX][TR_SIG_LEN];
+	uint32_t replica[FX_PARTNERS_MAX], q = tr_consortium_quorum(fx->c);
 	uint8_t *block, *cert;
 	size_t blen, clen;
 	int rc;
@@ -173,11 +175,14 @@ static inline int efx_append(efx *fx, const efx_recs *r, char *err, size_t errle
 					 hash),
 			 TR_OK);
 	tr_vote_payload(payload, 0, h + 1, hash);
-	assert_int_equal(tr_sign_tagged(fx->keys[0], TR_TAG_COMMIT, fx->c->chain_id, payload,
-					sizeof(payload), sig[0]),
-			 TR_OK);
-	assert_int_equal(ldg_cert_build(0, h + 1, hash, &replica, (const uint8_t(*)[TR_SIG_LEN])sig,
-					1, &cert, &clen),
+	for (uint32_t v = 0; v < q; v++) {
+		replica[v] = fx->n - 1 - v;
+		assert_int_equal(tr_sign_tagged(fx->keys[replica[v]], TR_TAG_COMMIT, fx->c->chain_id,
+						payload, sizeof(payload), sig[v]),
+				 TR_OK);
+	}
+	assert_int_equal(ldg_cert_build(0, h + 1, hash, replica, (const uint8_t(*)[TR_SIG_LEN])sig,
+					q, &cert, &clen),
 			 TR_OK);
 	rc = ldg_append(fx->l, block, blen, cert, clen, 0, err, errlen);
 	free(block);
