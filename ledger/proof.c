@@ -322,8 +322,7 @@ static int builder_pack(builder *b, Trellis__ProofTrace *trace, uint8_t **out, s
 		b->blocks[i].slot = 0;
 	if (!pbs || !pbp || !prs || !prp || !paths || !hashes || !order)
 		goto out;
-	/* only blocks some record sits in (a candidate record may have been
-	 * dropped again), by height */
+	/* the blocks records sit in, by height */
 	for (size_t i = 0; i < b->nrecs; i++)
 		b->blocks[b->recs[i].block].slot = 1;
 	for (size_t i = 0; i < b->nblocks; i++)
@@ -406,10 +405,10 @@ int ldg_prove_event(ldg *l, const uint8_t id[TR_HASH_LEN], uint8_t **out, size_t
 	return rc;
 }
 
-/* The Event of builder record idx (ep_event_free it). */
-static int record_event(const builder *b, size_t idx, Trellis__Event **ev)
+/* The Event of serialised record bytes (ep_event_free it). */
+static int record_event(const uint8_t *rec, size_t len, Trellis__Event **ev)
 {
-	Trellis__Record *r = trellis__record__unpack(NULL, b->recs[idx].len, b->recs[idx].rec);
+	Trellis__Record *r = trellis__record__unpack(NULL, len, rec);
 	int rc = TR_EINVAL;
 	if (r) {
 		rc = ep_event_unpack(r->event.data, r->event.len, ev);
@@ -419,8 +418,9 @@ static int record_event(const builder *b, size_t idx, Trellis__Event **ev)
 }
 
 /* Is record idx alone a witness of (p, c)? Else find, among the events
- * naming p, one of the same transformation that makes the pair a witness.
- * recs[0..*nrecs) receives the record indexes. */
+ * naming p, one of the same transformation that makes the pair a witness
+ * (checked before it joins the proof). recs[0..*nrecs) receives the
+ * record indexes. */
 static int step_records(builder *b, int dir, const char *p, const char *c, size_t idx,
 			bool include_retracted, size_t recs[2], size_t *nrecs)
 {
@@ -428,7 +428,7 @@ static int step_records(builder *b, int dir, const char *p, const char *c, size_
 	ldg_event_info *hist = NULL;
 	size_t nh = 0;
 	bool hcut;
-	int rc = record_event(b, idx, &ev[0]);
+	int rc = record_event(b->recs[idx].rec, b->recs[idx].len, &ev[0]);
 
 	recs[0] = idx;
 	*nrecs = 1;
@@ -439,25 +439,27 @@ static int step_records(builder *b, int dir, const char *p, const char *c, size_
 		goto out;
 	rc = ldg_history(b->l, p, include_retracted, &hist, &nh, &hcut);
 	for (size_t i = 0; rc == TR_OK && i < nh; i++) {
-		size_t j, before = b->nrecs;
+		uint8_t *rec;
+		size_t len;
+		uint64_t h;
+		uint32_t pos;
+		bool linked;
 		if (strcmp(hist[i].type, "TransformationEvent") != 0)
 			continue;
-		rc = add_record(b, hist[i].event_id, &j);
-		if (rc == TR_OK)
-			rc = record_event(b, j, &ev[1]);
+		rc = ldg_record_get(b->l, hist[i].event_id, &rec, &len, &h, &pos);
+		if (rc == TR_OK) {
+			rc = record_event(rec, len, &ev[1]);
+			free(rec);
+		}
 		if (rc)
 			break;
-		if (witness(dir, p, c, ev, 2)) {
-			recs[1] = j;
-			*nrecs = 2;
-			goto out;
-		}
+		linked = witness(dir, p, c, ev, 2) != NULL;
 		ep_event_free(ev[1]);
 		ev[1] = NULL;
-		/* not on the trace after all: drop it again if just added */
-		if (b->nrecs > before) {
-			free(b->recs[j].rec);
-			b->nrecs--;
+		if (linked) {
+			*nrecs = 2;
+			rc = add_record(b, hist[i].event_id, &recs[1]);
+			goto out;
 		}
 	}
 	if (rc == TR_OK)
@@ -467,7 +469,6 @@ out:
 		snprintf(b->err, b->errlen, "no event links '%s' to '%s'", c, p);
 	free(hist);
 	ep_event_free(ev[0]);
-	ep_event_free(ev[1]);
 	return rc;
 }
 
