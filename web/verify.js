@@ -2,6 +2,8 @@
 // verify.js: the independent trellis proof verifier, for Node.js (>= 20).
 //
 //   node web/verify.js [--json] consortium.json PROOF|-
+//   node web/verify.js --each LIST      (tests: LIST lines "CONSORTIUM<TAB>PROOF";
+//                                        prints "STATUS<TAB>REASON" for each)
 //
 // Exit 0 and print what it verified; exit 5 with one line "verify-proof:
 // REASON" on stderr when the proof does not verify; exit 1 on a usage
@@ -15,11 +17,43 @@ import { verifyProof, reportLines, ProofError } from './lib/verifier.js';
 import { nodeCrypto } from './lib/node-crypto.js';
 
 function usage() {
-  process.stderr.write('usage: node web/verify.js [--json] consortium.json PROOF|-\n');
+  process.stderr.write('usage: node web/verify.js [--json] consortium.json PROOF|-\n       node web/verify.js --each LIST\n');
   process.exit(1);
 }
 
+// --each: one process for many checks (the tests run hundreds). Each line
+// gets the exit status that a run of its own would give (0 or 5, 2 for an
+// unreadable file) and the reason.
+async function each(listFile) {
+  const lines = readFileSync(listFile === '-' ? 0 : listFile, 'utf8').split('\n').filter((l) => l !== '');
+  const out = [];
+  for (const l of lines) {
+    const [c, p] = l.split('\t');
+    let cons;
+    let proof;
+    try {
+      cons = new Uint8Array(readFileSync(c));
+      proof = new Uint8Array(readFileSync(p));
+    } catch (e) {
+      out.push(`2\tcannot read: ${e.code || e.message}`);
+      continue;
+    }
+    try {
+      await verifyProof(cons, proof, nodeCrypto);
+      out.push('0\tok');
+    } catch (e) {
+      if (!(e instanceof ProofError)) throw e;
+      out.push(`5\t${e.message.replace(/[\t\n]/g, ' ')}`);
+    }
+  }
+  process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));
+}
+
 async function main(argv) {
+  if (argv[0] === '--each') {
+    if (argv.length !== 2) usage();
+    return each(argv[1]);
+  }
   let json = false;
   const files = [];
   for (const a of argv) {

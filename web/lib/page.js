@@ -208,7 +208,7 @@ function render(rep, box) {
       else {
         const evs = s.records.map((x) => rep.records[x]);
         const e0 = evs[0].event;
-        const place = evs.map((r) => r.event.biz_location || r.event.read_point).filter(Boolean).join(', ');
+        const place = [...new Set(evs.map((r) => r.event.biz_location || r.event.read_point).filter(Boolean))].join(', ');
         li = el('li', { class: 'step' + (s.retracted ? ' retracted' : '') },
           el('span', { class: 'relation' }, s.relation), ' ', el('code', {}, s.id),
           ` — ${e0.type} ${e0.event_time}${place ? ' at ' + place : ''}, by ${evs.map((r) => r.signer).join(' + ')}`,

@@ -874,7 +874,7 @@ export function reportLines(rep) {
       if (s.index === 0) continue;
       const ev = byIndex[s.records[0]].event;
       const signers = s.records.map((x) => byIndex[x].signer).join('+');
-      const place = s.records.map((x) => where(byIndex[x].event)).filter(Boolean).join(', ');
+      const place = [...new Set(s.records.map((x) => where(byIndex[x].event)).filter(Boolean))].join(', ');
       lines.push(`${'  '.repeat(s.depth)}${s.relation} ${s.id} (${ev.event_time}${place ? ' at ' + place : ''}, by ${signers})` +
         (s.retracted ? ' [retracted]' : ''));
     }
