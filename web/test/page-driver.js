@@ -50,9 +50,9 @@ try {
     let extra = '';
     if (verdict === 'ok') {
       const rows = await page.locator('#records tr.record').count();
-      const steps = await page.locator('#trace li.step').count();
-      const retracted = await page.locator('#records td.status .bad').count();
-      extra = ` [records ${rows}, trace steps ${steps}, marked ${retracted}]`;
+      const steps = await page.locator('#trace li.step:not(.root)').count();
+      const retracted = await page.locator('#records td.status', { hasText: 'retracted by' }).count();
+      extra = ` [records ${rows}, trace steps ${steps}, retracted ${retracted}]`;
     }
     process.stdout.write(`${c.name}\t${verdict}\t${reason}${extra}\n`);
     if (c.screenshot) await page.screenshot({ path: c.screenshot, fullPage: true });
