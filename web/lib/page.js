@@ -164,21 +164,31 @@ async function run() {
     verdict.className = 'verdict failed';
     verdict.textContent = 'FAILED: this proof does not verify';
     reason.textContent = why;
+    try {
+      details.append(el('p', {}, 'The consortium file given has chain id ', el('code', {}, hex(await webCrypto.sha256(cons))),
+        ` (SHA-256 of its ${cons.length} bytes).`));
+    } catch { /* no WebCrypto */ }
     verdict.dataset.verdict = 'failed';
     return;
   }
   render(rep, details);
   verdict.className = 'verdict ok';
   const nr = rep.records.length;
-  verdict.textContent = rep.trace
-    ? `OK: a ${rep.trace.direction} trace of ${rep.trace.steps.length - 1} steps, ${nr} events, agreed by the consortium`
-    : `OK: the event was agreed by the consortium${rep.records[0].retractedBy.length ? ' (and later retracted)' : ''}`;
+  const plural = (k, w) => `${k} ${w}${k === 1 ? '' : 's'}`;
+  if (rep.trace) {
+    const nsteps = rep.trace.steps.length - 1;
+    const nret = rep.trace.steps.filter((s) => s.retracted).length;
+    verdict.textContent = `OK: a trace ${rep.trace.direction} of ${plural(nsteps, 'step')} (${plural(nr, 'event')}), ` +
+      `every step agreed by the consortium${nret ? `; ${nret} retracted` : ''}`;
+  } else {
+    verdict.textContent = `OK: the event was agreed by the consortium${rep.records[0].retractedBy.length ? ', and later retracted' : ''}`;
+  }
   reason.textContent = reportLines(rep).at(-1);
   verdict.dataset.verdict = 'ok';
 }
 
 function render(rep, box) {
-  box.append(el('p', {}, `Consortium: ${rep.n} partner${rep.n === 1 ? '' : 's'}, f = ${rep.f}, a block needs ${2 * rep.f + 1} signed commit votes. Chain id `, el('code', {}, rep.chainId)));
+  box.append(el('p', {}, `Consortium: ${rep.n} partner${rep.n === 1 ? '' : 's'}, f = ${rep.f}, a block needs ${2 * rep.f + 1} signed commit vote${rep.f ? 's' : ''}. Chain id `, el('code', {}, rep.chainId)));
   const rows = rep.records.map((r) => {
     const ev = r.event;
     const status = r.retractedBy.length

@@ -97,7 +97,7 @@ i=1
 for who in farm packer processor retailer processor2; do
 	[ $who = processor2 ] && i=3
 	$TR --home "$NET/n$i" submit --timeout 60 "$TMP/$who.json" > "$TMP/ids-$who" 2>"$TMP/err-$who"
-	ok $? "the $who records its events through node $i"
+	ok $? "the ${who%2} records $([ $who = processor2 ] && echo 'more events (a case, a transformation in two events)' || echo 'its events') through node $i"
 	i=$((i + 1))
 done
 $TR --home "$NET/n4" submit --timeout 60 "$TMP/retract.json" > "$TMP/ids-retract" 2>"$TMP/err-retract"
