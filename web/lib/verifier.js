@@ -299,9 +299,9 @@ function arr(v, what) {
 
 function u32(v, what) {
   if (!(v instanceof JsonNumber) || !v.isInteger) fail(`${what}: not an integer`);
-  if (v.text.startsWith('-')) fail(`${what}: negative`);
-  if (v.text.length > 10 || Number(v.text) > 0xffffffff) fail(`${what}: too large`);
-  return Number(v.text);
+  if (v.text.startsWith('-') && v.text !== '-0') fail(`${what}: negative`); // -0 is 0 (as jansson reads it)
+  if (v.text.replace('-', '').length > 10 || Number(v.text) > 0xffffffff) fail(`${what}: too large`);
+  return Math.abs(Number(v.text));
 }
 
 function str(v, what) {

@@ -121,6 +121,18 @@ variant('no-blocks', 5, (d) => { d.blocks = []; d.records = []; });
 variant('block-twice', 5, (d) => { d.blocks.push(d.blocks[0]); });
 emit('trailing-data', 5, text + '{}');
 emit('not-json', 5, text.slice(0, text.length >> 1));
+// JSON spellings that change nothing (the same proof) and some that are refused
+emit('crlf', 0, text.replace(/\n/g, '\r\n'));
+emit('escaped-key', 0, text.replace('"format"', '"\\u0066ormat"'));
+emit('block-minus-0', 0, text.replace(/"block": ?0/, '"block": -0'));
+emit('bom', 5, '\ufeff' + text);
+emit('top-array', 5, `[${text}]`);
+emit('index-too-big', 5, text.replace(/"block": ?0/, '"block": 99999999999999999999999'));
+emit('nul-in-string', 5, text.replace('"trellis-proof"', '"trellis-proof\\u0000"'));
+variant('b64url', 5, (d) => {
+  const h = d.blocks[0].header;
+  d.blocks[0].header = h.includes('+') ? h.replace('+', '-') : h.includes('/') ? h.replace('/', '_') : '-' + h.slice(1);
+});
 
 /* ---- certificates: 2f votes, a partner twice, an unknown field, another view */
 good.blocks.forEach((blk, i) => {

@@ -101,6 +101,7 @@ test('one-event proof: every tampering fails', async () => {
   await fails(C, mutate(good, (d) => { d.blocks.push(d.blocks[0]); }), /strictly increasing/);
   await fails(C, good.replace('"position": 2', '"position": 2.0'), /not an integer/);
   await fails(C, good.replace('"position": 2', '"position": -2'), /negative/);
+  assert.equal((await verify(C, good.replace('"position": 2', '"position": 2').replace('"block": 0', '"block": -0'))).records[0].block, 0);
   await fails(C, good.replace('"position": 2', '"position": 2, "position": 2'), /duplicate object key/);
   // flip one byte of each decoded field in turn
   const d0 = JSON.parse(good);
