@@ -778,13 +778,17 @@ export async function verifyProof(consortiumBytes, proofBytes, crypto) {
   blocks.forEach((b, i) => { if (!b.used) fail(`block ${i}: no record uses it`); });
 
   // ---- retractions
+  const originals = new Map(); // event_hash -> records that are not declarations
+  for (const s of records) {
+    if (s.event.error_declaration || s.event.event_hash === '') continue;
+    if (!originals.has(s.event.event_hash)) originals.set(s.event.event_hash, []);
+    originals.get(s.event.event_hash).push(s);
+  }
   for (const r of records) {
     if (!r.event.error_declaration || r.event.event_hash === '') continue;
-    for (const s of records) {
-      if (!s.event.error_declaration && s.event.event_hash === r.event.event_hash) {
-        s.retractedBy.push(r.eventId);
-        r.retracts = s.index;
-      }
+    for (const s of originals.get(r.event.event_hash) || []) {
+      s.retractedBy.push(r.eventId);
+      r.retracts = s.index;
     }
   }
 
