@@ -17,6 +17,8 @@
 # (node --test web/test/).
 . "$(dirname "$0")/lib.sh"
 WEB=$ROOT/web
+T0=$(date +%s)
+took() { echo "# $1: $(( $(date +%s) - T0 )) s"; T0=$(date +%s); }
 VJS="node $WEB/verify.js"
 
 if ! command -v node >/dev/null 2>&1; then
@@ -38,6 +40,7 @@ ok $st "web/test unit tests ($(printf '%s\n' "$out" | grep -E '^# (pass|fail) ' 
 . "$ROOT/web/test/story.sh"
 # the nodes are not needed any more: stop them before the long part
 story_stop
+took "unit tests, testnet, proofs"
 
 # another consortium file: the same partners in the same order, one byte more
 cp "$CONS" "$TMP/other.json"
@@ -102,6 +105,7 @@ cut -f3,4 "$cases" > "$TMP/each"
 $VJS --each "$TMP/each" > "$TMP/js-results" 2>"$TMP/js-err"
 is "$(wc -l < "$TMP/js-results")" "$(wc -l < "$cases")" "web/verify.js --each answers every case"
 [ -s "$TMP/js-err" ] && head -5 "$TMP/js-err" | sed 's/^/# /'
+took "damaged copies, web/verify.js --each on $(wc -l < "$cases") cases"
 agree=0
 total=0
 paste "$cases" "$TMP/js-results" > "$TMP/joined"
@@ -118,6 +122,7 @@ while IFS="$(printf '\t')" read -r label want c file jst reason; do
 		echo "#   JS: $reason"
 	fi
 done < "$TMP/joined"
+took "trellis verify-proof on $total cases"
 is "$agree" "$total" "the two verifiers agree, as the format asks, on all $total cases"
 
 done_testing

@@ -14,6 +14,8 @@
 WEB=$ROOT/web
 
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+T0=$(date +%s)
+took() { echo "# $1: $(( $(date +%s) - T0 )) s"; T0=$(date +%s); }
 command -v node >/dev/null 2>&1 || skip_all "node (Node.js >= 20) is not installed"
 [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] || skip_all "Node.js is older than 20"
 command -v npm >/dev/null 2>&1 || skip_all "npm is not installed"
@@ -34,12 +36,14 @@ if ! (cd "$TMP/web" && npm ci --no-audit --no-fund --loglevel=error) >"$TMP/npm.
 	tail -5 "$TMP/npm.log" | sed 's/^/# /'
 	skip_all "npm ci failed in web/ (is the npm registry reachable?)"
 fi
+took "chromium, npm ci"
 out=$(cd "$TMP/web" && node build.js --check 2>&1)
 ok $? "web/verify.html and web/vendor/noble-secp256k1.js are what web/build.js makes"
 [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
 
 . "$ROOT/web/test/story.sh"
 story_stop
+took "build check, testnet, proofs"
 
 # ---- the cases: every good proof, a few pasted, in binary form and with
 # another consortium file, and a choice of damaged copies of two proofs.
@@ -56,6 +60,7 @@ for f in "$P"/*.json; do
 done
 for name in retracted trace-up-pack trace-down-lot; do
 	add "$name.json, pasted" paste "$CONS" "$P/$name.json"
+	add "$name.json, through Playwright's file pickers and clicks" ui "$CONS" "$P/$name.json"
 	add "$name.bin" file "$CONS" "$P/$name.bin"
 	add "$name.json, another consortium file" file "$TMP/other.json" "$P/$name.json"
 done
@@ -80,11 +85,13 @@ while IFS="$(printf '\t')" read -r name how c file; do
 	case $? in 0) echo ok ;; 5) echo failed ;; *) echo "error $?" ;; esac
 done < "$list" > "$TMP/c-verdicts"
 
+took "cases and trellis verify-proof"
 # ---- the page, offline, on every case
 (cd "$TMP/web" && node test/page-driver.js "$WEB/verify.html" "$TMP/cases.json") > "$TMP/page-out" 2>"$TMP/page-err"
 st=$?
 ok $st "headless Chromium ran web/verify.html on $(wc -l < "$list") cases"
 [ $st -eq 0 ] || head -20 "$TMP/page-err" | sed 's/^/# /'
+took "the page in headless Chromium"
 grep -v -e '^requests ' -e '^errors ' "$TMP/page-out" > "$TMP/page-verdicts"
 is "$(wc -l < "$TMP/page-verdicts")" "$(wc -l < "$list")" "the page gave a verdict on every case"
 agree=0
