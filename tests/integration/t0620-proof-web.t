@@ -61,6 +61,7 @@ done
 for name in retracted trace-up-pack trace-down-lot; do
 	add "$name.json, pasted" paste "$CONS" "$P/$name.json"
 	add "$name.json, through Playwright's file pickers and clicks" ui "$CONS" "$P/$name.json"
+	add "$name.json, dropped" drop "$CONS" "$P/$name.json"
 	add "$name.bin" file "$CONS" "$P/$name.bin"
 	add "$name.json, another consortium file" file "$TMP/other.json" "$P/$name.json"
 done

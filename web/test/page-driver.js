@@ -4,10 +4,10 @@
 //
 //   node page-driver.js verify.html cases.json
 //
-// cases.json: [{"name", "consortium": FILE, "proof": FILE, "how": "file"|"paste"|"ui"}]
+// cases.json: [{"name", "consortium": FILE, "proof": FILE, "how": "file"|"paste"|"drop"|"ui"}]
 // "file" gives both files to the page's file pickers (exact bytes; the
 // page's own change handlers read them), "paste" puts the proof's text into
-// its box and presses Verify, "ui" does what "file" does through
+// its box and presses Verify, "drop" drops the proof file on its box, "ui" does what "file" does through
 // Playwright's setInputFiles and clicks (slower: several round trips).
 // Prints one line per case: NAME TAB ok|failed TAB REASON, then a line
 // "requests N" with the number of network requests the page tried (every
@@ -44,7 +44,14 @@ async function runCase({ how, cons, proof }) {
   const verdict = document.getElementById('verdict');
   document.getElementById('clear').click();
   give('consortium-file', cons, 'consortium.json');
-  if (how === 'paste') {
+  if (how === 'drop') {
+    // a file dropped on the proof's box (the consortium file was picked)
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes(proof)], 'proof.json'));
+    const zone = document.getElementById('proof-zone');
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  } else if (how === 'paste') {
     const ta = document.getElementById('proof-text');
     ta.value = new TextDecoder().decode(bytes(proof));
     ta.dispatchEvent(new Event('input'));
