@@ -36,7 +36,12 @@ if ! (cd "$TMP/web" && npm ci --no-audit --no-fund --loglevel=error) >"$TMP/npm.
 	tail -5 "$TMP/npm.log" | sed 's/^/# /'
 	skip_all "npm ci failed in web/ (is the npm registry reachable?)"
 fi
-took "chromium, npm ci"
+echo '[]' > "$TMP/none.json"
+if ! (cd "$TMP/web" && node test/page-driver.js "$WEB/verify.html" "$TMP/none.json") >"$TMP/launch.log" 2>&1; then
+	grep -m3 -i 'error' "$TMP/launch.log" | sed 's/^/# /'
+	skip_all "headless Chromium does not start here ($CHROMIUM; see the lines above)"
+fi
+took "chromium, npm ci, a first start of the browser"
 out=$(cd "$TMP/web" && node build.js --check 2>&1)
 ok $? "web/verify.html and web/vendor/noble-secp256k1.js are what web/build.js makes"
 [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
