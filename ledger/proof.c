@@ -580,6 +580,11 @@ static int check_blocks(checker *k)
 			snprintf(k->err, k->errlen, "block %zu has unknown fields", i);
 			goto out;
 		}
+		if (b->header.len > LDG_PROOF_HEADER_MAX) {
+			snprintf(k->err, k->errlen, "block %zu: header of %zu bytes is over %d", i,
+				 b->header.len, LDG_PROOF_HEADER_MAX);
+			goto out;
+		}
 		if (!used[i]) {
 			snprintf(k->err, k->errlen, "block %zu holds none of the proof's records", i);
 			goto out;
@@ -697,23 +702,45 @@ static int check_records(checker *k)
 	return TR_OK;
 }
 
-/* Which records retract which; in a one-event proof every other record
- * must retract the subject. */
+/* By event hash, the original before its declaration. */
+static int cmp_ehash(const void *x, const void *y)
+{
+	const ldg_proof_record *a = *(ldg_proof_record *const *)x;
+	const ldg_proof_record *b = *(ldg_proof_record *const *)y;
+	int c = strcmp(a->event_hash, b->event_hash);
+	return c ? c : (int)a->declaration - (int)b->declaration;
+}
+
+/* Which records retract which (sorted by event hash: n log n). Two
+ * originals with one event hash, or two declarations of one, are refused:
+ * the ledger holds neither. In a one-event proof every other record must
+ * retract the subject. */
 static int check_retractions(checker *k)
 {
 	ldg_proof_record *r = k->rep->records;
 	size_t n = k->rep->nrecords;
-	for (size_t i = 0; i < n; i++) {
-		if (r[i].declaration || !r[i].event_hash[0])
+	ldg_proof_record **ix = malloc(n * sizeof(*ix));
+	int rc = TR_OK;
+	if (!ix)
+		return TR_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		ix[i] = &r[i];
+	qsort(ix, n, sizeof(*ix), cmp_ehash);
+	for (size_t s = 1; s < n && rc == TR_OK; s++) {
+		ldg_proof_record *a = ix[s - 1], *b = ix[s];
+		if (!a->event_hash[0] || strcmp(a->event_hash, b->event_hash) != 0)
 			continue;
-		for (size_t j = 0; j < n; j++)
-			if (r[j].declaration && strcmp(r[j].event_hash, r[i].event_hash) == 0) {
-				r[i].retracted_by = (long)j;
-				break;
-			}
+		if (a->declaration == b->declaration) {
+			snprintf(k->err, k->errlen, "records %td and %td are %s of one event hash",
+				 a - r, b - r, a->declaration ? "two retractions" : "two originals");
+			rc = TR_EVERIFY;
+		} else {
+			a->retracted_by = (long)(b - r);
+		}
 	}
-	if (k->rep->kind != LDG_PROOF_EVENT)
-		return TR_OK;
+	free(ix);
+	if (rc || k->rep->kind != LDG_PROOF_EVENT)
+		return rc;
 	for (size_t j = 1; j < n; j++)
 		if (r[0].retracted_by != (long)j) {
 			snprintf(k->err, k->errlen,

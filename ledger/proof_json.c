@@ -235,7 +235,8 @@ static int read_blocks(reader *rd, const json_t *a, Trellis__Proof *p)
 		if ((rc = keys_are(rd, o, path, keys, 2)))
 			return rc;
 		snprintf(path, sizeof(path), "blocks[%zu].header", i);
-		if ((rc = get_b64(rd, json_object_get(o, "header"), path, 4096, &b->header)))
+		if ((rc = get_b64(rd, json_object_get(o, "header"), path, LDG_PROOF_HEADER_MAX,
+				  &b->header)))
 			return rc;
 		snprintf(path, sizeof(path), "blocks[%zu].certificate", i);
 		if ((rc = get_b64(rd, json_object_get(o, "certificate"), path, LDG_CERT_BYTES_MAX,

@@ -39,8 +39,8 @@ export const LIMITS = Object.freeze({
   steps: 10000,
   idBytes: 1024,
   headerBytes: 4096,        // a header is 8 small fields (~130 bytes in practice)
-  certificateBytes: 1 << 20, // at most n votes of ~70 bytes
-  consortiumBytes: 16 * 1024 * 1024,
+  certificateBytes: 64 * 1024, // as the ledger (LDG_CERT_BYTES_MAX): at most n votes of ~70 bytes
+  consortiumBytes: 4 * 1024 * 1024, // as the C reader (TR_CONSORTIUM_FILE_MAX)
   recordBytesDefault: 256 * 1024,
 });
 
@@ -778,18 +778,24 @@ export async function verifyProof(consortiumBytes, proofBytes, crypto) {
   blocks.forEach((b, i) => { if (!b.used) fail(`block ${i}: no record uses it`); });
 
   // ---- retractions
-  const originals = new Map(); // event_hash -> records that are not declarations
+  // At most one original and one declaration per event hash: the ledger
+  // holds no duplicate and no second retraction (docs/proof-format.md).
+  const originals = new Map(); // event_hash -> the record that is not a declaration
+  const declarations = new Map(); // event_hash -> the declaration
   for (const s of records) {
-    if (s.event.error_declaration || s.event.event_hash === '') continue;
-    if (!originals.has(s.event.event_hash)) originals.set(s.event.event_hash, []);
-    originals.get(s.event.event_hash).push(s);
-  }
-  for (const r of records) {
-    if (!r.event.error_declaration || r.event.event_hash === '') continue;
-    for (const s of originals.get(r.event.event_hash) || []) {
-      s.retractedBy.push(r.eventId);
-      r.retracts = s.index;
+    if (s.event.event_hash === '') continue;
+    const m = s.event.error_declaration ? declarations : originals;
+    if (m.has(s.event.event_hash)) {
+      fail(`records ${m.get(s.event.event_hash).index} and ${s.index} are ` +
+        `${s.event.error_declaration ? 'two retractions' : 'two originals'} of one event hash`);
     }
+    m.set(s.event.event_hash, s);
+  }
+  for (const [h, r] of declarations) {
+    const s = originals.get(h);
+    if (!s) continue;
+    s.retractedBy.push(r.eventId);
+    r.retracts = s.index;
   }
 
   let trace = null;
