@@ -3,18 +3,27 @@
  * bench/RESULTS-epcis.md).
  *
  * 1. Builds a farm-to-shelf ledger of at least --events events (default
- *    100,000) straight through ldg_append (one partner, blocks of 2,000
- *    records, durable commits): units of 8 events (two field lots
- *    harvested, shipped, received, transformed into 4 retail packs and a
- *    pack lot, the packs aggregated on a pallet, the pallet shipped and
- *    received at a store). Units form production lines of LINE_UNITS:
- *    each unit's transformation also consumes the previous unit's pack
- *    lot, so a trace from the last unit of a line goes LINE_UNITS
- *    transformations deep.
- * 2. Measures history (random retail packs), trace up (random packs of
- *    the last unit of a line: >= 10 hops) and trace down (random field
- *    lots of the first unit of a line: down to the store), p50 and p99
- *    over QUERIES queries each, on the ledger opened read-only.
+ *    100,000) straight through ldg_append (one partner, blocks of
+ *    BLOCK_UNITS batches, about 1,930 records, durable commits). Each
+ *    processor batch: a farm harvests a lot and ships it to a packer
+ *    (FARMS farms, PACKERS packers), which receives it, cools and packs
+ *    it into a packed lot (a transformation) and ships it to a processor;
+ *    the processor receives it, washes it together with another packer's
+ *    lot (a transformation merging two lots), blends the wash lot with
+ *    the line's previous blend lot (carry-over: a transformation merging
+ *    lots, LINE_UNITS batches per line) into PACKS retail packs and a
+ *    blend lot, and cases the packs. Every PALLET_CASES batches the
+ *    processor builds a pallet of the cases and ships it to a
+ *    distribution centre, which receives it, builds a store pallet of
+ *    cases from this pallet and the previous one and ships it to a store,
+ *    which receives it. About 10.5 events per batch.
+ * 2. Measures, on the ledger opened read-only, QUERIES random queries of
+ *    each kind, p50 / p99 / max: history of a retail pack; trace up from
+ *    a retail pack of a line's last batch (14 hops: 11 blends, a wash,
+ *    the packed lot, the harvest lot); trace up from a store pallet
+ *    (16 hops); trace down from a harvest lot of a line's first batch
+ *    (to the store pallets, 17 hops). Mean nodes and mean hops (the
+ *    deepest node) are printed with them.
  * 3. Measures ingest of one 1,000-event document in the same run: jansson
  *    parse alone; parse + the old mapping (JSON text only, no validation,
  *    no hash); parse + map with GS1 hash (no validation); parse + full
@@ -27,22 +36,44 @@
 #include "ledger/ledger.h"
 #include "ledger/query.h"
 
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define UNIT_EVENTS 8
-#define LINE_UNITS 12
-#define BLOCK_RECORDS 2000
+#define LINE_UNITS 12     /* batches of one production line (carry-over chain) */
+#define MIX_BACK 5        /* a wash batch also takes the packed lot of this many batches back */
+#define PACKS 4           /* retail packs per batch, in one case */
+#define PALLET_CASES 4    /* cases per pallet */
+#define FARMS 500
+#define PACKERS 40
+#define PROCESSORS 10
+#define DCS 8
+#define STORES 200
+#define BLOCK_UNITS 184   /* batches per block: about 1,930 records */
 #define QUERIES 2000
 #define INGEST_EVENTS 1000
 #define EVENT_TEXT_MAX 2048
+#define UNIT_TEXT_MAX (16 * EVENT_TEXT_MAX)
+#define T0 1777593600 /* 2026-05-01T00:00:00Z */
+
+_Static_assert(BLOCK_UNITS % PALLET_CASES == 0, "a block holds whole pallets");
+_Static_assert(PALLET_CASES == 4, "the store-pallet mix below takes 4 cases");
 
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time of this thread: on a busy machine, what the query itself
+ * cost, without the time it waited for a core. */
+static double cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -58,27 +89,143 @@ static void die(const char *what, const char *why)
 	exit(1);
 }
 
-/* The 8 events of unit u (its line position lp), as JSON object texts
- * separated by commas, into buf. */
-static void unit_events(char *buf, size_t cap, unsigned u, unsigned lp)
+/* Locations: sgln:0614141.NNNNN.0 */
+static unsigned farm_of(unsigned u) { return 1 + (u * 7919u) % FARMS; }
+static unsigned packer_of(unsigned u) { return 1001 + u % PACKERS; }
+static unsigned plant_of(unsigned u) { return 2001 + (u / LINE_UNITS) % PROCESSORS; }
+static unsigned dc_of(unsigned g) { return 3001 + g % DCS; }
+static unsigned store_of(unsigned g) { return 4001 + (g * 31u) % STORES; }
+
+/* "eventTime":...,"eventTimeZoneOffset":... for batch u plus hours h. */
+static const char *when(char *buf, size_t cap, unsigned u, unsigned h)
 {
-	char prev[128] = "";
-	unsigned farm = u % 97 + 1, plant = u % 13 + 200, store = u % 51 + 400;
-	if (lp > 0)
-		snprintf(prev, sizeof(prev),
-			 ",{\"epcClass\":\"urn:epc:class:lgtin:0614141.054321.P%u\",\"quantity\":4}",
-			 u - 1);
+	time_t t = (time_t)T0 + (time_t)u * 600 + (time_t)h * 3600;
+	struct tm tm;
+	gmtime_r(&t, &tm);
 	snprintf(buf, cap,
-		 "{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-05-01T06:00:00Z\",\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"ADD\",\"bizStep\":\"commissioning\",\"quantityList\":[{\"epcClass\":\"urn:epc:class:lgtin:0614141.012345.A%u\",\"quantity\":500,\"uom\":\"KGM\"}],\"bizLocation\":{\"id\":\"urn:epc:id:sgln:0614141.%05u.0\"}},"
-		 "{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-05-01T07:00:00Z\",\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"ADD\",\"bizStep\":\"commissioning\",\"quantityList\":[{\"epcClass\":\"urn:epc:class:lgtin:0614141.012345.B%u\",\"quantity\":300,\"uom\":\"KGM\"}],\"bizLocation\":{\"id\":\"urn:epc:id:sgln:0614141.%05u.0\"}},"
-		 "{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-05-01T09:00:00Z\",\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"OBSERVE\",\"bizStep\":\"shipping\",\"quantityList\":[{\"epcClass\":\"urn:epc:class:lgtin:0614141.012345.A%u\",\"quantity\":500,\"uom\":\"KGM\"},{\"epcClass\":\"urn:epc:class:lgtin:0614141.012345.B%u\",\"quantity\":300,\"uom\":\"KGM\"}],\"readPoint\":{\"id\":\"urn:epc:id:sgln:0614141.%05u.0\"},\"destinationList\":[{\"type\":\"location\",\"destination\":\"urn:epc:id:sgln:0614141.%05u.0\"}]},"
-		 "{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-05-01T12:00:00Z\",\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"OBSERVE\",\"bizStep\":\"receiving\",\"quantityList\":[{\"epcClass\":\"urn:epc:class:lgtin:0614141.012345.A%u\",\"quantity\":500,\"uom\":\"KGM\"},{\"epcClass\":\"urn:epc:class:lgtin:0614141.012345.B%u\",\"quantity\":300,\"uom\":\"KGM\"}],\"bizLocation\":{\"id\":\"urn:epc:id:sgln:0614141.%05u.0\"}},"
-		 "{\"type\":\"TransformationEvent\",\"eventTime\":\"2026-05-02T08:00:00Z\",\"eventTimeZoneOffset\":\"+00:00\",\"inputQuantityList\":[{\"epcClass\":\"urn:epc:class:lgtin:0614141.012345.A%u\",\"quantity\":500,\"uom\":\"KGM\"},{\"epcClass\":\"urn:epc:class:lgtin:0614141.012345.B%u\",\"quantity\":300,\"uom\":\"KGM\"}%s],\"outputEPCList\":[\"urn:epc:id:sgtin:0614141.054321.%u1\",\"urn:epc:id:sgtin:0614141.054321.%u2\",\"urn:epc:id:sgtin:0614141.054321.%u3\",\"urn:epc:id:sgtin:0614141.054321.%u4\"],\"outputQuantityList\":[{\"epcClass\":\"urn:epc:class:lgtin:0614141.054321.P%u\",\"quantity\":4}],\"bizStep\":\"commissioning\",\"bizLocation\":{\"id\":\"urn:epc:id:sgln:0614141.%05u.0\"}},"
-		 "{\"type\":\"AggregationEvent\",\"eventTime\":\"2026-05-02T09:00:00Z\",\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"ADD\",\"parentID\":\"urn:epc:id:sscc:0614141.%010u\",\"childEPCs\":[\"urn:epc:id:sgtin:0614141.054321.%u1\",\"urn:epc:id:sgtin:0614141.054321.%u2\",\"urn:epc:id:sgtin:0614141.054321.%u3\",\"urn:epc:id:sgtin:0614141.054321.%u4\"],\"bizStep\":\"packing\",\"bizLocation\":{\"id\":\"urn:epc:id:sgln:0614141.%05u.0\"}},"
-		 "{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-05-02T10:00:00Z\",\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"OBSERVE\",\"bizStep\":\"shipping\",\"epcList\":[\"urn:epc:id:sscc:0614141.%010u\"],\"readPoint\":{\"id\":\"urn:epc:id:sgln:0614141.%05u.0\"}},"
-		 "{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-05-02T15:00:00Z\",\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"OBSERVE\",\"bizStep\":\"receiving\",\"epcList\":[\"urn:epc:id:sscc:0614141.%010u\"],\"bizLocation\":{\"id\":\"urn:epc:id:sgln:0614141.%05u.0\"}}",
-		 u, farm, u, farm, u, u, farm, plant, u, u, plant, u, u, prev, u, u, u, u, u, plant, u,
-		 u, u, u, u, plant, u, plant, u, store);
+		 "\"eventTime\":\"%04d-%02d-%02dT%02d:%02d:%02dZ\",\"eventTimeZoneOffset\":\"+00:00\"",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return buf;
+}
+
+#define CLS(p, u) "{\"epcClass\":\"urn:epc:class:lgtin:0614141." p "%u\",\"quantity\":%u,\"uom\":\"KGM\"}"
+#define LOC(k) "{\"id\":\"urn:epc:id:sgln:0614141.%05u.0\"}"
+#define HOP(from, to)                                                                        \
+	"\"sourceList\":[{\"type\":\"location\",\"source\":\"urn:epc:id:sgln:0614141.%05u.0\"}]," \
+	"\"destinationList\":[{\"type\":\"location\",\"destination\":\"urn:epc:id:sgln:0614141.%05u.0\"}]"
+
+/* The text being generated: buf[cap], used, events written. */
+typedef struct {
+	char *buf;
+	size_t cap, used;
+	unsigned n;
+} gen;
+
+static void add(gen *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(gen *g, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+	if (g->n++ && g->used < g->cap)
+		g->buf[g->used++] = ',';
+	va_start(ap, fmt);
+	w = vsnprintf(g->buf + g->used, g->cap - g->used, fmt, ap);
+	va_end(ap);
+	if (w < 0 || (size_t)w >= g->cap - g->used)
+		die("generator", "buffer too small");
+	g->used += (size_t)w;
+}
+
+/* A pallet (SSCC digit d, serial sn) shipped from one location and
+ * received at another, h0 and h1 hours after batch u starts. */
+static void ship_receive(gen *g, unsigned u, char d, unsigned sn, unsigned from, unsigned to,
+			 unsigned h0, unsigned h1)
+{
+	char t[128];
+	add(g, "{\"type\":\"ObjectEvent\",%s,\"action\":\"OBSERVE\",\"bizStep\":\"shipping\","
+	    "\"epcList\":[\"urn:epc:id:sscc:0614141.%c%09u\"],\"readPoint\":" LOC(from) "," HOP(from, to) "}",
+	    when(t, sizeof(t), u, h0), d, sn, from, from, to);
+	add(g, "{\"type\":\"ObjectEvent\",%s,\"action\":\"OBSERVE\",\"bizStep\":\"receiving\","
+	    "\"epcList\":[\"urn:epc:id:sscc:0614141.%c%09u\"],\"bizLocation\":" LOC(to) "," HOP(from, to) "}",
+	    when(t, sizeof(t), u, h1), d, sn, to, from, to);
+}
+
+/* Append the events of batch u (and, for a pallet's last batch, the
+ * pallet's) to g, comma-separated. */
+static void batch_events(gen *g, unsigned u)
+{
+	char t[8][128], extra[160] = "", mix[160] = "";
+	unsigned farm = farm_of(u), packer = packer_of(u), plant = plant_of(u);
+	unsigned lp = u % LINE_UNITS;
+#define ADD(...) add(g, __VA_ARGS__)
+	if (u >= MIX_BACK)
+		snprintf(mix, sizeof(mix), "," CLS("023456.K", u), u - MIX_BACK, 100);
+	if (lp > 0)
+		snprintf(extra, sizeof(extra), "," CLS("054321.L", u), u - 1, 20);
+	/* farm: harvest, ship to the packer */
+	ADD("{\"type\":\"ObjectEvent\",%s,\"action\":\"ADD\",\"bizStep\":\"https://ns.example.com/fsma/harvesting\","
+	    "\"quantityList\":[" CLS("012345.H", u) "],\"readPoint\":" LOC(farm) ",\"bizLocation\":" LOC(farm) "}",
+	    when(t[0], 128, u, 0), u, 1000, farm, farm);
+	ADD("{\"type\":\"ObjectEvent\",%s,\"action\":\"OBSERVE\",\"bizStep\":\"shipping\","
+	    "\"quantityList\":[" CLS("012345.H", u) "],\"readPoint\":" LOC(farm) ","
+	    "\"bizTransactionList\":[{\"type\":\"desadv\",\"bizTransaction\":\"urn:epcglobal:cbv:bt:0614141000012:H%u\"}]," HOP(farm, packer) "}",
+	    when(t[1], 128, u, 2), u, 1000, farm, u, farm, packer);
+	/* packer: receive, pack the harvest lot into a packed lot, ship */
+	ADD("{\"type\":\"ObjectEvent\",%s,\"action\":\"OBSERVE\",\"bizStep\":\"receiving\","
+	    "\"quantityList\":[" CLS("012345.H", u) "],\"bizLocation\":" LOC(packer) "," HOP(farm, packer) "}",
+	    when(t[2], 128, u, 4), u, 1000, packer, farm, packer);
+	ADD("{\"type\":\"TransformationEvent\",%s,\"inputQuantityList\":[" CLS("012345.H", u) "],"
+	    "\"outputQuantityList\":[" CLS("023456.K", u) "],\"bizStep\":\"https://ns.example.com/fsma/cooling\",\"bizLocation\":" LOC(packer) "}",
+	    when(t[3], 128, u, 5), u, 1000, u, 200, packer);
+	ADD("{\"type\":\"ObjectEvent\",%s,\"action\":\"OBSERVE\",\"bizStep\":\"shipping\","
+	    "\"quantityList\":[" CLS("023456.K", u) "],\"readPoint\":" LOC(packer) "," HOP(packer, plant) "}",
+	    when(t[4], 128, u, 8), u, 200, packer, packer, plant);
+	/* processor: receive, wash (merging two packers' lots), blend with the
+	 * line's previous batch (carry-over) into retail packs, case them */
+	ADD("{\"type\":\"ObjectEvent\",%s,\"action\":\"OBSERVE\",\"bizStep\":\"receiving\","
+	    "\"quantityList\":[" CLS("023456.K", u) "],\"bizLocation\":" LOC(plant) "," HOP(packer, plant) "}",
+	    when(t[5], 128, u, 12), u, 200, plant, packer, plant);
+	ADD("{\"type\":\"TransformationEvent\",%s,\"inputQuantityList\":[" CLS("023456.K", u) "%s],"
+	    "\"outputQuantityList\":[" CLS("034567.W", u) "],\"bizStep\":\"https://ns.example.com/fsma/transforming\",\"bizLocation\":" LOC(plant) "}",
+	    when(t[6], 128, u, 13), u, 100, mix, u, 180, plant);
+	ADD("{\"type\":\"TransformationEvent\",%s,\"inputQuantityList\":[" CLS("034567.W", u) "%s],"
+	    "\"outputEPCList\":[\"urn:epc:id:sgtin:0614141.054321.%u1\",\"urn:epc:id:sgtin:0614141.054321.%u2\","
+	    "\"urn:epc:id:sgtin:0614141.054321.%u3\",\"urn:epc:id:sgtin:0614141.054321.%u4\"],"
+	    "\"outputQuantityList\":[" CLS("054321.L", u) "],\"bizStep\":\"commissioning\",\"bizLocation\":" LOC(plant) "}",
+	    when(t[7], 128, u, 14), u, 180, extra, u, u, u, u, u, 20, plant);
+	ADD("{\"type\":\"AggregationEvent\",%s,\"action\":\"ADD\",\"parentID\":\"urn:epc:id:sscc:0614141.1%09u\","
+	    "\"childEPCs\":[\"urn:epc:id:sgtin:0614141.054321.%u1\",\"urn:epc:id:sgtin:0614141.054321.%u2\","
+	    "\"urn:epc:id:sgtin:0614141.054321.%u3\",\"urn:epc:id:sgtin:0614141.054321.%u4\"],"
+	    "\"bizStep\":\"packing\",\"bizLocation\":" LOC(plant) "}",
+	    when(t[0], 128, u, 15), u, u, u, u, u, plant);
+	if (u % PALLET_CASES == PALLET_CASES - 1) {
+		/* the pallet of the last 4 cases goes to a distribution centre,
+		 * which builds a store pallet from cases of this pallet and the
+		 * previous one and sends it to a store */
+		unsigned p = u / PALLET_CASES, dc = dc_of(p), store = store_of(p);
+		char kids[160];
+		/* cases 3 and 1 of this pallet, 2 and 0 of the previous one */
+		if (p == 0)
+			snprintf(kids, sizeof(kids),
+				 "\"urn:epc:id:sscc:0614141.1%09u\",\"urn:epc:id:sscc:0614141.1%09u\"", u,
+				 u - 2);
+		else
+			snprintf(kids, sizeof(kids),
+				 "\"urn:epc:id:sscc:0614141.1%09u\",\"urn:epc:id:sscc:0614141.1%09u\","
+				 "\"urn:epc:id:sscc:0614141.1%09u\",\"urn:epc:id:sscc:0614141.1%09u\"",
+				 u, u - 2, u - 5, u - 7);
+		ADD("{\"type\":\"AggregationEvent\",%s,\"action\":\"ADD\",\"parentID\":\"urn:epc:id:sscc:0614141.2%09u\","
+		    "\"childEPCs\":[\"urn:epc:id:sscc:0614141.1%09u\",\"urn:epc:id:sscc:0614141.1%09u\","
+		    "\"urn:epc:id:sscc:0614141.1%09u\",\"urn:epc:id:sscc:0614141.1%09u\"],"
+		    "\"bizStep\":\"packing\",\"bizLocation\":" LOC(plant) "}",
+		    when(t[1], 128, u, 16), p, u - 3, u - 2, u - 1, u, plant);
+		ship_receive(g, u, '2', p, plant, dc, 17, 24);
+		ADD("{\"type\":\"AggregationEvent\",%s,\"action\":\"ADD\",\"parentID\":\"urn:epc:id:sscc:0614141.3%09u\","
+		    "\"childEPCs\":[%s],\"bizStep\":\"packing\",\"bizLocation\":" LOC(dc) "}",
+		    when(t[4], 128, u, 26), p, kids, dc);
+		ship_receive(g, u, '3', p, dc, store, 28, 34);
+	}
+#undef ADD
 }
 
 static const char doc_head[] =
@@ -86,36 +233,36 @@ static const char doc_head[] =
 	"\"type\":\"EPCISDocument\",\"schemaVersion\":\"2.0\",\"creationDate\":\"2026-05-01T00:00:00Z\","
 	"\"epcisBody\":{\"eventList\":[";
 
-/* A document of units [first, first + n). malloc'd text. */
-static char *units_doc(unsigned first, unsigned n)
+/* A document of batches [first, first + n). malloc'd text; *events its
+ * event count. */
+static char *units_doc(unsigned first, unsigned n, unsigned *events)
 {
-	size_t cap = sizeof(doc_head) + (size_t)n * UNIT_EVENTS * EVENT_TEXT_MAX + 16, used;
-	char *d = malloc(cap);
-	if (!d)
+	gen g = {.cap = sizeof(doc_head) + (size_t)n * UNIT_TEXT_MAX + 16};
+	g.buf = malloc(g.cap);
+	if (!g.buf)
 		die("units_doc", "out of memory");
-	used = (size_t)snprintf(d, cap, "%s", doc_head);
-	for (unsigned u = first; u < first + n; u++) {
-		if (u > first)
-			d[used++] = ',';
-		unit_events(d + used, cap - used, u, u % LINE_UNITS);
-		used += strlen(d + used);
-	}
-	snprintf(d + used, cap - used, "]}}");
-	return d;
+	g.used = (size_t)snprintf(g.buf, g.cap, "%s", doc_head);
+	for (unsigned u = first; u < first + n; u++)
+		batch_events(&g, u);
+	snprintf(g.buf + g.used, g.cap - g.used, "]}}");
+	*events = g.n;
+	return g.buf;
 }
 
-static void build_ledger(const char *dir, const cli_home *h, unsigned units)
+/* Append batches [0, units) as blocks of BLOCK_UNITS batches; returns the
+ * number of events. */
+static unsigned build_ledger(const char *dir, const cli_home *h, unsigned units)
 {
 	char err[1024];
 	ldg *l;
 	ldg_options o = {0};
-	unsigned per_block = BLOCK_RECORDS / UNIT_EVENTS;
+	unsigned total = 0, blocks = 0;
 	double t0 = now_s();
 	if (ldg_open(dir, h->c, &o, &l, err, sizeof(err)))
 		die("ldg_open", err);
-	for (unsigned u = 0; u < units; u += per_block) {
-		unsigned n = units - u < per_block ? units - u : per_block;
-		char *text = units_doc(u, n);
+	for (unsigned u = 0; u < units; u += BLOCK_UNITS) {
+		unsigned n = units - u < BLOCK_UNITS ? units - u : BLOCK_UNITS, ne;
+		char *text = units_doc(u, n, &ne);
 		json_error_t je;
 		json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, &je), *events;
 		cli_records r;
@@ -142,6 +289,8 @@ static void build_ledger(const char *dir, const cli_home *h, unsigned units)
 			die("certificate", "cannot build");
 		if (ldg_append(l, block, blen, cert, clen, LDG_RECORDS_VERIFIED, err, sizeof(err)))
 			die("ldg_append", err);
+		total += ne;
+		blocks++;
 		free(block);
 		free(cert);
 		cli_records_free(&r);
@@ -149,86 +298,112 @@ static void build_ledger(const char *dir, const cli_home *h, unsigned units)
 		free(text);
 	}
 	ldg_close(l);
-	printf("built %u events in %u blocks in %.1f s (map, hash, sign, append with indexes)\n",
-	       units * UNIT_EVENTS, (units + per_block - 1) / per_block, now_s() - t0);
+	printf("built %u events (%u batches, %u lines) in %u blocks in %.1f s (validate, map, hash, sign, append with indexes)\n",
+	       total, units, units / LINE_UNITS, blocks, now_s() - t0);
+	return total;
 }
 
-static void report(const char *what, double *lat, size_t n, double extra, const char *extra_name)
+/* lat: wall-clock latencies; cpu: the same queries' thread CPU times. */
+static void report(const char *what, double *lat, double *cpu, size_t n, double nodes,
+		   double hops)
 {
 	qsort(lat, n, sizeof(*lat), cmp_double);
-	printf("| %s | %zu | %.3f | %.3f | %.3f | %.1f %s |\n", what, n, lat[n / 2] * 1e3,
-	       lat[n * 99 / 100] * 1e3, lat[n - 1] * 1e3, extra, extra_name);
+	qsort(cpu, n, sizeof(*cpu), cmp_double);
+	printf("| %s | %zu | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f |\n", what, n,
+	       lat[n / 2] * 1e3, lat[n * 99 / 100] * 1e3, lat[n - 1] * 1e3, cpu[n / 2] * 1e3,
+	       cpu[n * 99 / 100] * 1e3, nodes, hops);
 }
 
-static void bench_queries(const char *dir, const cli_home *h, unsigned units)
+typedef enum { Q_UP_PACK, Q_UP_PALLET, Q_DOWN_LOT } trace_kind;
+
+/* QUERIES traces of one kind from random starting points. */
+static void bench_trace(ldg *l, unsigned units, trace_kind kind, unsigned *seed)
+{
+	static const char *const names[] = {
+		"trace up from a retail pack of a line's last batch (to the farms' harvest lots)",
+		"trace up from a store pallet (cases, packs, blends, washes, packed and harvest lots)",
+		"trace down (recall) from a harvest lot of a line's first batch, to the store pallets"};
+	double *lat = malloc(QUERIES * sizeof(*lat)), *cpu = malloc(QUERIES * sizeof(*cpu));
+	double nodes = 0, hops = 0;
+	unsigned lines = units / LINE_UNITS, pallets = units / PALLET_CASES;
+	char id[128];
+	if (!lat || !cpu)
+		die("bench", "out of memory");
+	for (size_t i = 0; i < QUERIES; i++) {
+		ldg_trace_opts to = {.dir = kind == Q_DOWN_LOT ? LDG_TRACE_DOWN : LDG_TRACE_UP,
+				     .depth = 32};
+		ldg_trace_node *nd;
+		size_t n;
+		bool cut;
+		uint32_t deepest = 0;
+		unsigned line = (unsigned)(rand_r(seed) % lines);
+		double t, c;
+		if (kind == Q_UP_PACK)
+			snprintf(id, sizeof(id), "urn:epc:id:sgtin:0614141.054321.%u%u",
+				 line * LINE_UNITS + LINE_UNITS - 1, (unsigned)(rand_r(seed) % PACKS) + 1);
+		else if (kind == Q_UP_PALLET)
+			snprintf(id, sizeof(id), "urn:epc:id:sscc:0614141.3%09u",
+				 1 + (unsigned)(rand_r(seed) % (pallets - 1)));
+		else
+			snprintf(id, sizeof(id), "urn:epc:class:lgtin:0614141.012345.H%u",
+				 line * LINE_UNITS);
+		c = cpu_s();
+		t = now_s();
+		if (ldg_trace(l, id, &to, &nd, &n, &cut))
+			die("trace", id);
+		lat[i] = now_s() - t;
+		cpu[i] = cpu_s() - c;
+		for (size_t j = 0; j < n; j++)
+			if (nd[j].depth > deepest)
+				deepest = nd[j].depth;
+		nodes += (double)n;
+		hops += deepest;
+		free(nd);
+	}
+	report(names[kind], lat, cpu, QUERIES, nodes / QUERIES, hops / QUERIES);
+	free(lat);
+	free(cpu);
+}
+
+static void bench_queries(const char *dir, const cli_home *h, unsigned units, unsigned events)
 {
 	char err[1024], id[128];
 	ldg *l;
 	ldg_options o = {.readonly = true};
-	double *lat = malloc(QUERIES * sizeof(*lat));
+	double *lat = malloc(QUERIES * sizeof(*lat)), *cpu = malloc(QUERIES * sizeof(*cpu));
 	double sum;
-	unsigned seed = 12345, lines = units / LINE_UNITS;
-	if (!lat || ldg_open(dir, h->c, &o, &l, err, sizeof(err)))
+	unsigned seed = 12345;
+	if (!lat || !cpu || ldg_open(dir, h->c, &o, &l, err, sizeof(err)))
 		die("ldg_open read-only", err);
-	printf("\n| query (%u events) | n | p50 ms | p99 ms | max ms | mean size |\n|---|---|---|---|---|---|\n",
-	       units * UNIT_EVENTS);
+	printf("\n| query (%u events, %d each, random starts) | n | p50 ms | p99 ms | max ms | CPU p50 ms | CPU p99 ms | mean nodes/events | mean hops |\n"
+	       "|---|---|---|---|---|---|---|---|---|\n",
+	       events, QUERIES);
 	sum = 0;
 	for (size_t i = 0; i < QUERIES; i++) {
 		ldg_event_info *it;
 		size_t n;
 		bool cut;
 		unsigned u = (unsigned)(rand_r(&seed) % units);
-		double t;
+		double t, c;
 		snprintf(id, sizeof(id), "urn:epc:id:sgtin:0614141.054321.%u%u", u,
-			 (unsigned)(rand_r(&seed) % 4) + 1);
+			 (unsigned)(rand_r(&seed) % PACKS) + 1);
+		c = cpu_s();
 		t = now_s();
 		if (ldg_history(l, id, false, &it, &n, &cut))
 			die("history", id);
 		lat[i] = now_s() - t;
+		cpu[i] = cpu_s() - c;
 		sum += (double)n;
 		free(it);
 	}
-	report("history of a retail pack (with its pallet's events)", lat, QUERIES, sum / QUERIES,
-	       "events");
-	sum = 0;
-	for (size_t i = 0; i < QUERIES; i++) {
-		ldg_trace_opts to = {.dir = LDG_TRACE_UP};
-		ldg_trace_node *nd;
-		size_t n;
-		bool cut;
-		unsigned line = (unsigned)(rand_r(&seed) % lines);
-		unsigned u = line * LINE_UNITS + LINE_UNITS - 1;
-		double t;
-		snprintf(id, sizeof(id), "urn:epc:id:sgtin:0614141.054321.%u1", u);
-		t = now_s();
-		if (ldg_trace(l, id, &to, &nd, &n, &cut))
-			die("trace up", id);
-		lat[i] = now_s() - t;
-		sum += (double)n;
-		free(nd);
-	}
-	report("trace up from a pack of a line's last unit (12 transformations deep)", lat, QUERIES,
-	       sum / QUERIES, "nodes");
-	sum = 0;
-	for (size_t i = 0; i < QUERIES; i++) {
-		ldg_trace_opts to = {.dir = LDG_TRACE_DOWN, .depth = 32};
-		ldg_trace_node *nd;
-		size_t n;
-		bool cut;
-		unsigned line = (unsigned)(rand_r(&seed) % lines);
-		double t;
-		snprintf(id, sizeof(id), "urn:epc:class:lgtin:0614141.012345.A%u", line * LINE_UNITS);
-		t = now_s();
-		if (ldg_trace(l, id, &to, &nd, &n, &cut))
-			die("trace down", id);
-		lat[i] = now_s() - t;
-		sum += (double)n;
-		free(nd);
-	}
-	report("trace down from a field lot of a line's first unit (recall to the stores)", lat,
-	       QUERIES, sum / QUERIES, "nodes");
+	report("history of a retail pack (with its case's and pallets' events while inside)", lat,
+	       cpu, QUERIES, sum / QUERIES, 0);
+	bench_trace(l, units, Q_UP_PACK, &seed);
+	bench_trace(l, units, Q_UP_PALLET, &seed);
+	bench_trace(l, units, Q_DOWN_LOT, &seed);
 	ldg_close(l);
 	free(lat);
+	free(cpu);
 }
 
 /* Old mapping: the JSON text alone in an Event (no validation, no hash). */
@@ -251,8 +426,10 @@ static size_t map_json_only(json_t *events)
 
 static void bench_ingest(const cli_home *h)
 {
-	char *text = units_doc(1000000, INGEST_EVENTS / UNIT_EVENTS);
-	size_t len = strlen(text), n = INGEST_EVENTS / UNIT_EVENTS * UNIT_EVENTS;
+	unsigned ne;
+	/* batches far past the ledger's, so nothing repeats its events */
+	char *text = units_doc(1000000, INGEST_EVENTS * 2 / 21, &ne);
+	size_t len = strlen(text), n = ne;
 	const int reps = 5;
 	const char *names[] = {"jansson parse alone",
 			       "parse + JSON-only Event (the mapping before: no validation, no hash)",
@@ -308,7 +485,7 @@ static void bench_ingest(const cli_home *h)
 
 int main(int argc, char **argv)
 {
-	unsigned events = 100000, units;
+	unsigned events = 100000, units, built;
 	char dir[] = "/tmp/trellis-bench-query.XXXXXX", data[64], err[1024];
 	const char *line;
 	char lines[1][512];
@@ -320,10 +497,11 @@ int main(int argc, char **argv)
 	for (int i = 1; i + 1 < argc; i++)
 		if (strcmp(argv[i], "--events") == 0)
 			events = (unsigned)strtoul(argv[i + 1], NULL, 10);
-	if (events < UNIT_EVENTS * LINE_UNITS)
-		events = UNIT_EVENTS * LINE_UNITS;
-	units = events / UNIT_EVENTS;
-	units -= units % LINE_UNITS;
+	/* 9 events per batch and 6 per pallet of 4: 10.5 per batch */
+	units = (unsigned)(((uint64_t)events * 2 + 20) / 21);
+	units += (LINE_UNITS - units % LINE_UNITS) % LINE_UNITS;
+	if (units < 2 * LINE_UNITS)
+		units = 2 * LINE_UNITS;
 	if (tr_crypto_init())
 		die("crypto", "cannot initialise");
 	memset(&h, 0, sizeof(h));
@@ -343,8 +521,8 @@ int main(int argc, char **argv)
 		die("mkdtemp", dir);
 	snprintf(data, sizeof(data), "%s/data", dir);
 	printf("# bench-query: %u events requested\n", events);
-	build_ledger(data, &h, units);
-	bench_queries(data, &h, units);
+	built = build_ledger(data, &h, units);
+	bench_queries(data, &h, units, built);
 	bench_ingest(&h);
 	{
 		char cmd[128];

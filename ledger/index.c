@@ -65,38 +65,22 @@ static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return false;
 }
 
-int ldg__record_at(ldg *l, MDB_txn *txn, uint64_t height, uint32_t position,
-		   const uint8_t **rec, size_t *len)
+int ldg__record_next(const uint8_t **p, const uint8_t *end, const uint8_t **rec, size_t *len)
 {
-	uint8_t hk[8];
-	MDB_val k = mval(hk, 8), v;
-	const uint8_t *p, *end;
-	uint32_t seen = 0;
-	int mrc;
-
-	tr_be64_put(hk, height);
-	mrc = mdb_get(txn, l->dbi[DB_BLOCKS], &k, &v);
-	if (mrc)
-		return mrc == MDB_NOTFOUND ? TR_ENOTFOUND : TR_EDB;
 	/* Block: field 1 header (bytes), field 2 records (repeated bytes).
 	 * Stored blocks passed ldg__parse_block; still, every step is bounded
 	 * by the value's end. */
-	p = v.mv_data;
-	end = p + v.mv_size;
-	while (p < end) {
+	while (*p < end) {
 		uint64_t tag, n;
-		if (!varint(&p, end, &tag) || (tag & 7) != 2 || !varint(&p, end, &n) ||
-		    n > (uint64_t)(end - p))
+		if (!varint(p, end, &tag) || (tag & 7) != 2 || !varint(p, end, &n) ||
+		    n > (uint64_t)(end - *p))
 			return TR_EVERIFY;
+		*p += n;
 		if ((tag >> 3) == 2) {
-			if (seen == position) {
-				*rec = p;
-				*len = (size_t)n;
-				return TR_OK;
-			}
-			seen++;
+			*rec = *p - n;
+			*len = (size_t)n;
+			return TR_OK;
 		}
-		p += n;
 	}
 	return TR_ENOTFOUND;
 }
@@ -111,6 +95,106 @@ int ldg__retracted_by(ldg *l, MDB_txn *txn, const uint8_t id[TR_HASH_LEN],
 	if (mdb_get(txn, l->dbi[DB_EHASH], &k, &v) != 0 || v.mv_size != TR_HASH_LEN)
 		return TR_ENOTFOUND;
 	memcpy(decl, v.mv_data, TR_HASH_LEN);
+	return TR_OK;
+}
+
+/* ==== Event summaries (esum) ==== */
+
+enum { SUM_DECLARATION = 1, SUM_RETRACTED = 2 };
+#define SUM_FIXED (TR_HASH_LEN + 8 + 4 + 1)
+#define SUM_FLAGS_AT (TR_HASH_LEN + 8 + 4)
+#define SUM_MAX (SUM_FIXED + 6 + 255 * 6)
+
+#define INFO_CAP(field) sizeof(((ldg_event_info *)0)->field)
+
+static size_t sum_str(uint8_t *p, const char *s, size_t cap)
+{
+	size_t n = strlen(s ? s : "");
+	if (n > cap - 1)
+		n = cap - 1;
+	if (n > 255)
+		n = 255;
+	p[0] = (uint8_t)n;
+	memcpy(p + 1, s, n);
+	return 1 + n;
+}
+
+/* One string of a summary value into dst[cap]; false when malformed. */
+static bool sum_take(const uint8_t **p, const uint8_t *end, char *dst, size_t cap)
+{
+	size_t n;
+	if (*p >= end)
+		return false;
+	n = (*p)[0];
+	if (n >= cap || (size_t)(end - *p - 1) < n)
+		return false;
+	memcpy(dst, *p + 1, n);
+	dst[n] = '\0';
+	*p += 1 + n;
+	return true;
+}
+
+/* Encode the summary of ev (id, signer) into out[SUM_MAX]; its length. */
+static size_t sum_encode(uint8_t out[SUM_MAX], const Trellis__Event *ev, uint32_t signer,
+			 const uint8_t id[TR_HASH_LEN], bool retracted)
+{
+	const char *where = ev->biz_location[0] ? ev->biz_location : ev->read_point;
+	size_t n = SUM_FIXED;
+	memcpy(out, id, TR_HASH_LEN);
+	tr_be64_put(out + TR_HASH_LEN, (uint64_t)ev->event_time_ms);
+	tr_be32_put(out + TR_HASH_LEN + 8, signer);
+	out[SUM_FLAGS_AT] = (uint8_t)((ev->error_declaration ? SUM_DECLARATION : 0) |
+				      (retracted ? SUM_RETRACTED : 0));
+	n += sum_str(out + n, ev->type, INFO_CAP(type));
+	n += sum_str(out + n, ev->event_time, INFO_CAP(event_time));
+	n += sum_str(out + n, ev->action, INFO_CAP(action));
+	n += sum_str(out + n, ev->biz_step, INFO_CAP(biz_step));
+	n += sum_str(out + n, where, INFO_CAP(where));
+	n += sum_str(out + n, ev->event_hash, INFO_CAP(event_hash));
+	return n;
+}
+
+static void sum_key(uint8_t k[LDG_POS_LEN], uint64_t height, uint32_t position)
+{
+	tr_be64_put(k, height);
+	tr_be32_put(k + 8, position);
+}
+
+int ldg__summary_get(ldg *l, MDB_txn *txn, uint64_t height, uint32_t position,
+		     ldg_event_info *info)
+{
+	uint8_t key[LDG_POS_LEN];
+	MDB_val k = mval(key, sizeof(key)), v;
+	const uint8_t *p, *end;
+	uint32_t signer;
+	int mrc;
+
+	sum_key(key, height, position);
+	mrc = mdb_get(txn, l->dbi[DB_ESUM], &k, &v);
+	if (mrc)
+		return mrc == MDB_NOTFOUND ? TR_ENOTFOUND : TR_EDB;
+	if (v.mv_size < SUM_FIXED || v.mv_size > SUM_MAX)
+		return TR_EVERIFY;
+	p = v.mv_data;
+	end = p + v.mv_size;
+	memset(info, 0, sizeof(*info));
+	memcpy(info->event_id, p, TR_HASH_LEN);
+	info->height = height;
+	info->position = position;
+	info->time_ms = (int64_t)tr_be64_get(p + TR_HASH_LEN);
+	signer = tr_be32_get(p + TR_HASH_LEN + 8);
+	info->declaration = (p[SUM_FLAGS_AT] & SUM_DECLARATION) != 0;
+	info->retracted = (p[SUM_FLAGS_AT] & SUM_RETRACTED) != 0;
+	snprintf(info->signer, sizeof(info->signer), "%s",
+		 signer < l->c->n ? l->c->partners[signer].name : "?");
+	p += SUM_FIXED;
+	if (!sum_take(&p, end, info->type, sizeof(info->type)) ||
+	    !sum_take(&p, end, info->event_time, sizeof(info->event_time)) ||
+	    !sum_take(&p, end, info->action, sizeof(info->action)) ||
+	    !sum_take(&p, end, info->biz_step, sizeof(info->biz_step)) ||
+	    !sum_take(&p, end, info->where, sizeof(info->where)) ||
+	    !sum_take(&p, end, info->event_hash, sizeof(info->event_hash)) || p != end)
+		return TR_EVERIFY;
 	return TR_OK;
 }
 
@@ -359,14 +443,31 @@ int ldg_event_admissible(ldg *l, const uint8_t *rec, size_t len, char *err, size
 	return ldg_events_admissible(l, &rec, &len, 1, err, errlen);
 }
 
-/* ==== Writing the indexes ==== */
+/* ==== Writing (and checking) the indexes ==== */
 
+/* One pass over a block's records: writes the entries in the append
+ * transaction, or (check, for ldg_verify) looks each one up and stops at
+ * the first that is missing, naming its database and key. */
 typedef struct {
 	ldg *l;
 	MDB_txn *txn;
 	uint8_t pos[LDG_POS_LEN];
 	int mrc;
+	bool check;
+	const char *missing_db;
+	char missing[LDG_KEY_BUF];
 } writer;
+
+static const char *const index_db_name[DB_COUNT] = {
+	[DB_EHASH] = "ehash", [DB_IDS] = "ids", [DB_EDGES] = "edges",
+	[DB_LOCATIONS] = "locations", [DB_ESUM] = "esum"};
+
+static void missing(writer *w, int db, const char *key, int mrc)
+{
+	w->mrc = mrc ? mrc : MDB_NOTFOUND;
+	w->missing_db = index_db_name[db] ? index_db_name[db] : "?";
+	snprintf(w->missing, sizeof(w->missing), "%s", key);
+}
 
 static void put(writer *w, int db, const char *key, const uint8_t *val, size_t vlen)
 {
@@ -378,6 +479,17 @@ static void put(writer *w, int db, const char *key, const uint8_t *val, size_t v
 	ldg__idx_key(key, k);
 	mk = mval(k, strlen(k));
 	mv = mval(val, vlen);
+	if (w->check) {
+		MDB_cursor *c;
+		mrc = mdb_cursor_open(w->txn, w->l->dbi[db], &c);
+		if (mrc == 0) {
+			mrc = mdb_cursor_get(c, &mk, &mv, MDB_GET_BOTH);
+			mdb_cursor_close(c);
+		}
+		if (mrc)
+			missing(w, db, k, mrc);
+		return;
+	}
 	mrc = mdb_put(w->txn, w->l->dbi[db], &mk, &mv, 0);
 	if (mrc && mrc != MDB_KEYEXIST)
 		w->mrc = mrc;
@@ -513,6 +625,25 @@ static void index_event(writer *w, const Trellis__Event *ev, const uint8_t id[TR
 	}
 }
 
+/* Set the retracted flag in the summary of event orig (already stored). */
+static int mark_retracted(writer *w, const uint8_t orig[TR_HASH_LEN])
+{
+	uint8_t buf[SUM_MAX];
+	MDB_val k = mval(orig, TR_HASH_LEN), v;
+	int mrc = mdb_get(w->txn, w->l->dbi[DB_EVENTS], &k, &v);
+	if (mrc || v.mv_size != LDG_POS_LEN)
+		return mrc ? mrc : MDB_CORRUPTED;
+	k = mval(v.mv_data, LDG_POS_LEN);
+	if ((mrc = mdb_get(w->txn, w->l->dbi[DB_ESUM], &k, &v)))
+		return mrc;
+	if (v.mv_size < SUM_FIXED || v.mv_size > SUM_MAX)
+		return MDB_CORRUPTED;
+	memcpy(buf, v.mv_data, v.mv_size);
+	buf[SUM_FLAGS_AT] |= SUM_RETRACTED;
+	v = mval(buf, v.mv_size);
+	return mdb_put(w->txn, w->l->dbi[DB_ESUM], &k, &v, 0);
+}
+
 static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_HASH_LEN])
 {
 	char key[EP_HASH_STR_LEN + 2];
@@ -523,6 +654,14 @@ static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_
 
 	k = mval(key, ehash_key(key, sizeof(key), ev));
 	v = mval(id, TR_HASH_LEN);
+	if (w->check) {
+		mrc = mdb_get(w->txn, db, &k, &o);
+		if (mrc == 0 && (o.mv_size != TR_HASH_LEN || memcmp(o.mv_data, id, TR_HASH_LEN)))
+			mrc = MDB_NOTFOUND;
+		if (mrc)
+			missing(w, DB_EHASH, key, mrc);
+		return w->mrc;
+	}
 	if ((mrc = mdb_put(w->txn, db, &k, &v, MDB_NOOVERWRITE)))
 		return mrc;
 	rk[0] = 'r';
@@ -532,11 +671,14 @@ static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_
 		if (mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
 			memcpy(rk + 1, o.mv_data, TR_HASH_LEN);
 			k = mval(rk, sizeof(rk));
-			return mdb_put(w->txn, db, &k, &v, 0);
+			if ((mrc = mdb_put(w->txn, db, &k, &v, 0)))
+				return mrc;
+			return mark_retracted(w, rk + 1);
 		}
 		return 0;
 	}
-	/* an original that arrives after its declaration is born retracted */
+	/* an original that arrives after its declaration is born retracted
+	 * (its summary, written next, reads this entry) */
 	snprintf(key, sizeof(key), "x%s", ev->event_hash);
 	k = mval(key, strlen(key));
 	if (mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
@@ -550,9 +692,31 @@ static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_
 	return 0;
 }
 
-int ldg__index_block(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err, size_t errlen)
+/* The event's esum entry: written (keys grow with the chain: MDB_APPEND)
+ * or, when checking, compared byte for byte. */
+static int index_summary(writer *w, const rec_event *re, const uint8_t id[TR_HASH_LEN])
 {
-	writer w = {.l = l, .txn = txn, .mrc = 0};
+	uint8_t val[SUM_MAX], decl[TR_HASH_LEN];
+	bool retracted = ldg__retracted_by(w->l, w->txn, id, decl) == TR_OK;
+	size_t n = sum_encode(val, re->ev, re->rec->signer, id, retracted);
+	MDB_val k = mval(w->pos, LDG_POS_LEN), v = mval(val, n), got;
+	int mrc;
+	if (w->check) {
+		mrc = mdb_get(w->txn, w->l->dbi[DB_ESUM], &k, &got);
+		if (mrc == 0 && (got.mv_size != n || memcmp(got.mv_data, val, n)))
+			mrc = MDB_NOTFOUND;
+		if (mrc)
+			missing(w, DB_ESUM, "(the event's summary)", mrc);
+		return w->mrc;
+	}
+	return mdb_put(w->txn, w->l->dbi[DB_ESUM], &k, &v, MDB_APPEND);
+}
+
+/* Index (or check) every record of pb. *nsum counts the summaries. */
+static int index_records(writer *w, const ldg_parsed_block *pb, size_t *nsum, char *err,
+			 size_t errlen)
+{
+	*nsum = 0;
 	for (size_t i = 0; i < pb->n; i++) {
 		rec_event re;
 		if (rec_event_open(pb->blk->records[i].data, pb->blk->records[i].len, &re)) {
@@ -560,18 +724,40 @@ int ldg__index_block(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err
 			return TR_EINVAL;
 		}
 		if (re.ev) {
-			tr_be64_put(w.pos, pb->hdr->height);
-			tr_be32_put(w.pos + 8, (uint32_t)i);
-			w.mrc = index_ehash(&w, re.ev, pb->ids[i]);
-			if (!w.mrc)
-				index_event(&w, re.ev, pb->ids[i]);
+			tr_be64_put(w->pos, pb->hdr->height);
+			tr_be32_put(w->pos + 8, (uint32_t)i);
+			w->mrc = index_ehash(w, re.ev, pb->ids[i]);
+			if (!w->mrc)
+				index_event(w, re.ev, pb->ids[i]);
+			if (!w->mrc)
+				w->mrc = index_summary(w, &re, pb->ids[i]);
+			(*nsum)++;
 		}
 		rec_event_close(&re);
-		if (w.mrc) {
+		if (w->mrc && w->check) {
+			snprintf(err, errlen, "record %zu: %s entry missing or wrong for '%.200s'", i,
+				 w->missing_db ? w->missing_db : "index", w->missing);
+			return TR_EVERIFY;
+		}
+		if (w->mrc) {
 			snprintf(err, errlen, "cannot index record %zu of block %llu: %s", i,
-				 (unsigned long long)pb->hdr->height, mdb_strerror(w.mrc));
-			return w.mrc == MDB_MAP_FULL ? TR_EFULL : TR_EDB;
+				 (unsigned long long)pb->hdr->height, mdb_strerror(w->mrc));
+			return w->mrc == MDB_MAP_FULL ? TR_EFULL : TR_EDB;
 		}
 	}
 	return TR_OK;
+}
+
+int ldg__index_block(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err, size_t errlen)
+{
+	writer w = {.l = l, .txn = txn};
+	size_t nsum;
+	return index_records(&w, pb, &nsum, err, errlen);
+}
+
+int ldg__index_verify(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, size_t *nsum,
+		      char *err, size_t errlen)
+{
+	writer w = {.l = l, .txn = txn, .check = true};
+	return index_records(&w, pb, nsum, err, errlen);
 }

@@ -15,11 +15,23 @@
  *   ids        key -> be64 height | be32 position | u8 role       (DUPSORT: chain order)
  *   locations  key -> be64 height | be32 position | u8 role
  *   edges      key -> u8 dir | u8 kind | be64 height | be32 position | other key
+ *   esum       be64 height | be32 position -> the event's summary (below)
+ *
+ * An esum value is what a query shows of one event, so that queries never
+ * unpack a Record or an Event:
+ *   event id (32) | be64 eventTime ms | be32 signer | u8 flags (1 error
+ *   declaration, 2 retracted) | six strings, each u8 length | bytes:
+ *   type, eventTime, action, bizStep, where (bizLocation key, else
+ *   readPoint key), GS1 event hash; each cut to its ldg_event_info field.
+ * The retracted flag of an original is set in the append transaction of
+ * the declaration that retracts it (or at once, when the declaration came
+ * first).
  */
 #ifndef LDG_INDEX_INTERNAL_H
 #define LDG_INDEX_INTERNAL_H
 
 #include "ledger/ledger_internal.h"
+#include "ledger/query.h"
 
 #define LDG_KEY_RAW_MAX 400
 #define LDG_KEY_BUF (LDG_KEY_RAW_MAX + 1)
@@ -60,10 +72,17 @@ enum {
 /* The index key of a normalised identifier (see above). */
 void ldg__idx_key(const char *id, char out[LDG_KEY_BUF]);
 
-/* The serialised record at (height, position), borrowed from txn's
- * mapped block (valid until txn ends). TR_ENOTFOUND, TR_EVERIFY. */
-int ldg__record_at(ldg *l, MDB_txn *txn, uint64_t height, uint32_t position,
-		   const uint8_t **rec, size_t *len) TR_MUST_USE;
+/* The next record of a Block's wire format between *p and end (advances
+ * *p); *rec borrowed. TR_ENOTFOUND past the last, TR_EVERIFY when
+ * malformed. */
+int ldg__record_next(const uint8_t **p, const uint8_t *end, const uint8_t **rec,
+		     size_t *len) TR_MUST_USE;
+
+/* The summary of the event at (height, position) into info (query.h),
+ * via left empty. TR_ENOTFOUND when the record there has no EPCIS
+ * mapping; TR_EVERIFY for a malformed value. */
+int ldg__summary_get(ldg *l, MDB_txn *txn, uint64_t height, uint32_t position,
+		     ldg_event_info *info) TR_MUST_USE;
 
 /* The event id of the declaration that retracts event id, if any:
  * 0 and decl written when retracted, TR_ENOTFOUND when not. */

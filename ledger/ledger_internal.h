@@ -12,7 +12,7 @@
 
 /* The named databases of one environment (DESIGN.md, Storage). */
 enum { DB_META, DB_BLOCKS, DB_CERTS, DB_EVENTS, DB_EHASH, DB_IDS, DB_EDGES, DB_LOCATIONS,
-       DB_VOTES, DB_COUNT };
+       DB_VOTES, DB_ESUM, DB_COUNT };
 
 struct ldg {
 	MDB_env *env;
@@ -45,9 +45,15 @@ void ldg__parsed_block_fini(ldg_parsed_block *pb);
 int ldg__check_rules(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err,
 		     size_t errlen) TR_MUST_USE;
 
-/* Write the block's index entries (ehash, ids, edges, locations) in the
- * append transaction txn. index.c. */
+/* Write the block's index entries (ehash, ids, edges, locations, esum)
+ * in the append transaction txn. index.c. */
 int ldg__index_block(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err,
 		     size_t errlen) TR_MUST_USE;
+
+/* Check that every index entry the block's records should have written is
+ * there (ldg_verify); *nsum counts the records that have an esum entry.
+ * TR_EVERIFY with err naming the record and the database. index.c. */
+int ldg__index_verify(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, size_t *nsum,
+		      char *err, size_t errlen) TR_MUST_USE;
 
 #endif

@@ -2,11 +2,11 @@
  * query.c: history, trace up / down and the event walk of query.h, read
  * from the EPCIS indexes (index_internal.h) in one LMDB read transaction.
  *
- * Events are read straight from the mapped block (ldg__record_at walks the
- * Block's wire format to the record; only that Record and its Event are
- * unpacked), so a query costs a few index lookups and small unpacks per
- * event, never a whole block. Every loop over stored data has a named
- * maximum from query.h.
+ * History and traces read each event's summary from the esum database
+ * (index_internal.h): one lookup per event, no Record or Event unpacked,
+ * no block read. Only the walk for exports unpacks Events, one block's
+ * records in one pass. Every loop over stored data has a named maximum
+ * from query.h.
  */
 #include "ledger/query.h"
 
@@ -49,50 +49,12 @@ static int user_key(const char *id, char out[LDG_KEY_BUF])
 
 /* ==== One event ==== */
 
-/* Fill info for the event at (h, pos); *evp (when not NULL) gets the
- * unpacked Event, the caller's to ep_event_free. TR_ENOTFOUND when the
- * record is not an EPCIS-mapped event. */
-static int event_at(ldg *l, MDB_txn *txn, uint64_t h, uint32_t pos, ldg_event_info *info,
-		    Trellis__Event **evp)
+/* The summary of the event at (h, pos), which an index entry names: one
+ * esum lookup, nothing unpacked. TR_EVERIFY when there is none. */
+static int event_at(ldg *l, MDB_txn *txn, uint64_t h, uint32_t pos, ldg_event_info *info)
 {
-	const uint8_t *rb;
-	size_t rl;
-	Trellis__Record *r;
-	Trellis__Event *ev = NULL;
-	uint8_t decl[TR_HASH_LEN];
-	int rc = ldg__record_at(l, txn, h, pos, &rb, &rl);
-	if (rc)
-		return rc == TR_ENOTFOUND ? TR_EVERIFY : rc;
-	r = trellis__record__unpack(NULL, rl, rb);
-	if (!r)
-		return TR_EVERIFY;
-	rc = ep_event_unpack(r->event.data, r->event.len, &ev);
-	if (rc) {
-		trellis__record__free_unpacked(r, NULL);
-		return TR_EVERIFY;
-	}
-	memset(info, 0, sizeof(*info));
-	tr_sha256(info->event_id, r->event.data, r->event.len);
-	info->height = h;
-	info->position = pos;
-	info->time_ms = ev->event_time_ms;
-	copy_text(info->type, sizeof(info->type), ev->type);
-	copy_text(info->event_time, sizeof(info->event_time), ev->event_time);
-	copy_text(info->action, sizeof(info->action), ev->action);
-	copy_text(info->biz_step, sizeof(info->biz_step), ev->biz_step);
-	copy_text(info->where, sizeof(info->where),
-		  ev->biz_location[0] ? ev->biz_location : ev->read_point);
-	copy_text(info->event_hash, sizeof(info->event_hash), ev->event_hash);
-	copy_text(info->signer, sizeof(info->signer),
-		  r->signer < l->c->n ? l->c->partners[r->signer].name : "?");
-	info->declaration = ev->error_declaration;
-	info->retracted = ldg__retracted_by(l, txn, info->event_id, decl) == TR_OK;
-	trellis__record__free_unpacked(r, NULL);
-	if (evp)
-		*evp = ev;
-	else
-		ep_event_free(ev);
-	return TR_OK;
+	int rc = ldg__summary_get(l, txn, h, pos, info);
+	return rc == TR_ENOTFOUND ? TR_EVERIFY : rc;
 }
 
 /* ==== History ==== */
@@ -238,7 +200,7 @@ static int containers(ldg *l, MDB_txn *txn, const char *key, int depth, bool inc
 		if (!include_retracted) {
 			/* a retracted ADD put nothing in the container */
 			ldg_event_info add;
-			rc = event_at(l, txn, e[i].h, e[i].p, &add, NULL);
+			rc = event_at(l, txn, e[i].h, e[i].p, &add);
 			if (rc)
 				break;
 			if (add.retracted)
@@ -310,7 +272,7 @@ int ldg_history(ldg *l, const char *id, bool include_retracted, ldg_event_info *
 	for (size_t i = 0; i < hs.n; i++) {
 		if (i && hs.refs[i].h == hs.refs[i - 1].h && hs.refs[i].pos == hs.refs[i - 1].pos)
 			continue;
-		rc = event_at(l, txn, hs.refs[i].h, hs.refs[i].pos, &out[k], NULL);
+		rc = event_at(l, txn, hs.refs[i].h, hs.refs[i].pos, &out[k]);
 		if (rc)
 			goto out;
 		if (out[k].retracted && !include_retracted)
@@ -522,7 +484,7 @@ static int last_location(tracer *t, const char *key, ldg_trace_node *nd)
 			break;
 		}
 		rc = event_at(t->l, t->txn, tr_be64_get(v.mv_data),
-			      tr_be32_get((const uint8_t *)v.mv_data + 8), &info, NULL);
+			      tr_be32_get((const uint8_t *)v.mv_data + 8), &info);
 		if (rc)
 			break;
 		if (info.where[0] && !info.declaration &&
@@ -580,7 +542,7 @@ static int child(tracer *t, size_t idx, const char *key, const char *other, uint
 		return TR_OK;
 	if (visited_find(&t->vs, other, &seen) && t->nodes[seen].parent == idx)
 		return TR_OK; /* a sibling already: one more linking event */
-	rc = event_at(t->l, t->txn, h, p, &link, NULL);
+	rc = event_at(t->l, t->txn, h, p, &link);
 	if (rc)
 		return rc;
 	if (link.retracted && !t->o.include_retracted)
@@ -679,6 +641,18 @@ int ldg_trace(ldg *l, const char *id, const ldg_trace_opts *o, ldg_trace_node **
 
 /* ==== Walking every event ==== */
 
+/* The Event of one serialised record (the caller's, ep_event_free). */
+static int record_event(const uint8_t *rb, size_t rl, Trellis__Event **ev)
+{
+	Trellis__Record *r = trellis__record__unpack(NULL, rl, rb);
+	int rc;
+	if (!r)
+		return TR_EVERIFY;
+	rc = ep_event_unpack(r->event.data, r->event.len, ev);
+	trellis__record__free_unpacked(r, NULL);
+	return rc ? TR_EVERIFY : TR_OK;
+}
+
 int ldg_events_each(ldg *l, int64_t from_ms, int64_t to_ms, ldg_event_fn fn, void *ctx)
 {
 	MDB_txn *txn;
@@ -693,27 +667,36 @@ int ldg_events_each(ldg *l, int64_t from_ms, int64_t to_ms, ldg_event_fn fn, voi
 	}
 	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && rc == TR_OK;
 	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *p, *end, *rb;
+		size_t rl;
 		uint64_t h;
 		if (k.mv_size != 8) {
 			rc = TR_EVERIFY;
 			break;
 		}
 		h = tr_be64_get(k.mv_data);
-		for (uint32_t p = 0; rc == TR_OK; p++) {
+		p = v.mv_data;
+		end = p + v.mv_size;
+		/* one pass over the block's records, in order */
+		for (uint32_t pos = 0; rc == TR_OK; pos++) {
 			ldg_event_info info;
 			Trellis__Event *ev = NULL;
-			const uint8_t *rb;
-			size_t rl;
-			if (ldg__record_at(l, txn, h, p, &rb, &rl) != TR_OK)
-				break;
-			rc = event_at(l, txn, h, p, &info, &ev);
-			if (rc == TR_EVERIFY) { /* a record without an EPCIS mapping */
+			rc = ldg__record_next(&p, end, &rb, &rl);
+			if (rc == TR_ENOTFOUND) {
 				rc = TR_OK;
-				continue;
+				break;
 			}
 			if (rc)
 				break;
-			if (ev->event_hash[0] && info.time_ms >= from_ms && info.time_ms <= to_ms)
+			rc = ldg__summary_get(l, txn, h, pos, &info);
+			if (rc == TR_ENOTFOUND) { /* a record without an EPCIS mapping */
+				rc = TR_OK;
+				continue;
+			}
+			if (rc || info.time_ms < from_ms || info.time_ms > to_ms)
+				continue;
+			rc = record_event(rb, rl, &ev);
+			if (rc == TR_OK)
 				rc = fn(ctx, ev, &info);
 			ep_event_free(ev);
 		}

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 
 static const char *const db_names[DB_COUNT] = {"meta",  "blocks", "certs",     "events", "ehash",
-					       "ids",   "edges",  "locations", "votes"};
+					       "ids",   "edges",  "locations", "votes",  "esum"};
 /* ids, edges and locations hold many sorted values per key. */
 static const unsigned db_flags[DB_COUNT] = {[DB_IDS] = MDB_DUPSORT, [DB_EDGES] = MDB_DUPSORT,
 					    [DB_LOCATIONS] = MDB_DUPSORT};
@@ -488,7 +488,7 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 	MDB_txn *txn;
 	MDB_cursor *bc = NULL, *cc = NULL;
 	MDB_val k, v, ck, cv;
-	uint64_t head_h, h = 0, nrecords = 0;
+	uint64_t head_h, h = 0, nrecords = 0, nsummaries = 0;
 	uint8_t head[TR_HASH_LEN], prev[TR_HASH_LEN];
 	char why[384];
 	int rc, mrc;
@@ -554,6 +554,17 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 				goto out;
 			}
 		}
+		{
+			size_t nsum = 0;
+			rc = ldg__index_verify(l, txn, &pb, &nsum, why, sizeof(why));
+			if (rc) {
+				snprintf(err, errlen, "block %llu: %s", (unsigned long long)h, why);
+				ldg__parsed_block_fini(&pb);
+				rc = TR_EVERIFY;
+				goto out;
+			}
+			nsummaries += nsum;
+		}
 		memcpy(prev, pb.hash, TR_HASH_LEN);
 		nrecords += pb.n;
 		ldg__parsed_block_fini(&pb);
@@ -585,6 +596,14 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 			snprintf(err, errlen,
 				 "events index has %zu entries for %llu stored records (an entry points at nothing)",
 				 (size_t)st.ms_entries, (unsigned long long)nrecords);
+			rc = TR_EVERIFY;
+			goto out;
+		}
+		if (mdb_stat(txn, l->dbi[DB_ESUM], &st) == 0 && st.ms_entries != nsummaries) {
+			*bad_height = h;
+			snprintf(err, errlen,
+				 "esum index has %zu entries for %llu EPCIS events (an entry points at nothing)",
+				 (size_t)st.ms_entries, (unsigned long long)nsummaries);
 			rc = TR_EVERIFY;
 			goto out;
 		}
