@@ -453,9 +453,29 @@ static void gln_of(const char *key, char *out, size_t outlen)
 }
 
 typedef struct {
+	ldg *l;
 	const char *lot; /* --lot, or NULL */
 	size_t rows;
 } fsma_export;
+
+/* The traceability lot code source of the row's lot (docs/fsma204.md):
+ * the place of the event that created the lot, "" when unknown. */
+static void lot_source(fsma_export *x, const char *class_key, const char *gtin, bool class_lot,
+		       const char *lot, char out[LDG_TEXT_MAX])
+{
+	char key[LDG_TEXT_MAX + 64];
+	out[0] = '\0';
+	if (!lot[0])
+		return;
+	if (class_lot)
+		snprintf(key, sizeof(key), "%s", class_key);
+	else if (gtin[0])
+		snprintf(key, sizeof(key), "https://id.gs1.org/01/%s/10/%s", gtin, lot);
+	else
+		return;
+	if (ldg_lot_source(x->l, key, out) != TR_OK)
+		out[0] = '\0';
+}
 
 static void join_parties(char *out, size_t outlen, Trellis__Party **p, size_t n)
 {
@@ -470,16 +490,19 @@ static void fsma_row(fsma_export *x, const Trellis__Event *ev, const ldg_event_i
 		     const char *inputs)
 {
 	char gtin[15] = "", lot[LDG_TEXT_MAX] = "", gln[16], ref_type[256] = "", ref_num[1024] = "";
-	char prev[1024], next[1024], hex[2 * TR_HASH_LEN + 1];
+	char prev[1024], next[1024], hex[2 * TR_HASH_LEN + 1], source[LDG_TEXT_MAX];
 	const char *where = ev->biz_location[0] ? ev->biz_location : ev->read_point;
 	size_t ut = 0, un = 0;
+	bool class_lot;
 
 	if (class_key && !gtin_lot(class_key, gtin, lot, sizeof(lot)))
 		gtin[0] = '\0';
+	class_lot = lot[0] != '\0';
 	if (!lot[0] && ev->ilmd_lot[0])
 		snprintf(lot, sizeof(lot), "%s", ev->ilmd_lot);
 	if (x->lot && strcmp(x->lot, lot) != 0)
 		return;
+	lot_source(x, class_key, gtin, class_lot, lot, source);
 	gln_of(where, gln, sizeof(gln));
 	for (size_t i = 0; i < ev->n_biz_transactions; i++) {
 		ut += (size_t)snprintf(ref_type + ut, ut < sizeof(ref_type) ? sizeof(ref_type) - ut : 0,
@@ -493,6 +516,7 @@ static void fsma_row(fsma_export *x, const Trellis__Event *ev, const ldg_event_i
 	join_parties(next, sizeof(next), ev->destinations, ev->n_destinations);
 	csv_field(cte, false);
 	csv_field(lot, false);
+	csv_field(source, false);
 	csv_field(gtin, false);
 	csv_field(class_key ? class_key : "", false);
 	csv_field(qty ? qty->quantity : "", false);
@@ -548,9 +572,9 @@ static int export_fsma_one(void *ctx, const Trellis__Event *ev, const ldg_event_
 
 static int cmd_export_fsma(const cli_query_opts *q, ldg *l, int64_t from, int64_t to)
 {
-	fsma_export x = {q->lot, 0};
+	fsma_export x = {l, q->lot, 0};
 	int rc;
-	fputs("cte,traceability_lot_code,gtin,product_id,quantity,unit_of_measure,location_gln,"
+	fputs("cte,traceability_lot_code,traceability_lot_code_source,gtin,product_id,quantity,unit_of_measure,location_gln,"
 	      "location_id,event_time,reference_document_type,reference_document_number,"
 	      "previous_source,next_recipient,input_lots,recorded_by,event_id\r\n",
 	      stdout);

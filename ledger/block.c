@@ -5,12 +5,14 @@
  *
  * Everything checked here may come from a peer or a damaged disk: sizes
  * are bounded before unpacking, unknown protobuf fields are refused
- * (signed bytes must be exactly what was signed), and every reason names
+ * (signed bytes must be exactly what was signed), a record's Event must
+ * re-derive from its own json (ep_event_rederive), and every reason names
  * the record index or the vote.
  */
 #include "ledger/ledger_internal.h"
 
 #include "common/merkle.h"
+#include "ledger/epcis_map.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -113,6 +115,13 @@ int ldg_record_check(const tr_consortium *c, const uint8_t *rec, size_t len, uns
 		rc = TR_EBADSIG;
 		goto out;
 	}
+	/* The structured fields must be what the json maps to: the indexes
+	 * and rules trust them, and a partner could sign any. Like the
+	 * signature, checked once per record bytes (LDG_RECORDS_VERIFIED
+	 * says the caller ran this function on them). */
+	if (!(flags & LDG_RECORDS_VERIFIED) &&
+	    (rc = ep_event_rederive(r->event.data, r->event.len, err, errlen)) != TR_OK)
+		goto out;
 	tr_sha256(id, r->event.data, r->event.len);
 	rc = TR_OK;
 out:

@@ -12,6 +12,7 @@
 #include "ledger/epcis_map.h"
 
 #include "ledger/epcis_id.h"
+#include "ledger/epcis_validate.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -510,4 +511,157 @@ int ep_event_json(const Trellis__Event *ev, json_t **out)
 	}
 	*out = j;
 	return TR_OK;
+}
+
+/* ==== Re-deriving an Event from its json ==== */
+
+/* Size in a message struct of a singular scalar field of type t. */
+static size_t scalar_size(ProtobufCType t)
+{
+	switch (t) {
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 8;
+	default:
+		return 4; /* int32 and the like, float, bool, enum */
+	}
+}
+
+/* Whether the value at a and b (field f's storage) differ. */
+static bool value_differs(const ProtobufCFieldDescriptor *f, const void *a, const void *b)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *x = *(char *const *)a, *y = *(char *const *)b;
+		return strcmp(x ? x : "", y ? y : "") != 0;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *x = a, *y = b;
+		return x->len != y->len || (x->len && memcmp(x->data, y->data, x->len) != 0);
+	}
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessage *x = *(ProtobufCMessage *const *)a;
+		const ProtobufCMessage *y = *(ProtobufCMessage *const *)b;
+		const ProtobufCMessageDescriptor *d = f->descriptor;
+		if (!x || !y)
+			return x != y;
+		for (unsigned i = 0; i < d->n_fields; i++)
+			if (value_differs(&d->fields[i], (const char *)x + d->fields[i].offset,
+					  (const char *)y + d->fields[i].offset))
+				return true;
+		return false;
+	}
+	default:
+		return memcmp(a, b, scalar_size(f->type)) != 0;
+	}
+}
+
+/* The first field of two Events that differs, or NULL. Repeated fields of
+ * nested messages compare field by field (sub-messages have no repeated
+ * fields). */
+static const char *first_difference(const Trellis__Event *a, const Trellis__Event *b)
+{
+	const ProtobufCMessageDescriptor *d = &trellis__event__descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *pa = (const char *)a + f->offset, *pb = (const char *)b + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t na = *(const size_t *)(const void *)((const char *)a + f->quantifier_offset);
+			size_t nb = *(const size_t *)(const void *)((const char *)b + f->quantifier_offset);
+			size_t sz = f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE
+					    ? sizeof(void *)
+				    : f->type == PROTOBUF_C_TYPE_BYTES ? sizeof(ProtobufCBinaryData)
+									: scalar_size(f->type);
+			const char *ea = *(char *const *)(const void *)pa;
+			const char *eb = *(char *const *)(const void *)pb;
+			if (na != nb)
+				return f->name;
+			for (size_t k = 0; k < na; k++)
+				if (value_differs(f, ea + k * sz, eb + k * sz))
+					return f->name;
+		} else if (value_differs(f, pa, pb)) {
+			return f->name;
+		}
+	}
+	return NULL;
+}
+
+int ep_event_rederive(const uint8_t *bytes, size_t len, char *err, size_t errlen)
+{
+	Trellis__Event *ev = NULL, *again = NULL;
+	json_t *event = NULL, *context = NULL, *doc = NULL;
+	ep_ctx *ctx = NULL;
+	json_error_t je;
+	uint8_t *out = NULL;
+	size_t olen = 0;
+	char why[512];
+	const char *field;
+	int rc = ep_event_unpack(bytes, len, &ev);
+
+	if (rc) {
+		snprintf(err, errlen, "event is not a valid Event message");
+		return rc;
+	}
+	event = json_loadb((const char *)ev->json.data, ev->json.len, JSON_REJECT_DUPLICATES, &je);
+	if (!json_is_object(event)) {
+		snprintf(err, errlen, "event json is not a JSON object: %s",
+			 event ? "another JSON value" : je.text);
+		rc = TR_EINVAL;
+		goto out;
+	}
+	rc = ep_validate_event(event, "json", why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "event %s", why);
+		goto out;
+	}
+	if (ev->context.len) {
+		context = json_loadb((const char *)ev->context.data, ev->context.len,
+				     JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+		doc = context ? json_object() : NULL;
+		if (!doc || json_object_set(doc, "@context", context)) {
+			snprintf(err, errlen, "event context is not JSON: %s",
+				 context ? "out of memory" : je.text);
+			rc = context ? TR_ENOMEM : TR_EINVAL;
+			goto out;
+		}
+	}
+	rc = ep_ctx_new(doc, &ctx);
+	if (rc) {
+		snprintf(err, errlen, "event context: %s", tr_strerror(rc));
+		goto out;
+	}
+	rc = ep_map_event(ctx, context, event, "json", &out, &olen, NULL, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "event %s", why);
+		goto out;
+	}
+	if (olen == len && memcmp(out, bytes, len) == 0)
+		goto out; /* rc == TR_OK */
+	rc = TR_EINVAL;
+	if (ep_event_unpack(out, olen, &again) != TR_OK) {
+		snprintf(err, errlen, "event does not re-derive from its json");
+		goto out;
+	}
+	field = first_difference(ev, again);
+	if (!field)
+		snprintf(err, errlen,
+			 "event is not encoded as trellis submit encodes it (same fields, other bytes)");
+	else if (strcmp(field, "json") == 0 || strcmp(field, "context") == 0)
+		snprintf(err, errlen,
+			 "event field '%s' is not in the compact form trellis submit writes", field);
+	else
+		snprintf(err, errlen, "event field '%s' differs from what its json maps to", field);
+out:
+	ep_event_free(again);
+	ep_event_free(ev);
+	free(out);
+	ep_ctx_free(ctx);
+	json_decref(doc);
+	json_decref(context);
+	json_decref(event);
+	return rc;
 }

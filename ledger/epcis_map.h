@@ -62,6 +62,24 @@ int ep_map_event(const ep_ctx *ctx, const json_t *context, json_t *event, const 
  */
 int ep_event_unpack(const uint8_t *bytes, size_t len, Trellis__Event **out) TR_MUST_USE;
 
+/*
+ * Check that serialised Event bytes (from a record a partner signed) are
+ * exactly what ep_map_event makes of their own json and @context: the json
+ * must parse (duplicate keys refused) and validate as an EPCIS 2.0 event,
+ * and re-mapping it must give the same bytes. So the structured fields
+ * that the indexes and rules trust (type, times, identifiers, locations,
+ * the GS1 event hash, ...) can never disagree with the signed json.
+ *
+ * err: "<reason>" naming the first field that differs ("field
+ * 'biz_location' differs from its json"), or why the json is refused.
+ * Returns 0; TR_EINVAL when the bytes are not a valid Event, the json is
+ * refused, or a field differs; TR_ETOOBIG past a bound; TR_ENOMEM.
+ *
+ * Events made from a document with ignoreFields cannot be re-derived (the
+ * list is not stored; the hash differs) and are refused.
+ */
+int ep_event_rederive(const uint8_t *bytes, size_t len, char *err, size_t errlen) TR_MUST_USE;
+
 /* Free an Event from ep_event_unpack. NULL is fine. */
 void ep_event_free(Trellis__Event *ev);
 

@@ -17,8 +17,10 @@
  *     consortium file by a partner other than the record's signer is
  *     refused. Locations compare as index keys, and a sub-location (an
  *     SGLN extension, /254/...) belongs to the owner of its GLN.
- * Records whose Event carries only json (no event_hash: written before
- * the EPCIS mapping) pass the rules and are not indexed.
+ * The structured Event fields these rules and indexes read are
+ * trustworthy: ldg_record_check re-derives every record's Event from its
+ * json (ep_event_rederive) before a block gets here. An Event without
+ * event_hash (which that check refuses) would pass the rules unindexed.
  */
 #include "ledger/index_internal.h"
 

@@ -296,6 +296,62 @@ out:
 	return rc;
 }
 
+/* ==== Traceability lot code source ==== */
+
+int ldg_lot_source(ldg *l, const char *id, char where[LDG_TEXT_MAX])
+{
+	char key[LDG_KEY_BUF];
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t scanned = 0;
+	int mrc, rc = user_key(id, key);
+	if (rc)
+		return rc;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	if (mdb_cursor_open(txn, l->dbi[DB_IDS], &c)) {
+		mdb_txn_abort(txn);
+		return TR_EDB;
+	}
+	k = mval(key, strlen(key));
+	rc = TR_ENOTFOUND;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); mrc == 0 && scanned < LDG_HISTORY_MAX;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP), scanned++) {
+		const uint8_t *d = v.mv_data;
+		ldg_event_info info;
+		uint8_t role;
+		bool creates;
+		int erc;
+		if (v.mv_size != LDG_POS_LEN + 1) {
+			rc = TR_EVERIFY;
+			break;
+		}
+		role = d[LDG_POS_LEN];
+		if (role != LDG_ROLE_OUTPUT && role != LDG_ROLE_CLASS && role != LDG_ROLE_EPC &&
+		    role != LDG_ROLE_LOT)
+			continue;
+		erc = event_at(l, txn, tr_be64_get(d), tr_be32_get(d + 8), &info);
+		if (erc) {
+			rc = erc;
+			break;
+		}
+		creates = role == LDG_ROLE_OUTPUT
+				  ? strcmp(info.type, "TransformationEvent") == 0
+				  : strcmp(info.type, "ObjectEvent") == 0 && strcmp(info.action, "ADD") == 0;
+		if (creates && !info.retracted && !info.declaration) {
+			snprintf(where, LDG_TEXT_MAX, "%s", info.where);
+			rc = TR_OK;
+			break;
+		}
+	}
+	if (rc == TR_ENOTFOUND && mrc != 0 && mrc != MDB_NOTFOUND)
+		rc = TR_EDB;
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
 /* ==== Trace ==== */
 
 /* A visited set of keys: open addressing over FNV-1a, grown by doubling. */

@@ -78,6 +78,21 @@ int ldg_event_admissible(ldg *l, const uint8_t *rec, size_t len, char *err,
 int ldg_history(ldg *l, const char *id, bool include_retracted, ldg_event_info **items,
 		size_t *n, bool *cut) TR_MUST_USE;
 
+/*
+ * The traceability lot code source of a lot or class (FSMA 204): the place
+ * (bizLocation key, else readPoint key) of its originating event, the
+ * first non-retracted event in chain order that creates it: a
+ * TransformationEvent with it among its outputs, or an ObjectEvent ADD
+ * (commissioning, harvesting: a quantity, an EPC, or the ILMD lot of
+ * commissioned items) naming it. Reads at most LDG_HISTORY_MAX index
+ * entries. where (LDG_TEXT_MAX bytes) written on success; "" when that
+ * event has no place.
+ * Returns 0; TR_ENOTFOUND when no event creates it; TR_EINVAL for a
+ * malformed identifier; TR_EDB; TR_EVERIFY when an entry points at
+ * nothing.
+ */
+int ldg_lot_source(ldg *l, const char *id, char where[LDG_TEXT_MAX]) TR_MUST_USE;
+
 enum { LDG_TRACE_UP = 0, LDG_TRACE_DOWN = 1 };
 
 typedef struct {

@@ -114,10 +114,11 @@ is "$?" "3" "history of an unknown identifier: not found"
 # ---- FSMA 204
 csv=$($TR --home "$H" export fsma204)
 ok $? "export fsma204"
-like "$(echo "$csv" | head -1)" "^cte,traceability_lot_code,gtin,product_id,quantity,unit_of_measure,location_gln" "the CSV header"
-like "$csv" "harvesting,FIELD-A,00614141123452,https://id.gs1.org/01/00614141123452/10/FIELD-A,500,KGM,0614141000012," "a harvesting row with lot, GTIN, quantity, unit, GLN"
+like "$(echo "$csv" | head -1)" "^cte,traceability_lot_code,traceability_lot_code_source,gtin,product_id,quantity,unit_of_measure,location_gln" "the CSV header"
+like "$csv" "harvesting,FIELD-A,https://id.gs1.org/414/0614141000012,00614141123452,https://id.gs1.org/01/00614141123452/10/FIELD-A,500,KGM,0614141000012," "a harvesting row with lot, its source (the farm), GTIN, quantity, unit, GLN"
+like "$csv" "receiving,FIELD-A,https://id.gs1.org/414/0614141000012,.*,0614141000036," "a receiving row at the plant names the farm as the lot's source"
 like "$csv" "shipping,FIELD-B,.*,desadv,urn:epcglobal:cbv:bt:0614141000012:BOL-1,https://id.gs1.org/414/0614141000012,https://id.gs1.org/414/0614141000036," "a shipping row with its reference document and next recipient"
-like "$csv" "transformation,PACK-7,00614141543212,.*FIELD-A;.*FIELD-B" "a transformation row names its input lots"
+like "$csv" "transformation,PACK-7,https://id.gs1.org/414/0614141000036,00614141543212,.*FIELD-A;.*FIELD-B" "a transformation row names its input lots; the new lot's source is the plant"
 is "$(echo "$csv" | grep -c '^receiving,')" "3" "three receiving rows (two lots, one pallet)"
 n2=$($TR --home "$H" export fsma204 --from 2026-05-02 | grep -c '^[a-z]')
 is "$n2" "8" "--from keeps the later events' rows (transformation 3, packing 2, shipping, receiving)"

@@ -20,6 +20,7 @@
  * names the problem. Every event made by a fixture is new (fx->seq), so a
  * duplicate only appears where a test makes one on purpose.
  */
+#include "ledger/epcis_map.h"
 #include "ledger/ledger.h"
 #include "proto/trellis.pb-c.h"
 
@@ -42,7 +43,7 @@
 #define TEST_MAP_BYTES ((size_t)64 << 20) /* the usual map: small, so valgrind can map it */
 #define TINY_MAP_BYTES ((size_t)128 << 10) /* genesis fits, a 200 KiB block does not */
 #define BIG_PAD (50u << 10)      /* 4 records of this = a ~200 KiB block */
-#define SMALL_PAD (4u << 10)     /* blocks that fill the tiny map a few at a time */
+#define SMALL_PAD (2u << 10)     /* blocks that fill the tiny map a few at a time */
 #define FILL_BLOCKS_MAX 32       /* bound of the fill loop */
 
 /* ==== Fixture: a home, a consortium, its keys, an open ledger ==== */
@@ -216,26 +217,29 @@ static int verify_bad(fixture *fx, bool full, uint64_t height, const char *want)
 
 /* ==== Events and records ==== */
 
-/* A serialised Event whose json names seq, padded with pad spaces. */
+/* A serialised Event, mapped from EPCIS json as trellis submit maps it
+ * (nodes re-derive it), naming seq and padded with pad spaces. */
 static void event_make(uint32_t seq, size_t pad, uint8_t **out, size_t *len)
 {
-	Trellis__Event ev = TRELLIS__EVENT__INIT;
-	size_t cap = pad + 128;
-	char *json = malloc(cap);
+	size_t cap = pad + 512;
+	char *text = malloc(cap), err[256];
+	json_error_t je;
+	json_t *ev;
 	int n;
 
-	assert_non_null(json);
-	n = snprintf(json, cap,
-		     "{\"type\":\"ObjectEvent\",\"action\":\"OBSERVE\",\"seq\":%u,\"pad\":\"%*s\"}",
+	assert_non_null(text);
+	n = snprintf(text, cap,
+		     "{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-01-01T00:00:00Z\","
+		     "\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"OBSERVE\","
+		     "\"epcList\":[\"urn:epc:id:sgtin:0614141.107346.%u\"],\"example:pad\":\"%*s\"}",
 		     seq, (int)pad, "");
 	assert_in_range(n, 1, cap - 1);
-	ev.json.data = (uint8_t *)json;
-	ev.json.len = (size_t)n;
-	*len = trellis__event__get_packed_size(&ev);
-	*out = malloc(*len);
-	assert_non_null(*out);
-	trellis__event__pack(&ev, *out);
-	free(json);
+	ev = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+	assert_non_null(ev);
+	if (ep_map_event(NULL, NULL, ev, "event", out, len, NULL, err, sizeof(err)) != TR_OK)
+		fail_msg("ep_map_event: %s", err);
+	json_decref(ev);
+	free(text);
 }
 
 /* Records of one block, owned. */

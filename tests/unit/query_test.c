@@ -12,8 +12,14 @@
  * two-partner consortium (refused at another partner's location, in
  * either syntax, also for a sub-location; allowed at one's own and at
  * unowned ones), at append and through ldg_event_admissible; bounds.
+ * The lot source of FSMA 204; verify finding damaged index entries; and
+ * records whose structured Event fields disagree with their json (a
+ * location, the event hash, an EPC, a json not in compact form, another
+ * @context), refused by the block check and the record check alike.
  */
 #include "tests/unit/epcis_fixture.h"
+
+#include "ledger/ledger_internal.h"
 
 #define FARM "urn:epc:id:sgln:0614141.00001.0"
 #define PLANT "urn:epc:id:sgln:0614141.00003.0"
@@ -112,6 +118,27 @@ static void test_history(void **state)
 	assert_int_equal(n, 0);
 	free(it);
 	assert_int_equal(ldg_history(fx->l, "urn:epc:id:sgtin:bad", false, &it, &n, &cut), TR_EINVAL);
+	efx_free(fx);
+}
+
+static void test_lot_source(void **state)
+{
+	efx *fx = story();
+	char where[LDG_TEXT_MAX] = "";
+	(void)state;
+	/* harvested (commissioned) at the farm, in either syntax */
+	assert_int_equal(ldg_lot_source(fx->l, LOT_A_DL, where), TR_OK);
+	assert_string_equal(where, "https://id.gs1.org/414/0614141000012");
+	assert_int_equal(ldg_lot_source(fx->l, LOT_B, where), TR_OK);
+	assert_string_equal(where, "https://id.gs1.org/414/0614141000012");
+	/* a pack is created by the transformation at the plant */
+	assert_int_equal(ldg_lot_source(fx->l, PACK1, where), TR_OK);
+	assert_string_equal(where, "https://id.gs1.org/414/0614141000036");
+	/* the pallet is only aggregated and moved: nothing creates it */
+	assert_int_equal(ldg_lot_source(fx->l, PALLET, where), TR_ENOTFOUND);
+	assert_int_equal(ldg_lot_source(fx->l, "urn:epc:class:lgtin:0614141.012345.NONE", where),
+			 TR_ENOTFOUND);
+	assert_int_equal(ldg_lot_source(fx->l, "urn:epc:class:lgtin:bad", where), TR_EINVAL);
 	efx_free(fx);
 }
 
@@ -351,12 +378,160 @@ static void test_ownership(void **state)
 	efx_free(fx);
 }
 
+typedef enum { EV_LOCATION, EV_HASH, EV_EPC, EV_JSON, EV_CONTEXT } ev_tamper;
+
+/* Re-sign record i of r (partner signer) after changing one structured
+ * field of its Event, so only the json / fields disagreement is wrong. */
+static void event_tamper(const efx *fx, uint32_t signer, efx_recs *r, size_t i, ev_tamper what)
+{
+	Trellis__Record *rec = trellis__record__unpack(NULL, r->len[i], r->rec[i]);
+	Trellis__Event *ev = NULL;
+	char *saved_s = NULL, farm_key[] = "https://id.gs1.org/414/0614141000012";
+	char *json = NULL;
+	ProtobufCBinaryData saved_b = {0, NULL};
+	uint8_t *bytes;
+	size_t n;
+	assert_non_null(rec);
+	assert_int_equal(ep_event_unpack(rec->event.data, rec->event.len, &ev), TR_OK);
+	switch (what) {
+	case EV_LOCATION: /* claim the signer's own farm; the json says the store */
+		saved_s = ev->biz_location;
+		ev->biz_location = farm_key;
+		break;
+	case EV_HASH: /* a hash that dodges the duplicate check */
+		ev->event_hash[20] = ev->event_hash[20] == '0' ? '1' : '0';
+		break;
+	case EV_EPC:
+		assert_true(ev->n_epcs > 0);
+		saved_s = ev->epcs[0];
+		ev->epcs[0] = farm_key;
+		break;
+	case EV_JSON: /* the same event, not compact */
+		json = malloc(ev->json.len + 2);
+		assert_non_null(json);
+		json[0] = '{';
+		json[1] = ' ';
+		memcpy(json + 2, ev->json.data + 1, ev->json.len - 1);
+		saved_b = ev->json;
+		ev->json.data = (uint8_t *)json;
+		ev->json.len++;
+		break;
+	case EV_CONTEXT: /* other namespaces: the hash of an extension changes */
+		saved_b = ev->context;
+		ev->context.data = (uint8_t *)(uintptr_t) "[{\"ex\":\"https://other.example.org/\"}]";
+		ev->context.len = strlen((const char *)ev->context.data);
+		break;
+	}
+	n = trellis__event__get_packed_size(ev);
+	bytes = malloc(n);
+	assert_non_null(bytes);
+	trellis__event__pack(ev, bytes);
+	if (what == EV_LOCATION)
+		ev->biz_location = saved_s;
+	if (what == EV_EPC)
+		ev->epcs[0] = saved_s;
+	if (what == EV_JSON)
+		ev->json = saved_b;
+	if (what == EV_CONTEXT)
+		ev->context = saved_b;
+	free(json);
+	ep_event_free(ev);
+	trellis__record__free_unpacked(rec, NULL);
+	free(r->rec[i]);
+	assert_int_equal(ldg_record_build(fx->keys[signer], signer, fx->c->chain_id, bytes, n,
+					  &r->rec[i], &r->len[i], r->id[i]),
+			 TR_OK);
+	free(bytes);
+}
+
+static void test_rederive(void **state)
+{
+	/* p1 owns the store: p0 may not place things there */
+	const char *locs[2] = {FARM, STORE};
+	efx *fx = efx_new(2, locs);
+	const struct {
+		ev_tamper what;
+		size_t idx;
+		const char *field;
+	} cases[] = {{EV_LOCATION, 1, "'biz_location'"}, {EV_HASH, 0, "'event_hash'"},
+		     {EV_EPC, 1, "'epcs'"},		 {EV_JSON, 0, "'json'"},
+		     {EV_CONTEXT, 0, "'event_hash'"}};
+	char *doc = efx_doc(
+		"{\"type\":\"ObjectEvent\"," T("2026-05-02T14:00:00Z") ",\"action\":\"OBSERVE\","
+		"\"epcList\":[\"" PALLET "\"]," AT(FARM) ",\"ex:note\":\"x\"},"
+		"{\"type\":\"ObjectEvent\"," T("2026-05-02T15:00:00Z") ",\"action\":\"OBSERVE\","
+		"\"epcList\":[\"" PALLET "\"]," AT(STORE) "}");
+	char *own = efx_doc("{\"type\":\"ObjectEvent\"," T("2026-05-02T14:00:00Z") ",\"action\":\"OBSERVE\","
+			    "\"epcList\":[\"" PALLET "\"]," AT(FARM) ",\"ex:note\":\"x\"}");
+	(void)state;
+	for (size_t k = 0; k < TR_ARRAY_LEN(cases); k++) {
+		efx_recs r;
+		char err[512] = "", want[32];
+		uint64_t h = 99;
+		uint8_t head[TR_HASH_LEN], id[TR_HASH_LEN];
+		efx_records(fx, 0, doc, &r);
+		event_tamper(fx, 0, &r, cases[k].idx, cases[k].what);
+		assert_int_equal(efx_append(fx, &r, err, sizeof(err)), TR_EINVAL);
+		snprintf(want, sizeof(want), "record %zu: ", cases[k].idx);
+		if (!strstr(err, want) || !strstr(err, cases[k].field))
+			fail_msg("case %zu: want '%s' and %s in: %s", k, want, cases[k].field, err);
+		assert_int_equal(ldg_head(fx->l, &h, head), TR_OK);
+		assert_int_equal(h, 0); /* nothing written */
+		/* the node's record check (submit, gossip) refuses it too */
+		assert_int_equal(ldg_record_check(fx->c, r.rec[cases[k].idx], r.len[cases[k].idx], 0, id,
+						  err, sizeof(err)),
+				 TR_EINVAL);
+		assert_non_null(strstr(err, cases[k].field));
+		efx_recs_free(&r);
+	}
+	/* untampered, p0's own event goes in (the store event would break
+	 * the ownership rule) */
+	efx_commit(fx, 0, own, NULL);
+	free(own);
+	free(doc);
+	efx_free(fx);
+}
+
 static int count_cb(void *ctx, const Trellis__Event *ev, const ldg_event_info *info)
 {
 	(void)ev;
 	(void)info;
 	(*(size_t *)ctx)++;
 	return 0;
+}
+
+/* Damage the index db of the first event: flip a byte of its esum
+ * summary, or delete the ids entries of the first identifier it names. */
+static void index_damage(efx *fx, int db)
+{
+	MDB_txn *txn;
+	uint8_t key[12] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}, buf[1024];
+	MDB_val k = {sizeof(key), key}, v;
+	assert_int_equal(mdb_txn_begin(fx->l->env, NULL, 0, &txn), 0);
+	if (db == DB_ESUM) {
+		assert_int_equal(mdb_get(txn, fx->l->dbi[DB_ESUM], &k, &v), 0);
+		assert_true(v.mv_size <= sizeof(buf));
+		memcpy(buf, v.mv_data, v.mv_size);
+		buf[v.mv_size - 1] ^= 1;
+		v.mv_data = buf;
+		assert_int_equal(mdb_put(txn, fx->l->dbi[DB_ESUM], &k, &v, 0), 0);
+	} else {
+		/* LOT_A as an index key: its first event is the harvest */
+		k.mv_data = (void *)(uintptr_t) "https://id.gs1.org/01/00614141123452/10/FIELD-A";
+		k.mv_size = strlen(k.mv_data);
+		assert_int_equal(mdb_del(txn, fx->l->dbi[DB_IDS], &k, NULL), 0);
+	}
+	assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+static void verify_fails(efx *fx, uint64_t height, const char *db)
+{
+	uint64_t bad = 0, checked = 0;
+	char err[512] = "";
+	assert_int_equal(ldg_verify(fx->l, false, &bad, &checked, err, sizeof(err)), TR_EVERIFY);
+	assert_int_equal(bad, height);
+	if (!strstr(err, db) || !strstr(err, "record 0"))
+		fail_msg("want '%s' and 'record 0' in: %s", db, err);
 }
 
 static void test_events_each(void **state)
@@ -379,16 +554,24 @@ static void test_events_each(void **state)
 		assert_int_equal(ldg_verify(fx->l, true, &bad, &checked, err, sizeof(err)), TR_OK);
 		assert_int_equal(checked, 8);
 	}
+	/* verify finds a wrong summary and a missing index entry */
+	index_damage(fx, DB_ESUM);
+	verify_fails(fx, 1, "esum");
+	efx_free(fx);
+	fx = story();
+	index_damage(fx, DB_IDS);
+	verify_fails(fx, 1, "ids");
 	efx_free(fx);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_history),	    cmocka_unit_test(test_trace),
+		cmocka_unit_test(test_history),	    cmocka_unit_test(test_lot_source),
+		cmocka_unit_test(test_trace),
 		cmocka_unit_test(test_trace_cycle), cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_retraction),  cmocka_unit_test(test_ownership),
-		cmocka_unit_test(test_events_each),
+		cmocka_unit_test(test_events_each), cmocka_unit_test(test_rederive),
 	};
 	if (tr_crypto_init() != TR_OK)
 		return 1;
