@@ -24,6 +24,9 @@
  *    (16 hops); trace down from a harvest lot of a line's first batch
  *    (to the store pallets, 17 hops). Mean nodes and mean hops (the
  *    deepest node) are printed with them.
+ * --keep DIR builds the ledger in DIR and keeps it; a later run with the
+ * same --events and --keep DIR measures the queries on it again without
+ * rebuilding (the build takes minutes at 1,000,000 events).
  * 3. Measures ingest of one 1,000-event document in the same run: jansson
  *    parse alone; parse + the old mapping (JSON text only, no validation,
  *    no hash); parse + map with GS1 hash (no validation); parse + full
@@ -36,6 +39,7 @@
 #include "ledger/ledger.h"
 #include "ledger/query.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -530,20 +534,39 @@ static void bench_ingest(const cli_home *h)
 	free(text);
 }
 
+/* The consortium stored in an existing ledger at data (for --keep). */
+static tr_consortium *stored_consortium(const char *data)
+{
+	uint8_t *bytes;
+	size_t len;
+	char err[1024];
+	tr_consortium *c;
+	if (ldg_read_consortium(data, &bytes, &len, err, sizeof(err)))
+		die("--keep", err);
+	if (tr_consortium_parse(bytes, len, &c, err, sizeof(err)))
+		die("--keep", err);
+	free(bytes);
+	return c;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned events = 100000, units, built;
-	char dir[] = "/tmp/trellis-bench-query.XXXXXX", data[64], err[1024];
-	const char *line;
+	char tmp[] = "/tmp/trellis-bench-query.XXXXXX", data[600], err[1024];
+	const char *line, *keep = NULL, *dir;
 	char lines[1][512];
 	const char *lp[1];
 	char *json = NULL;
 	tr_partner p = {.alg = TR_ALG_ED25519};
 	cli_home h;
+	struct stat st;
 
-	for (int i = 1; i + 1 < argc; i++)
+	for (int i = 1; i + 1 < argc; i++) {
 		if (strcmp(argv[i], "--events") == 0)
 			events = (unsigned)strtoul(argv[i + 1], NULL, 10);
+		if (strcmp(argv[i], "--keep") == 0)
+			keep = argv[i + 1];
+	}
 	/* 9 events per batch and 6 per pallet of 4: 10.5 per batch */
 	units = (unsigned)(((uint64_t)events * 2 + 20) / 21);
 	units += (LINE_UNITS - units % LINE_UNITS) % LINE_UNITS;
@@ -564,14 +587,31 @@ int main(int argc, char **argv)
 	    tr_consortium_parse((const uint8_t *)json, strlen(json), &h.c, err, sizeof(err)))
 		die("consortium", err);
 	free(json);
-	if (!mkdtemp(dir))
-		die("mkdtemp", dir);
+	if (keep) {
+		/* --keep DIR: build the ledger in DIR once, and keep it; a later
+		 * run with the same --events measures it again */
+		dir = keep;
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+			die("--keep", strerror(errno));
+	} else if (!(dir = mkdtemp(tmp))) {
+		die("mkdtemp", tmp);
+	}
 	snprintf(data, sizeof(data), "%s/data", dir);
 	printf("# bench-query: %u events requested\n", events);
-	built = build_ledger(data, &h, units);
-	bench_queries(data, &h, units, built);
+	if (keep && stat(data, &st) == 0) {
+		cli_home old = h;
+		old.c = stored_consortium(data);
+		built = (unsigned)((uint64_t)units * 21 / 2);
+		printf("reusing the ledger in %s (about %u events)\n", data, built);
+		bench_queries(data, &old, units, built);
+		tr_consortium_free(old.c);
+	} else {
+		built = build_ledger(data, &h, units);
+		bench_queries(data, &h, units, built);
+	}
+	fflush(stdout);
 	bench_ingest(&h);
-	{
+	if (!keep) {
 		char cmd[128];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 		if (system(cmd) != 0)

@@ -783,24 +783,10 @@ static int put_sensors(const ep_ctx *ctx, sbuf *out, const json_t *v, int depth)
 		if (meta)
 			rc = put_object(ctx, &in, "sensorMetadata", meta, meta_fields,
 					TR_ARRAY_LEN(meta_fields), depth + 2);
-		if (rc == TR_OK && rep) {
-			slist rl = {0};
-			size_t j;
-			const json_t *r;
-			if (!json_is_array(rep))
-				rc = TR_EINVAL;
-			json_array_foreach((json_t *)(uintptr_t)(rc ? NULL : rep), j, r) {
-				sbuf rb = {0};
-				rc = put_object(ctx, &rb, "sensorReport", r, report_fields,
-						TR_ARRAY_LEN(report_fields), depth + 2);
-				if (rc != TR_OK) {
-					sb_free(&rb);
-					break;
-				}
-				sl_take(&rl, &rb);
-			}
-			sl_flush(&rl, &in);
-		}
+		/* the reports, sorted, with no list name of their own */
+		if (rc == TR_OK && rep)
+			rc = put_objects(ctx, &in, "", "sensorReport", rep, report_fields,
+					 TR_ARRAY_LEN(report_fields), depth + 1);
 		if (rc == TR_OK)
 			rc = put_rest(ctx, &in, el, known, TR_ARRAY_LEN(known), depth + 2);
 		if (rc == TR_OK && in.len > 0) {
@@ -826,30 +812,9 @@ static int put_typed_list(const ep_ctx *ctx, sbuf *out, const char *name, const 
 			  enum vocab voc, const json_t *v, int depth)
 {
 	const field f[] = {{"type", false, voc}, {item, false, V_NONE}};
-	slist l = {0};
-	size_t i;
-	const json_t *el;
-	int rc = TR_OK;
 
-	if (!json_is_array(v))
-		return TR_EINVAL;
-	json_array_foreach((json_t *)(uintptr_t)v, i, el) {
-		sbuf b = {0}, in = {0};
-		/* put_object with an empty item name renders just the fields */
-		rc = put_object(ctx, &in, "", el, f, TR_ARRAY_LEN(f), depth + 1);
-		if (rc == TR_OK)
-			sb_putn(&b, in.p ? in.p : "", in.len);
-		sb_free(&in);
-		if (rc != TR_OK) {
-			sb_free(&b);
-			break;
-		}
-		sl_take(&l, &b);
-	}
-	if (rc == TR_OK && l.count > 0 && !l.err)
-		sb_puts(out, name);
-	sl_flush(&l, out);
-	return rc ? rc : out->err;
+	/* put_object with an empty item name renders just the fields */
+	return put_objects(ctx, out, name, "", v, f, TR_ARRAY_LEN(f), depth);
 }
 
 /* ==== The event ==== */

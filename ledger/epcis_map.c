@@ -141,19 +141,48 @@ static bool list_len(mapper *m, const json_t *arr, const char *field, size_t *n)
 	return true;
 }
 
+/* The list at ev[field] (bounded) and its k slots of slot bytes in the
+ * arena (*slots NULL when k is 0). False with m's error on failure. */
+static bool list_begin(mapper *m, const json_t *ev, const char *field, size_t slot,
+		       const json_t **arr, size_t *k, void **slots)
+{
+	*arr = json_object_get(ev, field);
+	*slots = NULL;
+	if (!list_len(m, *arr, field, k))
+		return false;
+	if (*k && !(*slots = arena_alloc(&m->ar, *k * slot)))
+		return failed(m, TR_ENOMEM, field, "out of memory");
+	return true;
+}
+
+/* Entry i of a list of objects: *obj the object, and a new zeroed struct
+ * of size bytes for it (NULL with m's error on failure). */
+static void *list_entry(mapper *m, const json_t *arr, size_t i, const char *field, size_t size,
+			const json_t **obj)
+{
+	void *t = arena_alloc(&m->ar, size);
+	*obj = json_array_get(arr, i);
+	if (!t) {
+		failed(m, TR_ENOMEM, field, "out of memory");
+		return NULL;
+	}
+	if (!json_is_object(*obj)) {
+		failed(m, TR_EINVAL, field, "an entry is not an object");
+		return NULL;
+	}
+	return t;
+}
+
 static bool map_ids(mapper *m, const json_t *ev, const char *field, size_t *n, char ***out)
 {
-	const json_t *arr = json_object_get(ev, field);
+	const json_t *arr;
 	size_t k;
-	if (!list_len(m, arr, field, &k))
-		return false;
+	void *slots;
 	*n = 0;
 	*out = NULL;
-	if (!k)
-		return true;
-	*out = arena_alloc(&m->ar, k * sizeof(char *));
-	if (!*out)
-		return failed(m, TR_ENOMEM, field, "out of memory");
+	if (!list_begin(m, ev, field, sizeof(char *), &arr, &k, &slots))
+		return false;
+	*out = slots;
 	for (size_t i = 0; i < k; i++) {
 		(*out)[i] = key_of(m, json_array_get(arr, i), field);
 		if (!(*out)[i])
@@ -180,25 +209,19 @@ static char *number_text(mapper *m, const json_t *v)
 static bool map_quantities(mapper *m, const json_t *ev, const char *field, size_t *n,
 			   Trellis__Quantity ***out)
 {
-	const json_t *arr = json_object_get(ev, field);
+	const json_t *arr, *q;
 	size_t k;
-	if (!list_len(m, arr, field, &k))
-		return false;
+	void *slots;
 	*n = 0;
 	*out = NULL;
-	if (!k)
-		return true;
-	*out = arena_alloc(&m->ar, k * sizeof(**out));
-	if (!*out)
-		return failed(m, TR_ENOMEM, field, "out of memory");
+	if (!list_begin(m, ev, field, sizeof(**out), &arr, &k, &slots))
+		return false;
+	*out = slots;
 	for (size_t i = 0; i < k; i++) {
-		const json_t *q = json_array_get(arr, i);
-		Trellis__Quantity *t = arena_alloc(&m->ar, sizeof(*t));
+		Trellis__Quantity *t = list_entry(m, arr, i, field, sizeof(*t), &q);
 		if (!t)
-			return failed(m, TR_ENOMEM, field, "out of memory");
+			return false;
 		trellis__quantity__init(t);
-		if (!json_is_object(q))
-			return failed(m, TR_EINVAL, field, "an entry is not an object");
 		if (!(t->epc_class = key_of(m, json_object_get(q, "epcClass"), field)))
 			return false;
 		if (!(t->quantity = number_text(m, json_object_get(q, "quantity"))))
@@ -214,25 +237,19 @@ static bool map_quantities(mapper *m, const json_t *ev, const char *field, size_
 static bool map_parties(mapper *m, const json_t *ev, const char *field, const char *idkey,
 			size_t *n, Trellis__Party ***out)
 {
-	const json_t *arr = json_object_get(ev, field);
+	const json_t *arr, *p;
 	size_t k;
-	if (!list_len(m, arr, field, &k))
-		return false;
+	void *slots;
 	*n = 0;
 	*out = NULL;
-	if (!k)
-		return true;
-	*out = arena_alloc(&m->ar, k * sizeof(**out));
-	if (!*out)
-		return failed(m, TR_ENOMEM, field, "out of memory");
+	if (!list_begin(m, ev, field, sizeof(**out), &arr, &k, &slots))
+		return false;
+	*out = slots;
 	for (size_t i = 0; i < k; i++) {
-		const json_t *p = json_array_get(arr, i);
-		Trellis__Party *t = arena_alloc(&m->ar, sizeof(*t));
+		Trellis__Party *t = list_entry(m, arr, i, field, sizeof(*t), &p);
 		if (!t)
-			return failed(m, TR_ENOMEM, field, "out of memory");
+			return false;
 		trellis__party__init(t);
-		if (!json_is_object(p))
-			return failed(m, TR_EINVAL, field, "an entry is not an object");
 		if (!(t->type = bare_of(m, json_object_get(p, "type"), field)) ||
 		    !(t->id = key_of(m, json_object_get(p, idkey), field)))
 			return false;
@@ -245,25 +262,19 @@ static bool map_parties(mapper *m, const json_t *ev, const char *field, const ch
 static bool map_biztx(mapper *m, const json_t *ev, size_t *n, Trellis__BizTransaction ***out)
 {
 	const char *field = "bizTransactionList";
-	const json_t *arr = json_object_get(ev, field);
+	const json_t *arr, *b;
 	size_t k;
-	if (!list_len(m, arr, field, &k))
-		return false;
+	void *slots;
 	*n = 0;
 	*out = NULL;
-	if (!k)
-		return true;
-	*out = arena_alloc(&m->ar, k * sizeof(**out));
-	if (!*out)
-		return failed(m, TR_ENOMEM, field, "out of memory");
+	if (!list_begin(m, ev, field, sizeof(**out), &arr, &k, &slots))
+		return false;
+	*out = slots;
 	for (size_t i = 0; i < k; i++) {
-		const json_t *b = json_array_get(arr, i);
-		Trellis__BizTransaction *t = arena_alloc(&m->ar, sizeof(*t));
+		Trellis__BizTransaction *t = list_entry(m, arr, i, field, sizeof(*t), &b);
 		if (!t)
-			return failed(m, TR_ENOMEM, field, "out of memory");
+			return false;
 		trellis__biz_transaction__init(t);
-		if (!json_is_object(b))
-			return failed(m, TR_EINVAL, field, "an entry is not an object");
 		if (!(t->type = bare_of(m, json_object_get(b, "type"), field)))
 			return false;
 		t->id = borrow(json_object_get(b, "bizTransaction"));

@@ -256,6 +256,24 @@ static int want_string(ep_ctx *c, json_t *v, size_t max, const char **out)
 	return 0;
 }
 
+/* A string field of at most max bytes whose text ok() accepts; why says
+ * what it should be. */
+typedef struct {
+	size_t max;
+	bool (*ok)(const char *s);
+	const char *why;
+} ep_form;
+
+static int check_form(ep_ctx *c, json_t *v, const ep_form *f)
+{
+	const char *s;
+	int rc = want_string(c, v, f->max, &s);
+
+	if (rc != 0)
+		return rc;
+	return f->ok(s) ? 0 : fail(c, TR_EINVAL, "%s", f->why);
+}
+
 /* RFC 3986 URI (the schema's format "uri"): scheme ":" and a non-empty rest
  * made only of URI characters (unreserved, reserved, %HH). */
 static bool is_uri(const char *s)
@@ -338,48 +356,44 @@ static bool is_digital_link(const char *s)
 	return false;
 }
 
+static const ep_form f_uri = {EP_URI_MAX, is_uri, "not a URI"};
+
 static int chk_uri(ep_ctx *c, json_t *v, const void *arg)
 {
-	const char *s;
-	int rc;
-
 	(void)arg;
-	if ((rc = want_string(c, v, EP_URI_MAX, &s)) != 0)
-		return rc;
-	if (!is_uri(s))
-		return fail(c, TR_EINVAL, "not a URI");
-	return 0;
+	return check_form(c, v, &f_uri);
 }
 
 /* An instance-level identifier: epcList, childEPCs, input/outputEPCList,
  * parentID. */
+static bool is_epc(const char *s)
+{
+	return is_epc_urn(s, "id", epc_schemes, TR_ARRAY_LEN(epc_schemes)) || is_digital_link(s);
+}
+
+static const ep_form f_epc = {EP_URI_MAX, is_epc, "not an EPC URI or GS1 Digital Link URI"};
+
 static int chk_epc(ep_ctx *c, json_t *v, const void *arg)
 {
-	const char *s;
-	int rc;
-
 	(void)arg;
-	if ((rc = want_string(c, v, EP_URI_MAX, &s)) != 0)
-		return rc;
-	if (!is_epc_urn(s, "id", epc_schemes, TR_ARRAY_LEN(epc_schemes)) && !is_digital_link(s))
-		return fail(c, TR_EINVAL, "not an EPC URI or GS1 Digital Link URI");
-	return 0;
+	return check_form(c, v, &f_epc);
 }
 
 /* A class-level identifier: epcClass of a quantity element. */
+static bool is_epc_class(const char *s)
+{
+	return is_epc_urn(s, "class", epc_class_schemes, TR_ARRAY_LEN(epc_class_schemes)) ||
+	       is_epc_urn(s, "idpat", epc_schemes, TR_ARRAY_LEN(epc_schemes)) || is_digital_link(s);
+}
+
+static const ep_form f_epc_class = {EP_URI_MAX, is_epc_class,
+				    "not an EPC class URI (urn:epc:class:..., urn:epc:idpat:...) "
+				    "or GS1 Digital Link URI"};
+
 static int chk_epc_class(ep_ctx *c, json_t *v, const void *arg)
 {
-	const char *s;
-	int rc;
-
 	(void)arg;
-	if ((rc = want_string(c, v, EP_URI_MAX, &s)) != 0)
-		return rc;
-	if (!is_epc_urn(s, "class", epc_class_schemes, TR_ARRAY_LEN(epc_class_schemes)) &&
-	    !is_epc_urn(s, "idpat", epc_schemes, TR_ARRAY_LEN(epc_schemes)) && !is_digital_link(s))
-		return fail(c, TR_EINVAL, "not an EPC class URI (urn:epc:class:..., urn:epc:idpat:...) "
-					  "or GS1 Digital Link URI");
-	return 0;
+	return check_form(c, v, &f_epc_class);
 }
 
 static int digits(const char *s, size_t n)
@@ -442,31 +456,28 @@ static bool is_datetime(const char *s)
 	return parse_offset(s + i) == 6 && s[i + 6] == '\0';
 }
 
+static const ep_form f_time = {EP_TIME_MAX, is_datetime,
+			       "not a date-time with a time zone "
+			       "(e.g. 2005-04-03T20:33:31.116-06:00 or ...Z)"};
+
 static int chk_time(ep_ctx *c, json_t *v, const void *arg)
 {
-	const char *s;
-	int rc;
-
 	(void)arg;
-	if ((rc = want_string(c, v, EP_TIME_MAX, &s)) != 0)
-		return rc;
-	if (!is_datetime(s))
-		return fail(c, TR_EINVAL, "not a date-time with a time zone "
-					  "(e.g. 2005-04-03T20:33:31.116-06:00 or ...Z)");
-	return 0;
+	return check_form(c, v, &f_time);
 }
+
+static bool is_tzoffset(const char *s)
+{
+	return parse_offset(s) == 6 && s[6] == '\0';
+}
+
+static const ep_form f_tzoffset = {EP_TIME_MAX, is_tzoffset,
+				   "not a time zone offset +hh:mm or -hh:mm within 14:00"};
 
 static int chk_tzoffset(ep_ctx *c, json_t *v, const void *arg)
 {
-	const char *s;
-	int rc;
-
 	(void)arg;
-	if ((rc = want_string(c, v, EP_TIME_MAX, &s)) != 0)
-		return rc;
-	if (parse_offset(s) != 6 || s[6] != '\0')
-		return fail(c, TR_EINVAL, "not a time zone offset +hh:mm or -hh:mm within 14:00");
-	return 0;
+	return check_form(c, v, &f_tzoffset);
 }
 
 static int chk_string(ep_ctx *c, json_t *v, const void *arg)
@@ -484,17 +495,17 @@ static int chk_bool(ep_ctx *c, json_t *v, const void *arg)
 }
 
 /* Schema "hexBinary": ^[A-Fa-f0-9]+$ */
+static bool is_hex_string(const char *s)
+{
+	return s[0] != '\0' && strspn(s, "0123456789abcdefABCDEF") == strlen(s);
+}
+
+static const ep_form f_hex = {EP_STRING_MAX, is_hex_string, "not hexadecimal digits"};
+
 static int chk_hex(ep_ctx *c, json_t *v, const void *arg)
 {
-	const char *s;
-	int rc;
-
 	(void)arg;
-	if ((rc = want_string(c, v, EP_STRING_MAX, &s)) != 0)
-		return rc;
-	if (s[0] == '\0' || strspn(s, "0123456789abcdefABCDEF") != strlen(s))
-		return fail(c, TR_EINVAL, "not hexadecimal digits");
-	return 0;
+	return check_form(c, v, &f_hex);
 }
 
 /* Schema "decimal" (a JSON number); arg non-NULL: must also be >= 0. */
@@ -515,41 +526,44 @@ static int chk_decimal(ep_ctx *c, json_t *v, const void *arg)
 static const bool nonneg = true;
 
 /* Schema "uom": ^[A-Z0-9]{2,3}$, a UN/CEFACT Recommendation 20 code. */
+static bool is_uom(const char *s)
+{
+	size_t len = strlen(s);
+
+	return len >= 2 && len <= 3 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == len;
+}
+
+static const ep_form f_uom = {EP_KEY_MAX, is_uom,
+			      "not a UN/CEFACT unit code (2 or 3 upper-case letters "
+			      "or digits, e.g. KGM)"};
+
 static int chk_uom(ep_ctx *c, json_t *v, const void *arg)
 {
-	const char *s;
-	size_t len;
-	int rc;
-
 	(void)arg;
-	if ((rc = want_string(c, v, EP_KEY_MAX, &s)) != 0)
-		return rc;
-	len = strlen(s);
-	if (len < 2 || len > 3 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != len)
-		return fail(c, TR_EINVAL, "not a UN/CEFACT unit code (2 or 3 upper-case letters "
-					  "or digits, e.g. KGM)");
-	return 0;
+	return check_form(c, v, &f_uom);
 }
 
 /* Schema "version": ^\d+(\.\d+)*$ */
-static int chk_version(ep_ctx *c, json_t *v, const void *arg)
+static bool is_version(const char *s)
 {
-	const char *s;
-	int rc;
-
-	(void)arg;
-	if ((rc = want_string(c, v, EP_KEY_MAX, &s)) != 0)
-		return rc;
 	for (const char *p = s;; p++) {
 		size_t n = strspn(p, "0123456789");
 		if (n == 0)
-			return fail(c, TR_EINVAL, "not a version number (e.g. 2.0)");
+			return false;
 		p += n;
 		if (*p == '\0')
-			return 0;
+			return true;
 		if (*p != '.')
-			return fail(c, TR_EINVAL, "not a version number (e.g. 2.0)");
+			return false;
 	}
+}
+
+static const ep_form f_version = {EP_KEY_MAX, is_version, "not a version number (e.g. 2.0)"};
+
+static int chk_version(ep_ctx *c, json_t *v, const void *arg)
+{
+	(void)arg;
+	return check_form(c, v, &f_version);
 }
 
 static int chk_action(ep_ctx *c, json_t *v, const void *arg)

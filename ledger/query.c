@@ -57,6 +57,72 @@ static int event_at(ldg *l, MDB_txn *txn, uint64_t h, uint32_t pos, ldg_event_in
 	return rc == TR_ENOTFOUND ? TR_EVERIFY : rc;
 }
 
+/* ==== Edges ==== */
+
+/* One edge value read from the edges database. */
+typedef struct {
+	uint8_t dir, kind;
+	uint64_t h;
+	uint32_t p;
+	char other[LDG_KEY_BUF];
+} edge;
+
+/* The edges of key in direction dir whose kind keep() accepts, in stored
+ * order; at most LDG_EDGES_SCAN_MAX values read (*cut set past it).
+ * *out malloc'd (NULL when *n is 0), written on success. */
+static int read_edges(ldg *l, MDB_txn *txn, const char *key, uint8_t dir,
+		      bool (*keep)(uint8_t kind), edge **out, size_t *n, bool *cut)
+{
+	MDB_cursor *c;
+	MDB_val k = mval(key, strlen(key)), v;
+	edge *e = NULL;
+	size_t ne = 0, cap = 0, scanned = 0;
+	int mrc, rc = TR_OK;
+	if (mdb_cursor_open(txn, l->dbi[DB_EDGES], &c))
+		return TR_EDB;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); mrc == 0;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+		const uint8_t *d = v.mv_data;
+		size_t ol;
+		if (++scanned > LDG_EDGES_SCAN_MAX) {
+			*cut = true;
+			break;
+		}
+		if (v.mv_size <= LDG_EDGE_HDR || v.mv_size - LDG_EDGE_HDR > LDG_KEY_RAW_MAX) {
+			rc = TR_EVERIFY;
+			break;
+		}
+		if (d[0] != dir || !keep(d[1]))
+			continue;
+		if (ne == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			edge *ee = realloc(e, nc * sizeof(*ee));
+			if (!ee) {
+				rc = TR_ENOMEM;
+				break;
+			}
+			e = ee;
+			cap = nc;
+		}
+		ol = v.mv_size - LDG_EDGE_HDR;
+		e[ne].dir = d[0];
+		e[ne].kind = d[1];
+		e[ne].h = tr_be64_get(d + 2);
+		e[ne].p = tr_be32_get(d + 10);
+		memcpy(e[ne].other, d + LDG_EDGE_HDR, ol);
+		e[ne].other[ol] = '\0';
+		ne++;
+	}
+	mdb_cursor_close(c);
+	if (rc) {
+		free(e);
+		return rc;
+	}
+	*out = e;
+	*n = ne;
+	return TR_OK;
+}
+
 /* ==== History ==== */
 
 typedef struct {
@@ -137,65 +203,29 @@ static int collect(ldg *l, MDB_txn *txn, const char *key, uint64_t lo_h, uint32_
 	return rc;
 }
 
+static bool containment_kind(uint8_t kind)
+{
+	return kind == LDG_EDGE_CONTAIN || kind == LDG_EDGE_REMOVE;
+}
+
 /* Containers key was put in (aggregation ADD/OBSERVE), with the span
  * until a DELETE of the same pair: their events within the span. */
 static int containers(ldg *l, MDB_txn *txn, const char *key, int depth, bool include_retracted,
 		      hist *hs)
 {
-	MDB_cursor *c;
-	MDB_val k = mval(key, strlen(key)), v;
-	size_t scanned = 0;
-	int mrc, rc = TR_OK;
-	typedef struct {
-		uint64_t h;
-		uint32_t p;
-		char other[LDG_KEY_BUF];
-		bool removal;
-	} span_edge;
-	span_edge *e = NULL;
-	size_t ne = 0, cap = 0;
+	edge *e = NULL;
+	size_t ne = 0;
+	int rc;
 
 	if (depth >= LDG_CONTAIN_DEPTH_MAX)
 		return TR_OK;
-	if (mdb_cursor_open(txn, l->dbi[DB_EDGES], &c))
-		return TR_EDB;
-	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); mrc == 0;
-	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
-		const uint8_t *d = v.mv_data;
-		size_t ol;
-		if (++scanned > LDG_EDGES_SCAN_MAX) {
-			hs->cut = true;
-			break;
-		}
-		if (v.mv_size <= LDG_EDGE_HDR || v.mv_size - LDG_EDGE_HDR > LDG_KEY_RAW_MAX) {
-			rc = TR_EVERIFY;
-			break;
-		}
-		if (d[0] != LDG_EDGE_DOWN || (d[1] != LDG_EDGE_CONTAIN && d[1] != LDG_EDGE_REMOVE))
-			continue;
-		if (ne == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			span_edge *ee = realloc(e, nc * sizeof(*ee));
-			if (!ee) {
-				rc = TR_ENOMEM;
-				break;
-			}
-			e = ee;
-			cap = nc;
-		}
-		ol = v.mv_size - LDG_EDGE_HDR;
-		e[ne].h = tr_be64_get(d + 2);
-		e[ne].p = tr_be32_get(d + 10);
-		memcpy(e[ne].other, d + LDG_EDGE_HDR, ol);
-		e[ne].other[ol] = '\0';
-		e[ne].removal = d[1] == LDG_EDGE_REMOVE;
-		ne++;
-	}
-	mdb_cursor_close(c);
+	rc = read_edges(l, txn, key, LDG_EDGE_DOWN, containment_kind, &e, &ne, &hs->cut);
+	if (rc)
+		return rc;
 	for (size_t i = 0; rc == TR_OK && i < ne; i++) {
 		uint64_t end_h = UINT64_MAX;
 		uint32_t end_p = UINT32_MAX;
-		if (e[i].removal)
+		if (e[i].kind == LDG_EDGE_REMOVE)
 			continue;
 		if (!include_retracted) {
 			/* a retracted ADD put nothing in the container */
@@ -207,7 +237,7 @@ static int containers(ldg *l, MDB_txn *txn, const char *key, int depth, bool inc
 				continue;
 		}
 		for (size_t j = 0; j < ne; j++)
-			if (e[j].removal && strcmp(e[j].other, e[i].other) == 0 &&
+			if (e[j].kind == LDG_EDGE_REMOVE && strcmp(e[j].other, e[i].other) == 0 &&
 			    pos_cmp(e[j].h, e[j].p, e[i].h, e[i].p) > 0 &&
 			    pos_cmp(e[j].h, e[j].p, end_h, end_p) < 0) {
 				end_h = e[j].h;
@@ -441,66 +471,16 @@ typedef struct {
 	bool cut;
 } tracer;
 
-/* One edge value read from the edges database. */
-typedef struct {
-	uint8_t dir, kind;
-	uint64_t h;
-	uint32_t p;
-	char other[LDG_KEY_BUF];
-} edge;
+/* Edges of key in direction dir that a trace follows (not the removals),
+ * at most LDG_EDGES_SCAN_MAX. *out malloc'd. */
+static bool traced_kind(uint8_t kind)
+{
+	return kind != LDG_EDGE_REMOVE && kind != LDG_EDGE_UNASSOC;
+}
 
-/* Edges of key in direction dir (kinds other than removals), at most
- * LDG_EDGES_SCAN_MAX. *out malloc'd. */
 static int edges_of(tracer *t, const char *key, uint8_t dir, edge **out, size_t *n)
 {
-	MDB_cursor *c;
-	MDB_val k = mval(key, strlen(key)), v;
-	edge *e = NULL;
-	size_t ne = 0, cap = 0, scanned = 0;
-	int mrc, rc = TR_OK;
-	if (mdb_cursor_open(t->txn, t->l->dbi[DB_EDGES], &c))
-		return TR_EDB;
-	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); mrc == 0;
-	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
-		const uint8_t *d = v.mv_data;
-		size_t ol;
-		if (++scanned > LDG_EDGES_SCAN_MAX) {
-			t->cut = true;
-			break;
-		}
-		if (v.mv_size <= LDG_EDGE_HDR || v.mv_size - LDG_EDGE_HDR > LDG_KEY_RAW_MAX) {
-			rc = TR_EVERIFY;
-			break;
-		}
-		if (d[0] != dir || d[1] == LDG_EDGE_REMOVE || d[1] == LDG_EDGE_UNASSOC)
-			continue;
-		if (ne == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			edge *ee = realloc(e, nc * sizeof(*ee));
-			if (!ee) {
-				rc = TR_ENOMEM;
-				break;
-			}
-			e = ee;
-			cap = nc;
-		}
-		ol = v.mv_size - LDG_EDGE_HDR;
-		e[ne].dir = d[0];
-		e[ne].kind = d[1];
-		e[ne].h = tr_be64_get(d + 2);
-		e[ne].p = tr_be32_get(d + 10);
-		memcpy(e[ne].other, d + LDG_EDGE_HDR, ol);
-		e[ne].other[ol] = '\0';
-		ne++;
-	}
-	mdb_cursor_close(c);
-	if (rc) {
-		free(e);
-		return rc;
-	}
-	*out = e;
-	*n = ne;
-	return TR_OK;
+	return read_edges(t->l, t->txn, key, dir, traced_kind, out, n, &t->cut);
 }
 
 static const char *relation(int dir, uint8_t kind)
@@ -563,7 +543,10 @@ static int add_node(tracer *t, const char *key, size_t parent, uint32_t depth, c
 		return TR_ETOOBIG;
 	}
 	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
+		/* Nodes are ~2.3 KiB: start big. Growing from a few nodes made
+		 * malloc map, copy and unmap fresh pages at every doubling (25x
+		 * the page faults in bench-query); untouched pages cost nothing. */
+		size_t cap = t->cap ? t->cap * 2 : 1024;
 		ldg_trace_node *nn;
 		if (cap > t->o.nodes_max)
 			cap = t->o.nodes_max;
