@@ -111,7 +111,10 @@ enum { SUM_DECLARATION = 1, SUM_RETRACTED = 2 };
 
 static size_t sum_str(uint8_t *p, const char *s, size_t cap)
 {
-	size_t n = strlen(s ? s : "");
+	size_t n;
+	if (!s)
+		s = "";
+	n = strlen(s);
 	if (n > cap - 1)
 		n = cap - 1;
 	if (n > 255)
