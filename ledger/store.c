@@ -482,6 +482,21 @@ int ldg_record_get(ldg *l, const uint8_t id[TR_HASH_LEN], uint8_t **rec, size_t 
 	return TR_OK;
 }
 
+/* The database db holds exactly want entries: TR_EVERIFY otherwise, err
+ * "<n> <what> for <want> <of>". */
+static int entries_match(ldg *l, MDB_txn *txn, int db, uint64_t want, const char *what,
+			 const char *of, char *err, size_t errlen)
+{
+	MDB_stat st;
+	if (mdb_stat(txn, l->dbi[db], &st) != 0)
+		return TR_EDB;
+	if (st.ms_entries == want)
+		return TR_OK;
+	snprintf(err, errlen, "%zu %s for %llu %s", (size_t)st.ms_entries, what,
+		 (unsigned long long)want, of);
+	return TR_EVERIFY;
+}
+
 int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char *err,
 	       size_t errlen)
 {
@@ -581,33 +596,16 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 		rc = TR_EVERIFY;
 		goto out;
 	}
-	{
-		MDB_stat st;
-		if (mdb_stat(txn, l->dbi[DB_CERTS], &st) == 0 && st.ms_entries != h) {
-			*bad_height = h;
-			snprintf(err, errlen, "%zu certificates for %llu blocks", (size_t)st.ms_entries,
-				 (unsigned long long)h);
-			rc = TR_EVERIFY;
-			goto out;
-		}
-		/* every record has its entry (checked above); no entry without a record */
-		if (mdb_stat(txn, l->dbi[DB_EVENTS], &st) == 0 && st.ms_entries != nrecords) {
-			*bad_height = h;
-			snprintf(err, errlen,
-				 "events index has %zu entries for %llu stored records (an entry points at nothing)",
-				 (size_t)st.ms_entries, (unsigned long long)nrecords);
-			rc = TR_EVERIFY;
-			goto out;
-		}
-		if (mdb_stat(txn, l->dbi[DB_ESUM], &st) == 0 && st.ms_entries != nsummaries) {
-			*bad_height = h;
-			snprintf(err, errlen,
-				 "esum index has %zu entries for %llu EPCIS events (an entry points at nothing)",
-				 (size_t)st.ms_entries, (unsigned long long)nsummaries);
-			rc = TR_EVERIFY;
-			goto out;
-		}
-	}
+	/* every block has its certificate, every record its events entry and
+	 * every EPCIS event its esum entry (checked above); no entry without
+	 * one */
+	*bad_height = h;
+	if ((rc = entries_match(l, txn, DB_CERTS, h, "certificates", "blocks", err, errlen)) ||
+	    (rc = entries_match(l, txn, DB_EVENTS, nrecords, "events index entries",
+				"stored records", err, errlen)) ||
+	    (rc = entries_match(l, txn, DB_ESUM, nsummaries, "esum index entries", "EPCIS events",
+				err, errlen)))
+		goto out;
 	rc = TR_OK;
 out:
 	if (bc)
