@@ -641,7 +641,7 @@ static int cmd_verify(const opts *o)
 			printf("{\"ok\":true,\"blocks\":%llu,\"full\":%s,\"head\":\"%s\"}\n",
 			       (unsigned long long)checked, o->full ? "true" : "false", hex);
 		else
-			printf("ok: %llu blocks verified (hashes, links, Merkle roots, certificates%s); head %s\n",
+			printf("ok: %llu blocks verified (hashes, links, Merkle roots, certificates, index entries%s); head %s\n",
 			       (unsigned long long)checked, o->full ? ", every record signature" : "",
 			       hex);
 		ex = 0;

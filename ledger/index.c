@@ -28,6 +28,7 @@
 #include "ledger/epcis_map.h"
 #include "ledger/query.h"
 
+#include <ctype.h>
 #include <string.h>
 
 static MDB_val mval(const void *p, size_t n)
@@ -534,14 +535,31 @@ static void put_link(writer *w, const char *up_of, const char *down_of, uint8_t 
 /* The lot key of an item key https://id.gs1.org/01/GTIN/21/SERIAL with lot. */
 bool ldg__lot_key(const char *item, const char *lot, char *out, size_t outlen)
 {
-	static const char pre[] = "https://id.gs1.org/01/";
+	static const char pre[] = "https://id.gs1.org/01/", hex[] = "0123456789ABCDEF";
 	char dl[EP_ID_MAX + 64];
+	size_t n;
 	if (strncmp(item, pre, sizeof(pre) - 1) != 0 || strlen(item) < sizeof(pre) - 1 + 14 ||
 	    strncmp(item + sizeof(pre) - 1 + 14, "/21/", 4) != 0)
 		return false;
-	if (snprintf(dl, sizeof(dl), "%.*s/10/%s", (int)(sizeof(pre) - 1 + 14), item, lot) >=
-	    (int)sizeof(dl))
-		return false;
+	n = (size_t)snprintf(dl, sizeof(dl), "%.*s/10/", (int)(sizeof(pre) - 1 + 14), item);
+	/* the lot as one path segment: a '/' (legal in a GS1 lot) or any other
+	 * reserved byte is percent-encoded, a %XX escape kept; ep_id_key then
+	 * decodes and encodes it the one canonical way (or refuses a lot that
+	 * is not GS1 AI 10 text) */
+	for (const char *c = lot; *c; c++) {
+		bool escape = c[0] == '%' && isxdigit((unsigned char)c[1]) &&
+			      isxdigit((unsigned char)c[2]);
+		if (n + 4 > sizeof(dl))
+			return false;
+		if (isalnum((unsigned char)*c) || strchr("'-._;=", *c) || escape) {
+			dl[n++] = *c;
+		} else {
+			dl[n++] = '%';
+			dl[n++] = hex[(unsigned char)*c >> 4];
+			dl[n++] = hex[(unsigned char)*c & 15];
+		}
+	}
+	dl[n] = '\0';
 	return ep_id_key(dl, out, outlen) == TR_OK;
 }
 

@@ -3,7 +3,7 @@
  *
  * One LMDB environment per home (HOME/data), with the named databases of
  * DESIGN.md: meta, blocks, certs, events, ehash, ids, edges, locations,
- * votes. The first open of a home writes its genesis: the consortium
+ * votes, and esum (one summary per EPCIS event, for queries). The first open of a home writes its genesis: the consortium
  * file's bytes and chain_id (SHA-256 of those bytes) into meta. Block 1's
  * prev_hash is the chain_id.
  *
@@ -40,7 +40,7 @@ typedef struct {
 #define LDG_CERT_BYTES_MAX (64u << 10)
 
 /* Flags of ldg_append / ldg_check_block. */
-#define LDG_RECORDS_VERIFIED 1u /* the caller verified every record's signature on these exact bytes */
+#define LDG_RECORDS_VERIFIED 1u /* the caller ran ldg_record_check (signature and Event re-derivation) on these exact bytes */
 #define LDG_RULES_CHECKED 2u    /* ldg_check_block accepted this exact block on the current head */
 
 /* Open (creating when missing, unless readonly) the ledger in dir. A
@@ -120,7 +120,8 @@ int ldg_record_build(const tr_key *k, uint32_t signer, const uint8_t chain_id[TR
 int ldg_record_event_id(const uint8_t *rec, size_t len, uint8_t id[TR_HASH_LEN]) TR_MUST_USE;
 
 /* Check one serialised record: form, size, signer, algorithm and (unless
- * LDG_RECORDS_VERIFIED) signature. Writes the event id on success. */
+ * LDG_RECORDS_VERIFIED) signature and the Event's structured fields
+ * re-derived from its json. Writes the event id on success. */
 int ldg_record_check(const tr_consortium *c, const uint8_t *rec, size_t len, unsigned flags,
 		     uint8_t id[TR_HASH_LEN], char *err, size_t errlen) TR_MUST_USE;
 

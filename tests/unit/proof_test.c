@@ -27,7 +27,7 @@
 #define PALLET "urn:epc:id:sscc:0614141.1234567890"
 #define ITEM "urn:epc:id:sgtin:0614141.054321.2001"
 #define ITEM_KEY "https://id.gs1.org/01/00614141543212/21/2001"
-#define ITEM_LOT_KEY "https://id.gs1.org/01/00614141543212/10/L7"
+#define ITEM_LOT_KEY "https://id.gs1.org/01/00614141543212/10/L%2F7"
 
 #define T(time) "\"eventTime\":\"" time "\",\"eventTimeZoneOffset\":\"+00:00\""
 #define QTY(cls, q) "{\"epcClass\":\"" cls "\",\"quantity\":" #q ",\"uom\":\"KGM\"}"
@@ -49,7 +49,7 @@ static const char story_events[] =
 	"{\"type\":\"TransformationEvent\"," T("2026-05-02T11:00:00Z") ",\"transformationID\":\"urn:ex:t:1\","
 	"\"outputEPCList\":[\"" PACK3 "\"]," AT(PLANT) "},"
 	"{\"type\":\"ObjectEvent\"," T("2026-05-02T12:00:00Z") ",\"action\":\"ADD\",\"bizStep\":\"commissioning\","
-	"\"epcList\":[\"" ITEM "\"],\"ilmd\":{\"cbvmda:lotNumber\":\"L7\"}," AT(PLANT) "}";
+	"\"epcList\":[\"" ITEM "\"],\"ilmd\":{\"cbvmda:lotNumber\":\"L/7\"}," AT(PLANT) "}";
 
 enum { EV_HARVEST, EV_TRANSFORM, EV_PALLET, EV_T1_IN, EV_T1_OUT, EV_ITEM, EV_COUNT };
 
