@@ -1,11 +1,15 @@
 /*
  * mempool.c: records checked and waiting for a block, in arrival order,
  * found by event id (open addressing, linear probing, backward-shift
- * deletion). Bounded by NODE_MEMPOOL_RECORDS_MAX / _BYTES_MAX (the caller
+ * deletion). Slots come from SipHash-2-4 (crypto_shorthash) of the id
+ * under a key drawn at random when the pool is made: event ids are
+ * SHA-256 of bytes a client chooses, so a raw id prefix would let anyone
+ * grind ids into one probe run and make every lookup linear. Bounded by NODE_MEMPOOL_RECORDS_MAX / _BYTES_MAX (the caller
  * checks before adding). Node thread only.
  */
 #include "node/node_internal.h"
 
+#include <sodium.h>
 #include <string.h>
 
 int mp_init(mempool *m)
@@ -15,12 +19,18 @@ int mp_init(mempool *m)
 	while (m->cap < 2 * NODE_MEMPOOL_RECORDS_MAX)
 		m->cap <<= 1;
 	m->slots = calloc(m->cap, sizeof(*m->slots));
-	return m->slots ? TR_OK : TR_ENOMEM;
+	if (!m->slots)
+		return TR_ENOMEM;
+	crypto_shorthash_keygen(m->key);
+	return TR_OK;
 }
 
 static size_t slot_of(const mempool *m, const uint8_t id[TR_HASH_LEN])
 {
-	return (size_t)(tr_be64_get(id) & (m->cap - 1));
+	uint8_t h[crypto_shorthash_BYTES];
+	_Static_assert(crypto_shorthash_BYTES == 8, "SipHash output is 64 bits");
+	crypto_shorthash(h, id, TR_HASH_LEN, m->key);
+	return (size_t)(tr_be64_get(h) & (m->cap - 1));
 }
 
 mp_entry *mp_find(const mempool *m, const uint8_t id[TR_HASH_LEN])
