@@ -11,9 +11,18 @@
  *   - the link's receive thread also carries consensus messages, which
  *     must not wait behind a large gossip batch.
  * So the callback and the receive thread only queue the job here, and
- * NODE_CHECKERS threads (one per core, at most NODE_CHECKERS_MAX) check it
+ * the checker threads (one per core, at most NODE_CHECKERS_MAX) check it
  * and hand it to the node thread (node_job_push), or answer the client /
- * drop the gossip with its reason. Bounds: API jobs are at most
+ * drop the gossip with its reason.
+ *
+ * Order per partner. Every frame of a partner passes through here, its
+ * consensus messages too (they need no check), in one FIFO per partner,
+ * and at most one checker works on a partner at a time: the node thread
+ * sees each partner's frames in the order they were sent. That matters:
+ * a PRE-PREPARE follows the gossip of its records, and a replica that
+ * already holds those records checked skips their signatures when it
+ * validates the block on its one thread. Partners are served round-robin,
+ * client submits (their own FIFO) between them. Bounds: API jobs are at most
  * NODE_API_CONTEXTS (one per context); peer jobs are charged to their
  * peer, in bytes, from the moment the link hands them over until the node
  * thread takes them (node_peer_charge): past NODE_PEER_QUEUE_BYTES_MAX the
@@ -124,41 +133,71 @@ drop:
 	node_job_free(j);
 }
 
+/* The next job to work on (check_mu held), or NULL: the head of the next
+ * partner FIFO (round-robin) that no other checker is working on, else a
+ * client submit. Sets *lane to the FIFO it came from. */
+static job *check_pop(node *nd, size_t *lane)
+{
+	size_t nl = (size_t)nd->c->n + 1; /* partners, then clients */
+	for (size_t k = 0; k < nl; k++) {
+		size_t i = (nd->check_next + k) % nl;
+		check_fifo *q = &nd->checks[i];
+		job *j = q->head;
+		if (!j || q->busy)
+			continue;
+		q->head = j->next;
+		if (!q->head)
+			q->tail = NULL;
+		if (i < nd->c->n)
+			q->busy = true; /* one checker per partner: keeps its order */
+		nd->check_next = (i + 1) % nl;
+		*lane = i;
+		j->next = NULL;
+		return j;
+	}
+	return NULL;
+}
+
 static void *checker_main(void *arg)
 {
 	node *nd = arg;
 	for (;;) {
 		job *j;
+		size_t lane;
 		pthread_mutex_lock(&nd->check_mu);
-		while (!nd->check_head && !nd->check_stop)
+		while (!nd->check_stop && !(j = check_pop(nd, &lane)))
 			pthread_cond_wait(&nd->check_cv, &nd->check_mu);
 		if (nd->check_stop) {
 			pthread_mutex_unlock(&nd->check_mu);
 			return NULL;
 		}
-		j = nd->check_head;
-		nd->check_head = j->next;
-		if (!nd->check_head)
-			nd->check_tail = NULL;
 		pthread_mutex_unlock(&nd->check_mu);
-		j->next = NULL;
 		if (j->kind == JOB_API)
 			check_submit(nd, j);
-		else
+		else if (j->kind == JOB_GOSSIP)
 			check_gossip(nd, j);
+		else
+			node_job_push(nd, j); /* nothing to check; keeps its place */
+		pthread_mutex_lock(&nd->check_mu);
+		nd->checks[lane].busy = false;
+		if (nd->checks[lane].head) /* the partner's next frame may go */
+			pthread_cond_signal(&nd->check_cv);
+		pthread_mutex_unlock(&nd->check_mu);
 	}
 }
 
 void node_check_push(node *nd, job *j)
 {
-	TR_ASSERT(j->kind == JOB_API || j->kind == JOB_GOSSIP);
+	check_fifo *q;
+	TR_ASSERT(j->kind == JOB_API || j->peer < nd->c->n);
 	j->next = NULL;
 	pthread_mutex_lock(&nd->check_mu);
-	if (nd->check_tail)
-		nd->check_tail->next = j;
+	q = &nd->checks[j->kind == JOB_API ? nd->c->n : j->peer];
+	if (q->tail)
+		q->tail->next = j;
 	else
-		nd->check_head = j;
-	nd->check_tail = j;
+		q->head = j;
+	q->tail = j;
 	pthread_cond_signal(&nd->check_cv);
 	pthread_mutex_unlock(&nd->check_mu);
 }
@@ -190,10 +229,12 @@ void node_checkers_stop(node *nd)
 
 void node_checks_free(node *nd)
 {
-	job *j = nd->check_head, *next;
-	for (; j; j = next) {
-		next = j->next;
-		node_job_free(j);
+	for (size_t i = 0; i <= TR_PARTNERS_MAX; i++) {
+		job *j = nd->checks[i].head, *next;
+		for (; j; j = next) {
+			next = j->next;
+			node_job_free(j);
+		}
+		nd->checks[i].head = nd->checks[i].tail = NULL;
 	}
-	nd->check_head = nd->check_tail = NULL;
 }

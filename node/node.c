@@ -74,7 +74,8 @@ void node_job_push(node *nd, job *j)
 }
 
 /* Link receive thread: copy and queue what a partner sent, charged to
- * that partner (check.c); gossip goes to the checkers first. */
+ * that partner, through the checkers (check.c: they check gossip and keep
+ * each partner's order). */
 static void on_peer_frame(void *ctx, uint32_t peer, uint32_t kind, const uint8_t *payload,
 			  size_t len)
 {
@@ -107,10 +108,7 @@ static void on_peer_frame(void *ctx, uint32_t peer, uint32_t kind, const uint8_t
 		}
 		memcpy(j->bytes, payload, len);
 	}
-	if (j->kind == JOB_GOSSIP)
-		node_check_push(nd, j);
-	else
-		node_job_push(nd, j);
+	node_check_push(nd, j); /* in order behind this partner's gossip */
 }
 
 /* ==== Replies ==== */
@@ -374,13 +372,8 @@ static bool block_records_known(node *nd, const uint8_t *block, size_t len)
 {
 	Trellis__Block *b = trellis__block__unpack(NULL, len, block);
 	bool known = b != NULL;
-	for (size_t i = 0; known && i < b->n_records; i++) {
-		uint8_t id[TR_HASH_LEN];
-		mp_entry *e;
-		known = ldg_record_event_id(b->records[i].data, b->records[i].len, id) == TR_OK &&
-			(e = mp_find(&nd->mp, id)) != NULL && e->len == b->records[i].len &&
-			memcmp(e->rec, b->records[i].data, e->len) == 0;
-	}
+	for (size_t i = 0; known && i < b->n_records; i++)
+		known = mp_find_bytes(&nd->mp, b->records[i].data, b->records[i].len) != NULL;
 	if (b)
 		trellis__block__free_unpacked(b, NULL);
 	return known;
@@ -441,13 +434,15 @@ static void committed(node *nd, uint64_t height, const uint8_t *block, size_t le
 		return;
 	for (size_t i = 0; i < b->n_records; i++) {
 		uint8_t id[TR_HASH_LEN];
-		mp_entry *e;
 		wref *r;
-		if (ldg_record_event_id(b->records[i].data, b->records[i].len, id) != TR_OK ||
-		    !(e = mp_find(&nd->mp, id)))
+		/* the usual case: the very bytes are pending here (no SHA-256) */
+		mp_entry *e = mp_find_bytes(&nd->mp, b->records[i].data, b->records[i].len);
+		bool same = e != NULL;
+		if (same)
+			memcpy(id, e->id, TR_HASH_LEN);
+		else if (ldg_record_event_id(b->records[i].data, b->records[i].len, id) != TR_OK ||
+			 !(e = mp_find(&nd->mp, id)))
 			continue;
-		bool same = e->len == b->records[i].len &&
-			    memcmp(e->rec, b->records[i].data, e->len) == 0;
 		mp_remove(&nd->mp, e, &r);
 		while (r) {
 			wref *next = r->next;

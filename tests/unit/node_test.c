@@ -4,7 +4,8 @@
  *   - the mempool's slots come from a keyed hash: event ids chosen to
  *     share their leading bytes (what a raw-prefix table would put in one
  *     probe run) spread out, and two pools place them differently;
- *     find / remove (backward-shift deletion) stay correct;
+ *     find / remove (backward-shift deletion) stay correct, by id and by
+ *     exact record bytes;
  *   - the per-peer byte bound on queued frames: a peer that fills its
  *     share is refused (and counted) while another peer still gets in,
  *     and what the node thread takes is given back.
@@ -38,7 +39,7 @@ static void test_mempool_keyed_slots(void **state)
 {
 	mempool a, b;
 	static uint8_t ids[CRAFTED][TR_HASH_LEN];
-	uint8_t rec[16] = {0};
+	uint8_t rec[16] = {0}, other[16];
 	size_t same = 0;
 	(void)state;
 	assert_int_equal(tr_crypto_init(), 0);
@@ -68,6 +69,23 @@ static void test_mempool_keyed_slots(void **state)
 	for (size_t i = 0; i < CRAFTED; i++)
 		assert_true((mp_find(&a, ids[i]) != NULL) == (i % 2 == 1));
 	assert_int_equal(a.count, CRAFTED / 2);
+	/* by bytes: exactly these bytes, gone once removed */
+	memset(other, 0x77, sizeof(other));
+	{
+		mp_entry *e = mp_add(&a, ids[0], other, sizeof(other)), *f;
+		wref *w = NULL;
+		assert_non_null(e);
+		assert_ptr_equal(mp_find_bytes(&a, other, sizeof(other)), e);
+		assert_null(mp_find_bytes(&a, other, sizeof(other) - 1));
+		other[3] ^= 1;
+		assert_null(mp_find_bytes(&a, other, sizeof(other)));
+		other[3] ^= 1;
+		f = mp_find_bytes(&a, rec, sizeof(rec)); /* one of the odd ids */
+		assert_non_null(f);
+		mp_remove(&a, e, &w);
+		assert_null(mp_find_bytes(&a, other, sizeof(other)));
+		assert_ptr_equal(mp_find_bytes(&a, rec, sizeof(rec)), f);
+	}
 	mp_fini(&a);
 	mp_fini(&b);
 }
