@@ -174,8 +174,8 @@ struct node {
 	mempool mp;
 	uint8_t validated[TR_HASH_LEN]; /* last block this node validated */
 	bool have_validated;
-	uint8_t proposed[TR_HASH_LEN];  /* SHA-256 of the whole block this node last proposed */
-	bool have_proposed;
+	uint8_t *proposed;              /* the whole block this node last proposed (owned) */
+	size_t proposed_len;
 	uint64_t committed_records;
 	uint64_t last_tick_ms;
 	uint64_t last_height_ms;             /* last height announcement */
