@@ -162,8 +162,8 @@ static void *checker_main(void *arg)
 {
 	node *nd = arg;
 	for (;;) {
-		job *j;
-		size_t lane;
+		job *j = NULL;
+		size_t lane = 0;
 		pthread_mutex_lock(&nd->check_mu);
 		while (!nd->check_stop && !(j = check_pop(nd, &lane)))
 			pthread_cond_wait(&nd->check_cv, &nd->check_mu);
