@@ -2,11 +2,12 @@
  * api.c: the client API of trellisd: NNG req/rep with NODE_API_CONTEXTS
  * contexts, so many clients are served at once.
  *
- * A context's callback runs on an NNG worker thread: it decodes the
- * request, checks every record of a submit (form, signer, signature: the
- * costly part, done here so both cores share it), and queues a job for the
- * node thread, which answers later through api_reply(). A context is
- * RECV (waiting for a request), WAIT (the node thread has its job) or SEND.
+ * A context's callback runs on an NNG worker thread: it only decodes the
+ * request and queues it, a submit for the record checkers (check.c: the
+ * signature checks must not hold NNG's few task threads), a status for
+ * the node thread, which answers later through api_reply(). A context is
+ * RECV (waiting for a request), WAIT (a checker or the node thread has its
+ * job) or SEND. At most NODE_API_CONTEXTS requests are queued at once.
  */
 #include "node/node_internal.h"
 
@@ -70,7 +71,6 @@ static void ctx_cb(void *arg)
 	node *nd = a->nd;
 	nng_msg *m;
 	Trellis__ApiRequest *req;
-	char why[384];
 	job *j;
 	int rv = nng_aio_result(a->aio);
 
@@ -114,19 +114,11 @@ static void ctx_cb(void *arg)
 	j->kind = JOB_API;
 	j->ctx = a;
 	j->req = req;
-	if (req->body_case == TRELLIS__API_REQUEST__BODY_SUBMIT) {
-		int rc = node_check_records(nd->c, req->submit->records, req->submit->n_records,
-					    &j->ids, why, sizeof(why));
-		if (rc) {
-			TR_LOG(TR_LOG_WARN, "msg=\"rejected submit\" reason=\"%s\"", why);
-			node_job_free(j);
-			api_reply_error(a, rc, why);
-			return;
-		}
-		j->nrec = req->submit->n_records;
-	}
 	a->state = CTX_WAIT;
-	node_job_push(nd, j);
+	if (req->body_case == TRELLIS__API_REQUEST__BODY_SUBMIT)
+		node_check_push(nd, j);
+	else
+		node_job_push(nd, j);
 }
 
 int api_start(node *nd, char *err, size_t errlen)

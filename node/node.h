@@ -3,7 +3,7 @@
  *
  * The node opens the home (key, consortium file, ledger), serves the
  * client API (NNG req/rep) and runs the consensus loop: records checked on
- * arrival (form, signer, signature, size) in NNG's worker threads, then
+ * arrival (form, signer, signature, size) by the record checkers, then
  * de-duplicated into the mempool by the one node thread, cut into blocks,
  * handed to consensus, and the resulting actions carried out in order:
  * persist, then commit (block + certificate + indexes in one durable

@@ -31,6 +31,10 @@ typedef struct {
 
 /* ==== Jobs: the only state shared with other threads ==== */
 
+#define NODE_JOBS_MAX 100000                 /* jobs queued for the node thread */
+#define NODE_PEER_QUEUE_BYTES_MAX (2 * (size_t)P2P_FRAME_MAX) /* one peer's queued frames */
+#define NODE_CHECKERS_MAX 8                  /* record checker threads */
+
 enum { JOB_API = 1, JOB_CONSENSUS = 2, JOB_GOSSIP = 3, JOB_HEIGHT = 4 };
 
 typedef struct job {
@@ -46,10 +50,35 @@ typedef struct job {
 	size_t *lens;
 	uint8_t (*ids)[TR_HASH_LEN];   /* submit / gossip: event id of each record */
 	size_t nrec;
+	size_t charged;                /* bytes charged to peer (node_peer_charge) */
 } job;
 
+/* Queue a checked job for the node thread (any thread). */
 void node_job_push(node *nd, job *j);
 void node_job_free(job *j);
+
+/* ==== Checkers and per-peer bounds (check.c) ==== */
+
+typedef struct {
+	job *head, *tail;
+	bool busy; /* a checker works on this partner's previous job */
+} check_fifo;
+
+/* What a peer job costs against NODE_PEER_QUEUE_BYTES_MAX. */
+size_t node_job_cost(const job *j);
+/* Charge j to its peer; false (counted and logged) when the peer's queued
+ * bytes or the node queue are full: the caller drops j. */
+bool node_peer_charge(node *nd, job *j);
+/* Give j's charge back (the node thread took it, or it was dropped). */
+void node_peer_release(node *nd, job *j);
+/* Queue a submit (JOB_API, j->req) or any partner frame (a gossip's raw
+ * j->bytes are checked) for the checkers; they pass it on to the node
+ * thread in order per partner, or refuse it. */
+void node_check_push(node *nd, job *j);
+int node_checkers_start(node *nd, char *err, size_t errlen) TR_MUST_USE;
+/* Stop and join the checkers; jobs still queued stay (node_checks_free). */
+void node_checkers_stop(node *nd);
+void node_checks_free(node *nd);
 
 /* ==== Mempool (mempool.c) ==== */
 
@@ -61,6 +90,7 @@ typedef struct wref {
 
 typedef struct mp_entry {
 	uint8_t id[TR_HASH_LEN];
+	uint64_t ih, bh; /* keyed hashes of the id and of the record bytes */
 	uint8_t *rec; /* owned copy of the record bytes, already checked */
 	size_t len;
 	struct mp_entry *prev, *next; /* arrival order */
@@ -70,13 +100,17 @@ typedef struct mp_entry {
 typedef struct {
 	mp_entry *head, *tail;
 	size_t count, bytes;
-	mp_entry **slots; /* open addressing by id */
+	mp_entry **slots;  /* open addressing by SipHash(key, id) */
+	mp_entry **bslots; /* ... by SipHash(key, record bytes) */
 	size_t cap;
+	unsigned char key[16]; /* crypto_shorthash_KEYBYTES, random per pool */
 } mempool;
 
 int mp_init(mempool *m) TR_MUST_USE;
 void mp_fini(mempool *m);
 mp_entry *mp_find(const mempool *m, const uint8_t id[TR_HASH_LEN]);
+/* The entry holding exactly these record bytes, or NULL. */
+mp_entry *mp_find_bytes(const mempool *m, const uint8_t *rec, size_t len);
 /* Add a copy of rec; NULL when out of memory. The id must not be there. */
 mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, size_t len);
 int mp_attach(mp_entry *e, waiter *w, size_t idx) TR_MUST_USE;
@@ -126,12 +160,22 @@ struct node {
 	pthread_cond_t cv;
 	job *jobs_head, *jobs_tail;
 	size_t jobs_count;
+	size_t peer_bytes[TR_PARTNERS_MAX];     /* under mu: queued, per peer */
+	uint64_t peer_dropped[TR_PARTNERS_MAX]; /* under mu: frames dropped, per peer */
+
+	pthread_mutex_t check_mu;               /* the checkers' queues */
+	pthread_cond_t check_cv;
+	check_fifo checks[TR_PARTNERS_MAX + 1]; /* one per partner, then clients */
+	size_t check_next;                      /* round-robin position */
+	bool check_stop;
+	pthread_t checkers[NODE_CHECKERS_MAX];
+	size_t ncheckers;
 
 	mempool mp;
 	uint8_t validated[TR_HASH_LEN]; /* last block this node validated */
 	bool have_validated;
-	uint8_t proposed[TR_HASH_LEN];  /* SHA-256 of the whole block this node last proposed */
-	bool have_proposed;
+	uint8_t *proposed;              /* the whole block this node last proposed (owned) */
+	size_t proposed_len;
 	uint64_t committed_records;
 	uint64_t last_tick_ms;
 	uint64_t last_height_ms;             /* last height announcement */

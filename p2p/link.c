@@ -32,6 +32,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <string.h>
 #include <time.h>
 
@@ -54,6 +55,9 @@ typedef struct {
 	uint8_t h[TR_HASH_LEN];
 	int peer;
 	uint64_t started_ms;
+	uint64_t addr;  /* remote address key (IPv4 address, IPv6 /64), 0 if unknown */
+	bool rx_busy;   /* the receive thread is decrypting outside the lock */
+	bool gone;      /* the pipe went away while rx_busy: free it after */
 } session;
 
 struct p2p_link {
@@ -79,9 +83,78 @@ struct p2p_link {
 static session *sess_find(p2p_link *l, nng_pipe p)
 {
 	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
-		if (l->sess[i].state != S_FREE && nng_pipe_id(l->sess[i].pipe) == nng_pipe_id(p))
+		if (l->sess[i].state != S_FREE && !l->sess[i].gone &&
+		    nng_pipe_id(l->sess[i].pipe) == nng_pipe_id(p))
 			return &l->sess[i];
 	return NULL;
+}
+
+/* An inbound connection that has not authenticated yet. */
+static bool handshaking_in(const session *s)
+{
+	return (s->state == S_HS || s->state == S_AUTH) && !s->initiator && !s->gone;
+}
+
+/* The remote address of a pipe as a key: the IPv4 address, or the first
+ * 64 bits of an IPv6 address; 0 when unknown. */
+static uint64_t remote_key(nng_pipe p)
+{
+	nng_sockaddr sa;
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return 0;
+	if (sa.s_family == NNG_AF_INET)
+		return 1ull << 32 | sa.s_in.sa_addr;
+	if (sa.s_family == NNG_AF_INET6)
+		return tr_be64_get(sa.s_in6.sa_addr) | 1; /* never 0 */
+	return 0;
+}
+
+/* "IP:PORT" of a pipe's remote end, for logs. */
+static void remote_str(nng_pipe p, char *out, size_t outlen)
+{
+	nng_sockaddr sa;
+	snprintf(out, outlen, "?");
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0 && sa.s_family == NNG_AF_INET) {
+		const uint8_t *ip = (const uint8_t *)&sa.s_in.sa_addr;
+		snprintf(out, outlen, "%u.%u.%u.%u:%u", ip[0], ip[1], ip[2], ip[3],
+			 (unsigned)((sa.s_in.sa_port & 0xff) << 8 | sa.s_in.sa_port >> 8));
+	}
+}
+
+/* Make room for a new inbound connection from address key addr: returns
+ * a handshaking session to evict, or NULL when both bounds hold. */
+static session *pick_victim(p2p_link *l, uint64_t addr)
+{
+	size_t total = 0, same = 0, best = 0, k;
+	uint64_t from = addr;
+	session *cand[P2P_SESSIONS_MAX];
+
+	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
+		if (handshaking_in(&l->sess[i])) {
+			total++;
+			same += l->sess[i].addr == addr;
+		}
+	if (same < P2P_HANDSHAKES_PER_ADDR) {
+		if (total < P2P_HANDSHAKES_MAX)
+			return NULL;
+		/* over the total: the address holding the most pays */
+		for (size_t i = 0; i < P2P_SESSIONS_MAX; i++) {
+			size_t c = 0;
+			if (!handshaking_in(&l->sess[i]))
+				continue;
+			for (size_t j = 0; j < P2P_SESSIONS_MAX; j++)
+				c += handshaking_in(&l->sess[j]) && l->sess[j].addr == l->sess[i].addr;
+			if (c > best) {
+				best = c;
+				from = l->sess[i].addr;
+			}
+		}
+	}
+	k = 0;
+	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
+		if (handshaking_in(&l->sess[i]) && l->sess[i].addr == from)
+			cand[k++] = &l->sess[i];
+	return k ? cand[randombytes_uniform((uint32_t)k)] : NULL;
 }
 
 static void sess_clear(session *s)
@@ -101,10 +174,22 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	p2p_link *l = arg;
 	session *s;
-	bool refuse = false;
+	bool refuse = false, evict = false;
+	nng_pipe victim = NNG_PIPE_INITIALIZER;
 
 	pthread_mutex_lock(&l->mu);
 	if (ev == NNG_PIPE_EV_ADD_POST) {
+		bool initiator = nng_dialer_id(nng_pipe_dialer(p)) > 0;
+		uint64_t addr = initiator ? 0 : remote_key(p);
+		if (!initiator) {
+			session *v = pick_victim(l, addr);
+			if (v) {
+				victim = v->pipe;
+				evict = true;
+				l->stats.evicted++;
+				sess_clear(v);
+			}
+		}
 		s = NULL;
 		for (size_t i = 0; i < P2P_SESSIONS_MAX && !s; i++)
 			if (l->sess[i].state == S_FREE)
@@ -118,7 +203,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 				.prologue = l->prologue,
 				.prologue_len = sizeof(l->prologue),
 			};
-			s->initiator = nng_dialer_id(nng_pipe_dialer(p)) > 0;
+			s->initiator = initiator;
 			nc.role = s->initiator ? P2P_NOISE_INITIATOR : P2P_NOISE_RESPONDER;
 			if (p2p_noise_new(&nc, &s->hs) != TR_OK) {
 				refuse = true;
@@ -126,6 +211,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 				s->state = S_HS;
 				s->pipe = p;
 				s->peer = -1;
+				s->addr = addr;
 				s->started_ms = tr_mono_ms();
 			}
 		}
@@ -134,10 +220,19 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		if (s) {
 			if (s->state == S_UP)
 				TR_LOG(TR_LOG_INFO, "msg=\"link down\" peer=%s", peer_name(l, s));
-			sess_clear(s);
+			if (s->rx_busy) /* the receive thread frees it when done */
+				s->gone = true;
+			else
+				sess_clear(s);
 		}
 	}
 	pthread_mutex_unlock(&l->mu);
+	if (evict) {
+		char addr[64];
+		remote_str(victim, addr, sizeof(addr));
+		TR_LOG(TR_LOG_DEBUG, "msg=\"handshake evicted\" remote=%s", addr);
+		nng_pipe_close(victim);
+	}
 	if (refuse)
 		nng_pipe_close(p);
 }
@@ -230,7 +325,7 @@ static int send_frame(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *
 	session *s = NULL;
 
 	for (size_t i = 0; i < P2P_SESSIONS_MAX && !s; i++)
-		if (l->sess[i].state == S_UP && l->sess[i].peer == (int)peer)
+		if (l->sess[i].state == S_UP && !l->sess[i].gone && l->sess[i].peer == (int)peer)
 			s = &l->sess[i];
 	if (!s)
 		return TR_EUNREACH;
@@ -274,9 +369,11 @@ size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, si
 	return sent;
 }
 
-/* ==== Receiving (l->mu held) ==== */
+/* ==== Receiving ==== */
 
-/* Decrypt an NNG message of chunks into *plain (malloc'd). */
+/* Decrypt an NNG message of chunks into *plain (malloc'd). Touches only
+ * s->rx and s->rx_next, which belong to the receive thread: called either
+ * with l->mu held or with s->rx_busy set. */
 static int open_sealed(session *s, const uint8_t *msg, size_t len, uint8_t **plain,
 		       size_t *plen)
 {
@@ -364,16 +461,52 @@ out:
 	return rc;
 }
 
-/* Handle one message on session s. On a delivered frame, *deliver holds
- * a malloc'd Frame payload. Returns a reason string on failure. */
+/* An authenticated session's frame (no lock needed: see open_sealed).
+ * On success *out is the unpacked frame; otherwise a reason. */
+static const char *open_frame(session *s, const uint8_t *msg, size_t len, Link__Frame **out)
+{
+	uint8_t *plain = NULL;
+	size_t plen;
+	Link__Frame *f;
+	if (open_sealed(s, msg, len, &plain, &plen) != TR_OK)
+		return "frame does not decrypt (tampered or replayed)";
+	f = link__frame__unpack(NULL, plen, plain);
+	free(plain);
+	if (!f || f->base.n_unknown_fields || f->version != 1 ||
+	    (f->kind != P2P_KIND_CONSENSUS && f->kind != P2P_KIND_GOSSIP &&
+	     f->kind != P2P_KIND_HEIGHT)) {
+		if (f)
+			link__frame__free_unpacked(f, NULL);
+		return "malformed frame";
+	}
+	*out = f;
+	return NULL;
+}
+
+/* The older authenticated link of s's partner in s's direction, if any. */
+static session *older_link(p2p_link *l, const session *s)
+{
+	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++) {
+		session *o = &l->sess[i];
+		if (o != s && o->state == S_UP && !o->gone && o->peer == s->peer &&
+		    o->initiator == s->initiator)
+			return o;
+	}
+	return NULL;
+}
+
+/* Handle one handshake or authentication message on session s (l->mu
+ * held). When s comes up and replaces an older link, *replaced is set to
+ * its pipe. Returns a reason string on failure. */
 static const char *handle(p2p_link *l, session *s, const uint8_t *msg, size_t len,
-			  Link__Frame **deliver)
+			  nng_pipe *replaced)
 {
 	uint8_t buf[P2P_NOISE_MSG_MAX];
 	uint8_t *plain = NULL;
 	size_t n, plen;
 	const char *why = NULL;
 
+	TR_ASSERT(s->state == S_HS || s->state == S_AUTH);
 	if (s->state == S_HS) {
 		if (s->initiator && !s->msg1_sent)
 			return "message before the handshake started";
@@ -397,31 +530,19 @@ static const char *handle(p2p_link *l, session *s, const uint8_t *msg, size_t le
 		l->stats.bad_frames++;
 		return "frame does not decrypt (tampered or replayed)";
 	}
-	if (s->state == S_AUTH) {
-		if (check_auth(l, s, plain, plen) != TR_OK) {
-			why = "authentication failed: not a partner of this consortium, or a wrong key";
-		} else {
-			if (!s->auth_sent && send_auth(l, s) != TR_OK)
-				why = "cannot send auth";
-			else {
-				s->state = S_UP;
-				TR_LOG(TR_LOG_INFO, "msg=\"link up\" peer=%s dir=%s", peer_name(l, s),
-				       s->initiator ? "out" : "in");
-			}
-		}
+	if (check_auth(l, s, plain, plen) != TR_OK) {
+		why = "authentication failed: not a partner of this consortium, or a wrong key";
+	} else if (!s->auth_sent && send_auth(l, s) != TR_OK) {
+		why = "cannot send auth";
 	} else {
-		Link__Frame *f = link__frame__unpack(NULL, plen, plain);
-		if (!f || f->base.n_unknown_fields || f->version != 1 ||
-		    (f->kind != P2P_KIND_CONSENSUS && f->kind != P2P_KIND_GOSSIP &&
-		     f->kind != P2P_KIND_HEIGHT)) {
-			if (f)
-				link__frame__free_unpacked(f, NULL);
-			l->stats.bad_frames++;
-			why = "malformed frame";
-		} else {
-			l->stats.frames_in++;
-			*deliver = f;
+		session *o = older_link(l, s);
+		s->state = S_UP;
+		if (o) { /* a partner that reconnected: its older pipe is dead or dying */
+			*replaced = o->pipe;
+			sess_clear(o);
 		}
+		TR_LOG(TR_LOG_INFO, "msg=\"link up\" peer=%s dir=%s", peer_name(l, s),
+		       s->initiator ? "out" : "in");
 	}
 	free(plain);
 	return why;
@@ -443,7 +564,7 @@ static size_t housekeeping(p2p_link *l, nng_pipe *close_list)
 			    send_raw(l, s->pipe, buf, n) == TR_OK)
 				s->msg1_sent = true;
 		}
-		if (s->state != S_UP && now - s->started_ms > P2P_AUTH_TIMEOUT_MS) {
+		if (s->state != S_UP && s->started_ms + P2P_AUTH_TIMEOUT_MS < now) {
 			close_list[nclose++] = s->pipe;
 			l->stats.refused++;
 			sess_clear(s);
@@ -452,17 +573,29 @@ static size_t housekeeping(p2p_link *l, nng_pipe *close_list)
 	return nclose;
 }
 
+static void log_refused(p2p_link *l, const session *s, nng_pipe p, const char *why)
+{
+	char addr[64];
+	remote_str(p, addr, sizeof(addr));
+	TR_LOG(TR_LOG_WARN, "msg=\"link refused\" peer=%s remote=%s reason=\"%s\"",
+	       peer_name(l, s), addr, why);
+}
+
+/* The receive thread. Handshake and authentication messages are handled
+ * under l->mu (they are small and bounded); an authenticated session's
+ * frames, up to P2P_FRAME_MAX, are decrypted and parsed outside it, so
+ * senders on other threads never wait behind a large decryption. */
 static void *rx_main(void *arg)
 {
 	p2p_link *l = arg;
-	nng_pipe *close_list = malloc(P2P_SESSIONS_MAX * sizeof(*close_list));
+	nng_pipe *close_list = malloc((P2P_SESSIONS_MAX + 2) * sizeof(*close_list));
 	if (!close_list)
 		return NULL;
 	while (!l->stopping) {
 		nng_msg *m = NULL;
 		Link__Frame *f = NULL;
-		session *s;
-		nng_pipe p;
+		session *s = NULL, *busy = NULL;
+		nng_pipe p = NNG_PIPE_INITIALIZER, replaced = NNG_PIPE_INITIALIZER;
 		const char *why = NULL;
 		uint32_t peer = 0;
 		size_t nclose;
@@ -473,22 +606,15 @@ static void *rx_main(void *arg)
 		if (rv == 0) {
 			p = nng_msg_get_pipe(m);
 			s = sess_find(l, p);
-			if (s) {
-				why = handle(l, s, nng_msg_body(m), nng_msg_len(m), &f);
-				peer = (uint32_t)s->peer;
+			if (s && s->state == S_UP) {
+				busy = s;
+				busy->rx_busy = true;
+			} else if (s) {
+				why = handle(l, s, nng_msg_body(m), nng_msg_len(m), &replaced);
+				if (nng_pipe_id(replaced) > 0)
+					close_list[nclose++] = replaced;
 				if (why) {
-					nng_sockaddr sa;
-					char addr[64] = "?";
-					if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0 &&
-					    sa.s_family == NNG_AF_INET) {
-						const uint8_t *ip = (const uint8_t *)&sa.s_in.sa_addr;
-						snprintf(addr, sizeof(addr), "%u.%u.%u.%u:%u", ip[0], ip[1],
-							 ip[2], ip[3],
-							 (unsigned)((sa.s_in.sa_port & 0xff) << 8 |
-								    sa.s_in.sa_port >> 8));
-					}
-					TR_LOG(TR_LOG_WARN, "msg=\"link refused\" peer=%s remote=%s reason=\"%s\"",
-					       peer_name(l, s), addr, why);
+					log_refused(l, s, p, why);
 					l->stats.refused++;
 					close_list[nclose++] = p;
 					sess_clear(s);
@@ -496,6 +622,25 @@ static void *rx_main(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&l->mu);
+		if (busy) {
+			why = open_frame(busy, nng_msg_body(m), nng_msg_len(m), &f);
+			pthread_mutex_lock(&l->mu);
+			busy->rx_busy = false;
+			peer = (uint32_t)busy->peer;
+			if (why)
+				l->stats.bad_frames++;
+			else
+				l->stats.frames_in++;
+			if (busy->gone) { /* the pipe closed meanwhile */
+				sess_clear(busy);
+			} else if (why) {
+				log_refused(l, busy, p, why);
+				l->stats.refused++;
+				close_list[nclose++] = p;
+				sess_clear(busy);
+			}
+			pthread_mutex_unlock(&l->mu);
+		}
 		if (m)
 			nng_msg_free(m);
 		for (size_t i = 0; i < nclose; i++)
@@ -654,7 +799,7 @@ const char *p2p_link_peer_state(p2p_link *l, uint32_t i)
 		return "self";
 	pthread_mutex_lock(&l->mu);
 	for (size_t k = 0; k < P2P_SESSIONS_MAX; k++)
-		if (l->sess[k].state == S_UP && l->sess[k].peer == (int)i)
+		if (l->sess[k].state == S_UP && !l->sess[k].gone && l->sess[k].peer == (int)i)
 			st = "up";
 	pthread_mutex_unlock(&l->mu);
 	return st;

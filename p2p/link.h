@@ -12,9 +12,29 @@
  * oversized frame: the pipe is closed, the event logged and counted, and
  * nothing reaches the caller.
  *
+ * Admission bounds. A connection that has not authenticated yet costs a
+ * slot, and anyone who can reach the port can open one, so they are
+ * bounded apart from the partners' links:
+ *   - our own dials (at most one per partner) always get a slot, so every
+ *     link can come up in at least one direction whatever outsiders do;
+ *   - inbound connections still handshaking: at most P2P_HANDSHAKES_MAX,
+ *     and P2P_HANDSHAKES_PER_ADDR per remote address (IPv4 address, IPv6
+ *     /64). A new one over either bound evicts a random handshaking
+ *     connection, from its own address if that is over its bound,
+ *     otherwise from the address holding the most. An outsider flooding
+ *     from one address thus only evicts its own connections, and one
+ *     flooding from many cannot hold a slot long enough to starve a
+ *     partner's handshake (milliseconds) for good;
+ *   - every unauthenticated connection is closed after
+ *     P2P_AUTH_TIMEOUT_MS;
+ *   - an authenticated link replaces the older link of the same partner in
+ *     the same direction, so links stay at two per partner.
+ *
  * Threads: the link has one receive thread of its own (the only place
  * frames are decrypted and the recv callback is called); sends may come
- * from any thread. All session state is behind one mutex.
+ * from any thread. Session state is behind one mutex; the receive thread
+ * decrypts and parses an authenticated frame without holding it (the
+ * session is marked busy meanwhile, so a disconnect defers freeing it).
  */
 #ifndef P2P_LINK_H
 #define P2P_LINK_H
@@ -24,7 +44,11 @@
 #include <stdbool.h>
 
 #define P2P_FRAME_MAX (24u << 20)   /* one decrypted frame */
-#define P2P_SESSIONS_MAX (4 * TR_PARTNERS_MAX + 16)
+#define P2P_HANDSHAKES_MAX 32        /* inbound connections not yet authenticated */
+#define P2P_HANDSHAKES_PER_ADDR 4    /* ... of them from one remote address */
+/* links (two per partner), our own dials (one per partner), handshakes,
+ * and slack for pipes NNG has not reported closed yet */
+#define P2P_SESSIONS_MAX (3 * TR_PARTNERS_MAX + P2P_HANDSHAKES_MAX + 16)
 #define P2P_AUTH_TIMEOUT_MS 5000     /* a pipe must authenticate within this */
 
 enum {
@@ -51,6 +75,7 @@ typedef struct p2p_link p2p_link;
 typedef struct {
 	uint64_t frames_in, frames_out, send_dropped;
 	uint64_t refused;       /* handshakes or auths that failed */
+	uint64_t evicted;       /* handshaking connections evicted by newer ones */
 	uint64_t bad_frames;    /* frames that did not decrypt or parse */
 } p2p_link_stats;
 

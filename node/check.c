@@ -1,0 +1,240 @@
+/*
+ * check.c: the record checkers, and the per-peer bound on queued work.
+ *
+ * Checking a record's signature is the costly part of taking it in
+ * (~70 us for Ed25519 here), so it runs neither in NNG's callbacks nor on
+ * the link's receive thread:
+ *   - an API callback runs on one of NNG's few task threads (2 per core in
+ *     NNG 1.5); checking a 100,000-record submit there would hold one for
+ *     seconds, and a handful of such submits would stall every socket of
+ *     the process, the partner links included;
+ *   - the link's receive thread also carries consensus messages, which
+ *     must not wait behind a large gossip batch.
+ * So the callback and the receive thread only queue the job here, and
+ * the checker threads (one per core, at most NODE_CHECKERS_MAX) check it
+ * and hand it to the node thread (node_job_push), or answer the client /
+ * drop the gossip with its reason.
+ *
+ * Order per partner. Every frame of a partner passes through here, its
+ * consensus messages too (they need no check), in one FIFO per partner,
+ * and at most one checker works on a partner at a time: the node thread
+ * sees each partner's frames in the order they were sent. That matters:
+ * a PRE-PREPARE follows the gossip of its records, and a replica that
+ * already holds those records checked skips their signatures when it
+ * validates the block on its one thread. Partners are served round-robin,
+ * client submits (their own FIFO) between them. Bounds: API jobs are at most
+ * NODE_API_CONTEXTS (one per context); peer jobs are charged to their
+ * peer, in bytes, from the moment the link hands them over until the node
+ * thread takes them (node_peer_charge): past NODE_PEER_QUEUE_BYTES_MAX the
+ * frame is dropped, counted and logged, so one partner cannot fill this
+ * node's memory, and the others' frames still get in. PBFT retransmits
+ * what is dropped; a dropped gossip batch is still proposed by the node it
+ * was submitted to, or re-sent after a view change.
+ */
+#include "node/node_internal.h"
+
+#include "proto/link.pb-c.h"
+
+#include <string.h>
+#include <unistd.h>
+
+size_t node_job_cost(const job *j)
+{
+	return sizeof(*j) + j->len;
+}
+
+bool node_peer_charge(node *nd, job *j)
+{
+	size_t cost = node_job_cost(j);
+	uint64_t dropped;
+	size_t queued;
+	TR_ASSERT(j->peer < TR_PARTNERS_MAX);
+	pthread_mutex_lock(&nd->mu);
+	queued = nd->peer_bytes[j->peer];
+	if (queued + cost <= NODE_PEER_QUEUE_BYTES_MAX && nd->jobs_count < NODE_JOBS_MAX) {
+		nd->peer_bytes[j->peer] = queued + cost;
+		j->charged = cost;
+		pthread_mutex_unlock(&nd->mu);
+		return true;
+	}
+	dropped = ++nd->peer_dropped[j->peer];
+	pthread_mutex_unlock(&nd->mu);
+	if (dropped == 1 || dropped % 1000 == 0) /* bounded logging under a flood */
+		TR_LOG(TR_LOG_WARN,
+		       "msg=\"peer queue full: dropped a frame\" peer=%s kind=%d bytes=%zu queued_bytes=%zu dropped=%llu",
+		       nd->c->partners[j->peer].name, j->kind, j->len, queued,
+		       (unsigned long long)dropped);
+	return false;
+}
+
+void node_peer_release(node *nd, job *j)
+{
+	if (!j->charged)
+		return;
+	pthread_mutex_lock(&nd->mu);
+	TR_ASSERT(nd->peer_bytes[j->peer] >= j->charged);
+	nd->peer_bytes[j->peer] -= j->charged;
+	j->charged = 0;
+	pthread_mutex_unlock(&nd->mu);
+}
+
+/* ==== Checking ==== */
+
+/* A client's submit: on success the job goes to the node thread. */
+static void check_submit(node *nd, job *j)
+{
+	char why[384];
+	int rc = node_check_records(nd->c, j->req->submit->records, j->req->submit->n_records,
+				    &j->ids, why, sizeof(why));
+	if (rc) {
+		TR_LOG(TR_LOG_WARN, "msg=\"rejected submit\" reason=\"%s\"", why);
+		api_reply_error(j->ctx, rc, why);
+		node_job_free(j);
+		return;
+	}
+	j->nrec = j->req->submit->n_records;
+	node_job_push(nd, j);
+}
+
+/* A partner's gossip (j->bytes, a link.Gossip): checked records are
+ * copied into j->recs; the raw bytes are freed. */
+static void check_gossip(node *nd, job *j)
+{
+	Link__Gossip *g = link__gossip__unpack(NULL, j->len, j->bytes);
+	char why[384] = "malformed or unknown fields";
+	if (!g || g->base.n_unknown_fields ||
+	    node_check_records(nd->c, g->records, g->n_records, &j->ids, why, sizeof(why)) !=
+		    TR_OK) {
+		TR_LOG(TR_LOG_WARN, "msg=\"dropped gossip\" peer=%s reason=\"%s\"",
+		       nd->c->partners[j->peer].name, g ? why : "malformed");
+		goto drop;
+	}
+	j->nrec = g->n_records;
+	j->recs = calloc(j->nrec, sizeof(*j->recs));
+	j->lens = calloc(j->nrec, sizeof(*j->lens));
+	if (!j->recs || !j->lens)
+		goto drop;
+	for (size_t i = 0; i < j->nrec; i++) {
+		j->recs[i] = malloc(g->records[i].len ? g->records[i].len : 1);
+		if (!j->recs[i])
+			goto drop;
+		memcpy(j->recs[i], g->records[i].data, g->records[i].len);
+		j->lens[i] = g->records[i].len;
+	}
+	link__gossip__free_unpacked(g, NULL);
+	free(j->bytes);
+	j->bytes = NULL;
+	node_job_push(nd, j);
+	return;
+drop:
+	if (g)
+		link__gossip__free_unpacked(g, NULL);
+	node_peer_release(nd, j);
+	node_job_free(j);
+}
+
+/* The next job to work on (check_mu held), or NULL: the head of the next
+ * partner FIFO (round-robin) that no other checker is working on, else a
+ * client submit. Sets *lane to the FIFO it came from. */
+static job *check_pop(node *nd, size_t *lane)
+{
+	size_t nl = (size_t)nd->c->n + 1; /* partners, then clients */
+	for (size_t k = 0; k < nl; k++) {
+		size_t i = (nd->check_next + k) % nl;
+		check_fifo *q = &nd->checks[i];
+		job *j = q->head;
+		if (!j || q->busy)
+			continue;
+		q->head = j->next;
+		if (!q->head)
+			q->tail = NULL;
+		if (i < nd->c->n)
+			q->busy = true; /* one checker per partner: keeps its order */
+		nd->check_next = (i + 1) % nl;
+		*lane = i;
+		j->next = NULL;
+		return j;
+	}
+	return NULL;
+}
+
+static void *checker_main(void *arg)
+{
+	node *nd = arg;
+	for (;;) {
+		job *j = NULL;
+		size_t lane = 0;
+		pthread_mutex_lock(&nd->check_mu);
+		while (!nd->check_stop && !(j = check_pop(nd, &lane)))
+			pthread_cond_wait(&nd->check_cv, &nd->check_mu);
+		if (nd->check_stop) {
+			pthread_mutex_unlock(&nd->check_mu);
+			return NULL;
+		}
+		pthread_mutex_unlock(&nd->check_mu);
+		if (j->kind == JOB_API)
+			check_submit(nd, j);
+		else if (j->kind == JOB_GOSSIP)
+			check_gossip(nd, j);
+		else
+			node_job_push(nd, j); /* nothing to check; keeps its place */
+		pthread_mutex_lock(&nd->check_mu);
+		nd->checks[lane].busy = false;
+		if (nd->checks[lane].head) /* the partner's next frame may go */
+			pthread_cond_signal(&nd->check_cv);
+		pthread_mutex_unlock(&nd->check_mu);
+	}
+}
+
+void node_check_push(node *nd, job *j)
+{
+	check_fifo *q;
+	TR_ASSERT(j->kind == JOB_API || j->peer < nd->c->n);
+	j->next = NULL;
+	pthread_mutex_lock(&nd->check_mu);
+	q = &nd->checks[j->kind == JOB_API ? nd->c->n : j->peer];
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	pthread_cond_signal(&nd->check_cv);
+	pthread_mutex_unlock(&nd->check_mu);
+}
+
+int node_checkers_start(node *nd, char *err, size_t errlen)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t want = cores < 1 ? 1 : cores > NODE_CHECKERS_MAX ? NODE_CHECKERS_MAX : (size_t)cores;
+	for (size_t i = 0; i < want; i++) {
+		if (pthread_create(&nd->checkers[i], NULL, checker_main, nd) != 0) {
+			snprintf(err, errlen, "cannot start the record checkers");
+			return TR_EIO;
+		}
+		nd->ncheckers++;
+	}
+	return TR_OK;
+}
+
+void node_checkers_stop(node *nd)
+{
+	pthread_mutex_lock(&nd->check_mu);
+	nd->check_stop = true;
+	pthread_cond_broadcast(&nd->check_cv);
+	pthread_mutex_unlock(&nd->check_mu);
+	for (size_t i = 0; i < nd->ncheckers; i++)
+		pthread_join(nd->checkers[i], NULL);
+	nd->ncheckers = 0;
+}
+
+void node_checks_free(node *nd)
+{
+	for (size_t i = 0; i <= TR_PARTNERS_MAX; i++) {
+		job *j = nd->checks[i].head, *next;
+		for (; j; j = next) {
+			next = j->next;
+			node_job_free(j);
+		}
+		nd->checks[i].head = nd->checks[i].tail = NULL;
+	}
+}
