@@ -14,13 +14,6 @@
 enum { DB_META, DB_BLOCKS, DB_CERTS, DB_EVENTS, DB_EHASH, DB_IDS, DB_EDGES, DB_LOCATIONS,
        DB_VOTES, DB_ESUM, DB_COUNT };
 
-struct ldg {
-	MDB_env *env;
-	MDB_dbi dbi[DB_COUNT];
-	const tr_consortium *c;
-	bool readonly;
-	char dir[512];
-};
 
 /* A block after its form, header, records and Merkle root were checked
  * (not its certificate, not the duplicates against the store). Owns hdr,
@@ -32,6 +25,22 @@ typedef struct {
 	uint8_t (*ids)[TR_HASH_LEN]; /* event id of each record */
 	size_t n;
 } ldg_parsed_block;
+
+struct ldg {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	const tr_consortium *c;
+	bool readonly;
+	char dir[512];
+	/* The last block ldg_check_block accepted, parsed, with its bytes and
+	 * the head it was checked on: ldg_append of the same bytes on the same
+	 * head takes it instead of parsing (and hashing every record) again. */
+	ldg_parsed_block kept;
+	uint8_t *kept_bytes;
+	size_t kept_len;
+	uint8_t kept_head[TR_HASH_LEN];
+	unsigned kept_flags; /* LDG_RECORDS_VERIFIED when signatures were the caller's */
+};
 
 /* Check a block's bytes as the block at `height` after prev_hash. */
 int ldg__parse_block(const tr_consortium *c, const uint8_t *bytes, size_t len, uint64_t height,

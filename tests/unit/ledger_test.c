@@ -926,6 +926,55 @@ static void test_records_verified_flag(void **state)
 	batch_free(&recs);
 }
 
+/* ldg_check_block keeps its parse for ldg_append of the same bytes on the
+ * same head, and only then: other bytes, another head, or records the
+ * caller vouched for but appends without vouching, are parsed again. */
+static void test_kept_parse(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0}, bad = {0};
+	built a, b;
+	char err[512] = "";
+
+	/* checked, then appended: the kept parse is used and right */
+	batch_fill(fx, &recs, 3, 0);
+	block_next(fx, &recs, &a);
+	assert_int_equal(ldg_check_block(fx->l, a.block, a.block_len, NULL, 0, 0, err, sizeof(err)),
+			 TR_OK);
+	append_ok(fx, &a, LDG_RECORDS_VERIFIED | LDG_RULES_CHECKED);
+	verify_ok(fx, 1);
+	built_free(&a);
+
+	/* checked with a bad signature vouched for: an append that does not
+	 * vouch checks the signatures itself */
+	batch_fill(fx, &bad, 3, 0);
+	record_tamper(&bad, 2, TAMPER_SIG, 0);
+	block_next(fx, &bad, &b);
+	assert_int_equal(ldg_check_block(fx->l, b.block, b.block_len, NULL, 0, LDG_RECORDS_VERIFIED,
+					 err, sizeof(err)),
+			 TR_OK);
+	expect_refused(fx, &b, 0, TR_EBADSIG, "signature");
+
+	/* checked on one head; another block appended first; the kept block
+	 * is parsed again on the new head and refused */
+	batch_free(&recs);
+	batch_fill(fx, &recs, 2, 0);
+	block_next(fx, &recs, &a);
+	assert_int_equal(ldg_check_block(fx->l, a.block, a.block_len, NULL, 0, 0, err, sizeof(err)),
+			 TR_OK);
+	built_free(&b);
+	batch_free(&bad);
+	batch_fill(fx, &bad, 2, 0);
+	block_next(fx, &bad, &b);
+	append_ok(fx, &b, 0);
+	expect_refused(fx, &a, LDG_RECORDS_VERIFIED | LDG_RULES_CHECKED, TR_EVERIFY, "height");
+	verify_ok(fx, 2);
+	built_free(&a);
+	built_free(&b);
+	batch_free(&recs);
+	batch_free(&bad);
+}
+
 /* ==== 4. ldg_verify finds what was changed behind the ledger ==== */
 
 /* Close the ledger, edit its LMDB environment directly, reopen it. */
@@ -1141,6 +1190,7 @@ int main(void)
 		T4B1(test_refuse_unknown_fields),
 		T4B1(test_refuse_garbage),
 		T4B1(test_records_verified_flag),
+		T4(test_kept_parse),
 		T4B3(test_verify_block_tampered),
 		T4B3(test_verify_cert_tampered),
 		T4B3(test_verify_event_deleted),
