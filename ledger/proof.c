@@ -796,6 +796,11 @@ static int check_trace(checker *k)
 				 i);
 			goto out;
 		}
+		if (s->n_records == 2 && s->records[0] == s->records[1]) {
+			snprintf(k->err, k->errlen, "trace step %zu names record %u twice", i,
+				 s->records[0]);
+			goto out;
+		}
 		o->parent = s->parent;
 		o->nrecords = s->n_records;
 		for (size_t j = 0; j < s->n_records; j++) {

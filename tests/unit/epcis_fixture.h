@@ -32,6 +32,11 @@
 #define FX_EVENTS_MAX 64 /* events in one test document */
 #define FX_MAP_BYTES ((size_t)64 << 20)
 
+/* Pieces of EPCIS event JSON for test documents. */
+#define T(time) "\"eventTime\":\"" time "\",\"eventTimeZoneOffset\":\"+00:00\""
+#define QTY(cls, q) "{\"epcClass\":\"" cls "\",\"quantity\":" #q ",\"uom\":\"KGM\"}"
+#define AT(loc) "\"bizLocation\":{\"id\":\"" loc "\"}"
+
 typedef struct {
 	char home[64];
 	char data[96];

@@ -29,10 +29,6 @@
 #define ITEM_KEY "https://id.gs1.org/01/00614141543212/21/2001"
 #define ITEM_LOT_KEY "https://id.gs1.org/01/00614141543212/10/L%2F7"
 
-#define T(time) "\"eventTime\":\"" time "\",\"eventTimeZoneOffset\":\"+00:00\""
-#define QTY(cls, q) "{\"epcClass\":\"" cls "\",\"quantity\":" #q ",\"uom\":\"KGM\"}"
-#define AT(loc) "\"bizLocation\":{\"id\":\"" loc "\"}"
-
 /* Harvest, a transformation into two packs, the packs on a pallet; a
  * transformation written as two events sharing a transformationID; an
  * item commissioned with an ILMD lot. */
@@ -404,6 +400,18 @@ static void flip_direction(Trellis__Proof *m, void *arg)
 	m->trace->direction = 3 - m->trace->direction;
 }
 
+/* Step 1 (a one-event step) names its record twice. */
+static void record_twice(Trellis__Proof *m, void *arg)
+{
+	Trellis__TraceStep *s = m->trace->steps[1];
+	(void)arg;
+	assert_int_equal(s->n_records, 1);
+	s->records = realloc(s->records, 2 * sizeof(*s->records));
+	assert_non_null(s->records);
+	s->records[1] = s->records[0];
+	s->n_records = 2;
+}
+
 static void test_trace_bundle(void **state)
 {
 	uint8_t ids[EV_COUNT][TR_HASH_LEN], *p;
@@ -426,6 +434,10 @@ static void test_trace_bundle(void **state)
 	every_byte(fx, p, len, false);
 	reencode(&p, &len, flip_direction, NULL);
 	refused(fx, p, len, "do not link");
+	free(p);
+	bundle(fx, PALLET, LDG_TRACE_UP, &p, &len);
+	reencode(&p, &len, record_twice, NULL);
+	refused(fx, p, len, "twice");
 	free(p);
 	/* down from lot A: the pack, then the pallet */
 	bundle(fx, LOT_A, LDG_TRACE_DOWN, &p, &len);

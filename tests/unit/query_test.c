@@ -32,10 +32,6 @@
 #define PACK2_DL "https://id.gs1.org/01/00614141543212/21/1002"
 #define PALLET "urn:epc:id:sscc:0614141.1234567890"
 
-#define T(time) "\"eventTime\":\"" time "\",\"eventTimeZoneOffset\":\"+00:00\""
-#define QTY(cls, q) "{\"epcClass\":\"" cls "\",\"quantity\":" #q ",\"uom\":\"KGM\"}"
-#define AT(loc) "\"bizLocation\":{\"id\":\"" loc "\"}"
-
 static const char story_events[] =
 	"{\"type\":\"ObjectEvent\"," T("2026-05-01T06:00:00Z") ",\"action\":\"ADD\",\"bizStep\":\"commissioning\","
 	"\"quantityList\":[" QTY(LOT_A, 500) "]," AT(FARM) "},"
