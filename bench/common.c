@@ -130,13 +130,16 @@ size_t bench_send(nng_socket s, const packed_req *r)
 	nng_msg *m;
 	Trellis__ApiReply *rep;
 	size_t got;
+	int rv;
 	if (nng_msg_alloc(&m, r->len))
 		bench_die("out of memory");
 	memcpy(nng_msg_body(m), r->bytes, r->len);
 	if (nng_sendmsg(s, m, 0))
 		bench_die("cannot send to the node");
-	if (nng_recvmsg(s, &m, 0))
-		bench_die("no answer from the node");
+	if ((rv = nng_recvmsg(s, &m, 0)) != 0) {
+		fprintf(stderr, "bench: no answer from the node: %s\n", nng_strerror(rv));
+		exit(1);
+	}
 	rep = trellis__api_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
 	nng_msg_free(m);
 	if (!rep)

@@ -46,9 +46,9 @@ P99=$(echo "$L" | sed 's/.* p99_ms=\([0-9.]*\).*/\1/')
 TRELLIS_BIN=$BIN "$ROOT/testnet/down.sh" "$DIR/net" >/dev/null
 
 # ---- etcd reference
-if ! command -v etcd >/dev/null || ! command -v wrk >/dev/null; then
-	echo "installing etcd-server and wrk (Debian packages)"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server wrk >/dev/null
+if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null || ! command -v wrk >/dev/null; then
+	echo "installing etcd-server, etcd-client and wrk (Debian packages)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client wrk >/dev/null
 fi
 set -- $(perl -MIO::Socket::INET -e '
 	my @s = map { IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1) } 1 .. 6;

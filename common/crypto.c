@@ -67,11 +67,6 @@ int tr_crypto_init(void)
 	return TR_OK;
 }
 
-void tr_sha256(uint8_t out[TR_HASH_LEN], const void *in, size_t len)
-{
-	crypto_hash_sha256(out, in, len);
-}
-
 /* ==== Keys ==== */
 
 static int key_alloc(tr_alg alg, tr_key **out)

@@ -1,7 +1,8 @@
 /*
  * crypto.h: hashes, keys and signatures for trellis.
  *
- * SHA-256 (libsodium) for every hash. Two signer algorithms: Ed25519
+ * SHA-256 for every hash: on the CPU's SHA extensions where it has them,
+ * libsodium's otherwise (sha256.c). Two signer algorithms: Ed25519
  * (libsodium) and BIP-340 Schnorr over secp256k1 (libsecp256k1); both use
  * 32-byte public keys and 64-byte signatures. Every signature trellis makes
  * covers a domain tag, the chain id and the exact stored bytes
@@ -17,7 +18,10 @@
 
 #include "common/tr.h"
 
+#include <sodium.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #define TR_HASH_LEN 32
 #define TR_PUBKEY_LEN 32
@@ -41,6 +45,29 @@ tr_alg tr_alg_parse(const char *name);
 int tr_crypto_init(void) TR_MUST_USE;
 
 void tr_sha256(uint8_t out[TR_HASH_LEN], const void *in, size_t len);
+
+/* Incremental SHA-256; the context is zeroed by final. */
+typedef struct {
+	union {
+		crypto_hash_sha256_state sodium;
+		struct {
+			uint32_t h[8];
+			uint64_t total;
+			size_t fill;
+			uint8_t buf[64];
+		} ni;
+	} u;
+	bool accel;
+} tr_sha256_ctx;
+
+void tr_sha256_init(tr_sha256_ctx *c);
+void tr_sha256_update(tr_sha256_ctx *c, const void *data, size_t len);
+void tr_sha256_final(tr_sha256_ctx *c, uint8_t out[TR_HASH_LEN]);
+/* Whether hashes run on the CPU's SHA instructions (false under valgrind,
+ * whose virtual CPU lacks them). Tests force libsodium's path with
+ * tr_sha256_force_portable(true) to check both. */
+bool tr_sha256_accelerated(void);
+void tr_sha256_force_portable(bool on);
 
 /* ==== Keys ==== */
 

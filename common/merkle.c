@@ -9,12 +9,12 @@
 
 void tr_merkle_leaf(uint8_t out[TR_HASH_LEN], const uint8_t *data, size_t len)
 {
-	crypto_hash_sha256_state st;
+	tr_sha256_ctx st;
 	static const uint8_t zero = 0x00;
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, &zero, 1);
-	crypto_hash_sha256_update(&st, data, len);
-	crypto_hash_sha256_final(&st, out);
+	tr_sha256_init(&st);
+	tr_sha256_update(&st, &zero, 1);
+	tr_sha256_update(&st, data, len);
+	tr_sha256_final(&st, out);
 }
 
 void tr_merkle_node(uint8_t out[TR_HASH_LEN], const uint8_t left[TR_HASH_LEN],
@@ -24,7 +24,7 @@ void tr_merkle_node(uint8_t out[TR_HASH_LEN], const uint8_t left[TR_HASH_LEN],
 	buf[0] = 0x01;
 	memcpy(buf + 1, left, TR_HASH_LEN);
 	memcpy(buf + 1 + TR_HASH_LEN, right, TR_HASH_LEN);
-	crypto_hash_sha256(out, buf, sizeof(buf));
+	tr_sha256(out, buf, sizeof(buf));
 }
 
 /* Reduce level[0..n) to the next level in place; returns its size. */

@@ -129,6 +129,34 @@ out:
 	return rc;
 }
 
+/* ==== Duplicates within a block ==== */
+
+static int dupkey_cmp(const void *x, const void *y)
+{
+	const ldg_dupkey *a = x, *b = y;
+	int c;
+	if (a->cls != b->cls)
+		return a->cls < b->cls ? -1 : 1;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	if ((c = memcmp(a->key, b->key, a->len)) != 0)
+		return c;
+	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+void ldg__first_dups(ldg_dupkey *keys, size_t n, size_t *first)
+{
+	size_t g = 0; /* start of the current run of equal keys */
+	if (n > 1)
+		qsort(keys, n, sizeof(*keys), dupkey_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && (keys[i].cls != keys[g].cls || keys[i].len != keys[g].len ||
+			      memcmp(keys[i].key, keys[g].key, keys[g].len) != 0))
+			g = i;
+		first[keys[i].idx] = g == i ? SIZE_MAX : keys[g].idx;
+	}
+}
+
 /* ==== Blocks ==== */
 
 int ldg_block_build(const uint8_t chain_id[TR_HASH_LEN], uint64_t height,

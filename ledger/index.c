@@ -351,22 +351,41 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 {
 	owners o;
 	rec_event *res;
+	ldg_dupkey *keys;
+	size_t *first, nk = 0;
+	int *opened;
 	char hex[2 * TR_HASH_LEN + 1];
 	int rc = owners_init(l->c, &o);
 	if (rc)
 		return rc;
 	res = calloc(n ? n : 1, sizeof(*res));
-	if (!res) {
-		owners_fini(&o);
-		return TR_ENOMEM;
+	keys = malloc((n ? n : 1) * sizeof(*keys));
+	first = malloc((n ? n : 1) * sizeof(*first));
+	opened = calloc(n ? n : 1, sizeof(*opened));
+	if (!res || !keys || !first || !opened) {
+		rc = TR_ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
 	}
+	/* Records of one block (or cut) with the same GS1 event hash, both
+	 * originals or both declarations: sorted, not compared pairwise. */
+	for (size_t i = 0; i < n; i++) {
+		first[i] = SIZE_MAX;
+		opened[i] = rec_event_open(recs[i], lens[i], &res[i]) == TR_OK;
+		if (opened[i] && res[i].ev)
+			keys[nk++] = (ldg_dupkey){.key = res[i].ev->event_hash,
+						  .len = strlen(res[i].ev->event_hash),
+						  .cls = res[i].ev->error_declaration,
+						  .idx = i};
+	}
+	ldg__first_dups(keys, nk, first);
 	for (size_t i = 0; i < n; i++) {
 		char key[EP_HASH_STR_LEN + 2];
 		size_t klen;
 		MDB_val k, v;
-		rc = rec_event_open(recs[i], lens[i], &res[i]);
-		if (rc) {
+		if (!opened[i]) {
 			snprintf(err, errlen, "record %zu: not a valid Record message", i);
+			rc = TR_EINVAL;
 			goto out;
 		}
 		if (!res[i].ev)
@@ -386,17 +405,13 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 			rc = TR_EEXIST;
 			goto out;
 		}
-		for (size_t j = 0; j < i; j++) {
-			if (res[j].ev && res[j].ev->error_declaration == res[i].ev->error_declaration &&
-			    strcmp(res[j].ev->event_hash, res[i].ev->event_hash) == 0) {
-				snprintf(err, errlen,
-					 "record %zu: %s record %zu (same GS1 event hash %s)", i,
-					 res[i].ev->error_declaration ? "retracts the same event as"
-								      : "duplicate of",
-					 j, res[i].ev->event_hash);
-				rc = TR_EEXIST;
-				goto out;
-			}
+		if (first[i] != SIZE_MAX) {
+			snprintf(err, errlen, "record %zu: %s record %zu (same GS1 event hash %s)", i,
+				 res[i].ev->error_declaration ? "retracts the same event as"
+							      : "duplicate of",
+				 first[i], res[i].ev->event_hash);
+			rc = TR_EEXIST;
+			goto out;
 		}
 		rc = check_ownership(l->c, &o, &res[i], i, err, errlen);
 		if (rc)
@@ -404,9 +419,13 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 	}
 	rc = TR_OK;
 out:
-	for (size_t i = 0; i < n; i++)
-		rec_event_close(&res[i]);
+	for (size_t i = 0; res && opened && i < n; i++)
+		if (opened[i])
+			rec_event_close(&res[i]);
 	free(res);
+	free(keys);
+	free(first);
+	free(opened);
 	owners_fini(&o);
 	return rc;
 }

@@ -239,17 +239,52 @@ int ldg_head(ldg *l, uint64_t *height, uint8_t hash[TR_HASH_LEN])
 	return rc;
 }
 
+/* Duplicate event ids: within the block, or already in the events index. */
+static int check_dups(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err,
+		      size_t errlen)
+{
+	ldg_dupkey *keys = malloc((pb->n ? pb->n : 1) * sizeof(*keys));
+	size_t *first = malloc((pb->n ? pb->n : 1) * sizeof(*first));
+	int rc = TR_OK;
+	if (!keys || !first) {
+		free(keys);
+		free(first);
+		snprintf(err, errlen, "out of memory");
+		return TR_ENOMEM;
+	}
+	for (size_t i = 0; i < pb->n; i++)
+		keys[i] = (ldg_dupkey){.key = pb->ids[i], .len = TR_HASH_LEN, .idx = i};
+	ldg__first_dups(keys, pb->n, first);
+	for (size_t i = 0; i < pb->n; i++) {
+		MDB_val k = mval(pb->ids[i], TR_HASH_LEN), v;
+		char hex[2 * TR_HASH_LEN + 1];
+		if (first[i] != SIZE_MAX || mdb_get(txn, l->dbi[DB_EVENTS], &k, &v) == 0) {
+			snprintf(err, errlen, "record %zu: duplicate event id %s", i,
+				 tr_hex(hex, pb->ids[i], TR_HASH_LEN));
+			rc = TR_EEXIST;
+			break;
+		}
+	}
+	free(keys);
+	free(first);
+	return rc;
+}
+
 /* Check a block (and its certificate) as the successor of the head seen
- * in txn, including duplicates against the events index. */
+ * in txn, including duplicates against the events index. *rules_ran says
+ * whether the EPCIS rules were checked on this head (here, or by the
+ * ldg_check_block whose parse this call took). */
 static int check_next(ldg *l, MDB_txn *txn, const uint8_t *block, size_t len,
 		      const uint8_t *cert, size_t cert_len, unsigned flags, ldg_parsed_block *pb,
-		      char *err, size_t errlen)
+		      bool *rules_ran, char *err, size_t errlen)
 {
 	uint64_t height;
 	uint8_t head[TR_HASH_LEN];
 	char why[256];
+	bool reused = false;
 	int rc = head_txn(l, txn, &height, head);
 
+	*rules_ran = false;
 	if (rc) {
 		snprintf(err, errlen, "cannot read the head of '%s'", l->dir);
 		return rc;
@@ -257,31 +292,24 @@ static int check_next(ldg *l, MDB_txn *txn, const uint8_t *block, size_t len,
 	if (l->kept.hdr && len == l->kept_len && l->kept.hdr->height == height + 1 &&
 	    (!(l->kept_flags & LDG_RECORDS_VERIFIED) || (flags & LDG_RECORDS_VERIFIED)) &&
 	    memcmp(l->kept_head, head, TR_HASH_LEN) == 0 && memcmp(block, l->kept_bytes, len) == 0) {
-		/* these exact bytes passed ldg__parse_block on this head */
+		/* these exact bytes passed ldg__parse_block and the duplicate
+		 * checks on this head, which only an append moves */
 		*pb = l->kept;
+		*rules_ran = l->kept_rules;
 		memset(&l->kept, 0, sizeof(l->kept));
+		reused = true;
 	} else {
 		rc = ldg__parse_block(l->c, block, len, height + 1, head, flags, pb, err, errlen);
 		if (rc)
 			return rc;
 	}
-	for (size_t i = 0; i < pb->n; i++) {
-		MDB_val k = mval(pb->ids[i], TR_HASH_LEN), v;
-		char hex[2 * TR_HASH_LEN + 1];
-		bool dup = mdb_get(txn, l->dbi[DB_EVENTS], &k, &v) == 0;
-		for (size_t j = 0; !dup && j < i; j++)
-			dup = memcmp(pb->ids[i], pb->ids[j], TR_HASH_LEN) == 0;
-		if (dup) {
-			snprintf(err, errlen, "record %zu: duplicate event id %s", i,
-				 tr_hex(hex, pb->ids[i], TR_HASH_LEN));
-			rc = TR_EEXIST;
-			goto fail;
-		}
-	}
-	if (!(flags & LDG_RULES_CHECKED)) {
+	if (!reused && (rc = check_dups(l, txn, pb, err, errlen)) != TR_OK)
+		goto fail;
+	if (!(flags & LDG_RULES_CHECKED) && !*rules_ran) {
 		rc = ldg__check_rules(l, txn, pb, err, errlen);
 		if (rc)
 			goto fail;
+		*rules_ran = true;
 	}
 	if (cert) {
 		rc = ldg_cert_check(l->c, cert, cert_len, height + 1, pb->hash, why, sizeof(why));
@@ -298,7 +326,7 @@ fail:
 
 /* Keep an accepted block's parse for ldg_append (one block at most). */
 static void keep(ldg *l, ldg_parsed_block *pb, const uint8_t *block, size_t len,
-		 unsigned flags)
+		 unsigned flags, bool rules_ran)
 {
 	ldg__parsed_block_fini(&l->kept);
 	free(l->kept_bytes);
@@ -311,6 +339,7 @@ static void keep(ldg *l, ldg_parsed_block *pb, const uint8_t *block, size_t len,
 	l->kept_len = len;
 	memcpy(l->kept_head, pb->hdr->prev_hash.data, TR_HASH_LEN);
 	l->kept_flags = flags & LDG_RECORDS_VERIFIED;
+	l->kept_rules = rules_ran;
 	l->kept = *pb;
 }
 
@@ -319,13 +348,14 @@ int ldg_check_block(ldg *l, const uint8_t *block, size_t len, const uint8_t *cer
 {
 	MDB_txn *txn;
 	ldg_parsed_block pb;
+	bool rules_ran;
 	int rc;
 	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
 		return TR_EDB;
-	rc = check_next(l, txn, block, len, cert, cert_len, flags, &pb, err, errlen);
+	rc = check_next(l, txn, block, len, cert, cert_len, flags, &pb, &rules_ran, err, errlen);
 	mdb_txn_abort(txn);
 	if (rc == TR_OK)
-		keep(l, &pb, block, len, flags);
+		keep(l, &pb, block, len, flags, rules_ran);
 	return rc;
 }
 
@@ -336,6 +366,7 @@ int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, si
 	ldg_parsed_block pb;
 	uint8_t hk[8], hv[8], loc[12];
 	MDB_val k, v;
+	bool rules_ran;
 	int rc, mrc;
 
 	if (l->readonly) {
@@ -350,7 +381,7 @@ int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, si
 		snprintf(err, errlen, "cannot write ledger '%s': %s", l->dir, mdb_strerror(mrc));
 		return map_rc(mrc);
 	}
-	rc = check_next(l, txn, block, len, cert, cert_len, flags, &pb, err, errlen);
+	rc = check_next(l, txn, block, len, cert, cert_len, flags, &pb, &rules_ran, err, errlen);
 	if (rc) {
 		mdb_txn_abort(txn);
 		return rc;

@@ -672,6 +672,77 @@ static void test_merkle_rfc6962(void **state)
 		      nleaves, nroots, nproofs, tampered);
 }
 
+/* FIPS 180-4 known answers and libsodium's SHA-256, on both paths of
+ * tr_sha256 (the CPU's SHA instructions where present, libsodium's). */
+static void sha256_against_sodium(void)
+{
+	static const struct {
+		const char *msg;
+		const char *hex;
+	} kat[] = {
+	    {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+	    {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+	    {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+	     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+	    {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+	     "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
+	};
+	static uint8_t buf[1100];
+	uint8_t want[TR_HASH_LEN], got[TR_HASH_LEN];
+	tr_sha256_ctx c;
+
+	for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+		unhex_exact(want, sizeof(want), kat[i].hex);
+		tr_sha256(got, kat[i].msg, strlen(kat[i].msg));
+		assert_memory_equal(got, want, sizeof(want));
+	}
+	/* one million 'a', fed in pieces of 1,000 */
+	unhex_exact(want, sizeof(want),
+		    "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+	memset(buf, 'a', 1000);
+	tr_sha256_init(&c);
+	for (int i = 0; i < 1000; i++)
+		tr_sha256_update(&c, buf, 1000);
+	tr_sha256_final(&c, got);
+	assert_memory_equal(got, want, sizeof(want));
+
+	randombytes_buf(buf, sizeof(buf));
+	for (size_t len = 0; len <= sizeof(buf); len++) {
+		crypto_hash_sha256(want, buf, len);
+		tr_sha256(got, buf, len);
+		assert_memory_equal(got, want, sizeof(want));
+		/* the same bytes in two updates split at every point near a block edge,
+		 * and one byte at a time for short inputs */
+		for (size_t cut = len > 130 ? len - 130 : 0; cut <= len; cut += 7) {
+			tr_sha256_init(&c);
+			tr_sha256_update(&c, buf, cut);
+			tr_sha256_update(&c, buf + cut, len - cut);
+			tr_sha256_final(&c, got);
+			assert_memory_equal(got, want, sizeof(want));
+		}
+		if (len < 200) {
+			tr_sha256_init(&c);
+			for (size_t i = 0; i < len; i++)
+				tr_sha256_update(&c, buf + i, 1);
+			tr_sha256_final(&c, got);
+			assert_memory_equal(got, want, sizeof(want));
+		}
+	}
+}
+
+static void test_sha256(void **state)
+{
+	(void)state;
+	if (!tr_sha256_accelerated())
+		print_message("# no SHA instructions on this CPU (or under valgrind): "
+			      "libsodium's path only\n");
+	sha256_against_sodium();
+	tr_sha256_force_portable(true);
+	assert_false(tr_sha256_accelerated());
+	sha256_against_sodium();
+	tr_sha256_force_portable(false);
+}
+
 static void test_merkle_edges(void **state)
 {
 	/* SHA-256 of the empty string. */
@@ -1424,6 +1495,7 @@ static int setup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sha256),
 		cmocka_unit_test(test_ed25519_rfc8032),
 		cmocka_unit_test(test_ed25519_supercop),
 		cmocka_unit_test(test_ed25519_wycheproof),

@@ -22,6 +22,7 @@
  */
 #include "ledger/epcis_map.h"
 #include "ledger/ledger.h"
+#include "ledger/ledger_internal.h"
 #include "proto/trellis.pb-c.h"
 
 #include <dirent.h>
@@ -806,6 +807,37 @@ static void test_refuse_duplicate_event(void **state)
 	batch_free(&recs);
 }
 
+/* ldg__first_dups against the pairwise scan it replaces: random keys from
+ * a small alphabet (many collisions), two classes, lengths 0..3. */
+static void test_first_dups(void **state)
+{
+	enum { N = 600 };
+	static char keys[N][4];
+	static size_t lens[N], first[N];
+	static unsigned cls[N];
+	static ldg_dupkey dk[N];
+	(void)state;
+	for (int round = 0; round < 20; round++) {
+		size_t n = round == 0 ? 0 : round == 1 ? 1 : randombytes_uniform(N) + 1;
+		for (size_t i = 0; i < n; i++) {
+			lens[i] = randombytes_uniform(4);
+			for (size_t j = 0; j < lens[i]; j++)
+				keys[i][j] = (char)('a' + randombytes_uniform(round % 5 + 2));
+			cls[i] = randombytes_uniform(2);
+			dk[i] = (ldg_dupkey){.key = keys[i], .len = lens[i], .cls = cls[i], .idx = i};
+		}
+		ldg__first_dups(dk, n, first);
+		for (size_t i = 0; i < n; i++) {
+			size_t want = SIZE_MAX;
+			for (size_t j = 0; j < i && want == SIZE_MAX; j++)
+				if (cls[j] == cls[i] && lens[j] == lens[i] &&
+				    memcmp(keys[j], keys[i], lens[i]) == 0)
+					want = j;
+			assert_int_equal(first[i], want);
+		}
+	}
+}
+
 static void test_refuse_cert_2f_votes(void **state)
 {
 	expect_cert_refused(*state, &(cert_spec){.nvotes = 2}, TR_EVERIFY, "2f+1");
@@ -1181,6 +1213,7 @@ int main(void)
 		T4B1(test_refuse_wrong_alg),
 		T4B1(test_refuse_record_unknown_fields),
 		T4B1(test_refuse_duplicate_event),
+		cmocka_unit_test(test_first_dups),
 		T4B1(test_refuse_cert_2f_votes),
 		T4B1(test_refuse_cert_bad_vote),
 		T4B1(test_refuse_cert_other_hash),
