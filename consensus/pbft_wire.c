@@ -104,6 +104,47 @@ ProtobufCMessage *pbft_wire_unpack(const ProtobufCMessageDescriptor *desc, const
 	return m;
 }
 
+/* A varint of at most 10 bytes at *p (< end), or false. */
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 70 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+bool pbft_wire_is_vote(const uint8_t *msg, size_t len)
+{
+	const uint8_t *p = msg, *end = msg + len;
+	bool vote = false;
+	while (p < end) {
+		uint64_t key, v;
+		if (!read_varint(&p, end, &key))
+			return false;
+		switch (key & 7) {
+		case 0: /* varint: version, sender */
+			if (!read_varint(&p, end, &v))
+				return false;
+			break;
+		case 2: /* length-delimited: the oneof */
+			if (!read_varint(&p, end, &v) || v > (uint64_t)(end - p))
+				return false;
+			p += v;
+			if ((key >> 3) != 4 && (key >> 3) != 5)
+				return false; /* a PRE-PREPARE or a signed message */
+			vote = true;
+			break;
+		default:
+			return false;
+		}
+	}
+	return vote;
+}
+
 void pbft_wire_free(ProtobufCMessage *m)
 {
 	if (m)

@@ -75,6 +75,12 @@ int pbft_wire_block_header(const uint8_t *block, size_t len, size_t max,
  * TR_ETOOBIG, TR_ENOMEM. */
 int pbft_wire_block_body_ok(const uint8_t *block, size_t len, size_t max) TR_MUST_USE;
 
+/* Whether msg (a Message, unchecked) looks like a PREPARE or COMMIT vote,
+ * judged from its top-level field tags alone: a node may take votes ahead
+ * of the partner's queued gossip. Anything else, or anything it cannot
+ * read, is false. pbft_step still checks the message in full. */
+bool pbft_wire_is_vote(const uint8_t *msg, size_t len);
+
 int pbft_wire_pack(const ProtobufCMessage *m, uint8_t **out, size_t *len) TR_MUST_USE;
 
 /* Wrap a kind into a Message from `sender` and pack it. Exactly one of

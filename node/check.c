@@ -15,13 +15,16 @@
  * and hand it to the node thread (node_job_push), or answer the client /
  * drop the gossip with its reason.
  *
- * Order per partner. Every frame of a partner passes through here, its
- * consensus messages too (they need no check), in one FIFO per partner,
- * and at most one checker works on a partner at a time: the node thread
- * sees each partner's frames in the order they were sent. That matters:
- * a PRE-PREPARE follows the gossip of its records, and a replica that
- * already holds those records checked skips their signatures when it
- * validates the block on its one thread. Partners are served round-robin,
+ * Order per partner. Every frame of a partner but its votes passes
+ * through here, its other consensus messages too (they need no check), in
+ * one FIFO per partner, and at most one checker works on a partner at a
+ * time: the node thread sees each partner's frames in the order they were
+ * sent. That matters: a PRE-PREPARE follows the gossip of its records, and
+ * a replica that already holds those records checked skips their
+ * signatures when it validates the block on its one thread. PREPARE and
+ * COMMIT votes (pbft_wire_is_vote) go straight to the node thread: behind
+ * a partner's gossip under load they waited hundreds of milliseconds and
+ * held every block's commit back, and PBFT takes votes in any order. Partners are served round-robin,
  * client submits (their own FIFO) between them. Bounds: API jobs are at most
  * NODE_API_CONTEXTS (one per context); peer jobs are charged to their
  * peer, in bytes, from the moment the link hands them over until the node

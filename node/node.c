@@ -26,6 +26,7 @@
  */
 #include "node/node_internal.h"
 
+#include "consensus/pbft_wire.h"
 #include "ledger/query.h"
 #include "proto/link.pb-c.h"
 
@@ -108,7 +109,10 @@ static void on_peer_frame(void *ctx, uint32_t peer, uint32_t kind, const uint8_t
 		}
 		memcpy(j->bytes, payload, len);
 	}
-	node_check_push(nd, j); /* in order behind this partner's gossip */
+	if (j->kind == JOB_CONSENSUS && pbft_wire_is_vote(j->bytes, j->len))
+		node_job_push(nd, j); /* votes need no order behind gossip (check.c) */
+	else
+		node_check_push(nd, j); /* in order behind this partner's gossip */
 }
 
 /* ==== Replies ==== */

@@ -4,6 +4,7 @@
  * reaches the state machine behind them (the real check is tr_verify,
  * covered by the known-answer tests). */
 #include "consensus/pbft.h"
+#include "consensus/pbft_wire.h"
 #include "tests/fuzz/fuzz.h"
 
 #include <stdlib.h>
@@ -47,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		at += 3;
 		if (len > size - at)
 			len = size - at;
+		(void)pbft_wire_is_vote(data + at, len); /* bounded reads only (ASan) */
 		fuzz_ignore(pbft_step(p, from, data + at, len));
 		at += len;
 		while (pbft_pop(p, &a) == TR_OK)

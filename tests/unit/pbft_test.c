@@ -232,6 +232,52 @@ static void test_bad_config_and_state(void **state)
 	net_fini(&nt);
 }
 
+/* Votes are told apart from PRE-PREPAREs and signed messages by their
+ * tags; cut or garbled bytes are not votes. */
+static void test_is_vote(void **state)
+{
+	Pbft__Vote v = PBFT__VOTE__INIT;
+	Pbft__PrePrepare pp = PBFT__PRE_PREPARE__INIT;
+	Pbft__Signed sg = PBFT__SIGNED__INIT;
+	uint8_t hash[TR_HASH_LEN] = {1}, sig[TR_SIG_LEN] = {2}, block[300] = {3};
+	uint8_t *m;
+	size_t len;
+	(void)state;
+	v.view = 7;
+	v.height = 300;
+	v.block_hash.data = hash;
+	v.block_hash.len = sizeof hash;
+	v.signature.data = sig;
+	v.signature.len = sizeof sig;
+	pp.view = 7;
+	pp.block.data = block;
+	pp.block.len = sizeof block;
+	pp.signature.data = sig;
+	pp.signature.len = sizeof sig;
+	sg.body.data = block;
+	sg.body.len = 40;
+	sg.signature.data = sig;
+	sg.signature.len = sizeof sig;
+
+	for (int kind = 0; kind < 4; kind++) {
+		assert_int_equal(pbft_wire_message(2, kind == 0 ? &pp : NULL, kind == 1 ? &v : NULL,
+						   kind == 2 ? &v : NULL, kind == 3 ? &sg : NULL,
+						   &m, &len),
+				 0);
+		assert_int_equal(pbft_wire_is_vote(m, len), kind == 1 || kind == 2);
+		/* every cut of a vote ends inside a field, or before its oneof */
+		for (size_t k = 0; k < len; k++)
+			assert_false(pbft_wire_is_vote(m, k));
+		if (kind == 1) {
+			m[0] = 0x0f; /* the first key: field 1, wire type 7 (none such) */
+			assert_false(pbft_wire_is_vote(m, len));
+		}
+		free(m);
+	}
+	assert_false(pbft_wire_is_vote((const uint8_t *)"", 0));
+	assert_false(pbft_wire_is_vote((const uint8_t *)"\x22\x80", 2));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +285,7 @@ int main(void)
 		cmocka_unit_test(test_persist_before_pre_prepare),
 		cmocka_unit_test(test_garbage_is_dropped),
 		cmocka_unit_test(test_bad_config_and_state),
+		cmocka_unit_test(test_is_vote),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
