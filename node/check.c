@@ -136,27 +136,50 @@ drop:
 	node_job_free(j);
 }
 
+static job *lane_pop(node *nd, size_t i)
+{
+	check_fifo *q = &nd->checks[i];
+	job *j = q->head;
+	q->head = j->next;
+	if (!q->head)
+		q->tail = NULL;
+	if (j->kind == JOB_CONSENSUS)
+		q->consensus--;
+	if (i < nd->c->n)
+		q->busy = true; /* one checker per partner: keeps its order */
+	j->next = NULL;
+	return j;
+}
+
 /* The next job to work on (check_mu held), or NULL: the head of the next
  * partner FIFO (round-robin) that no other checker is working on, else a
- * client submit. Sets *lane to the FIFO it came from. */
+ * client submit. Every other pop first serves a partner whose FIFO holds
+ * a consensus frame (a PRE-PREPARE behind that partner's gossip), so the
+ * block reaches the node thread sooner; the pops between stay round-robin,
+ * so a partner sending consensus frames gets at most half of the
+ * checkers' turns. Sets *lane to the FIFO it came from. */
 static job *check_pop(node *nd, size_t *lane)
 {
 	size_t nl = (size_t)nd->c->n + 1; /* partners, then clients */
+	if (!nd->check_urgent_last) {
+		for (size_t k = 0; k + 1 < nl; k++) {
+			size_t i = (nd->check_next + k) % nl;
+			if (i >= nd->c->n || !nd->checks[i].head || nd->checks[i].busy ||
+			    !nd->checks[i].consensus)
+				continue;
+			nd->check_urgent_last = true;
+			*lane = i;
+			return lane_pop(nd, i);
+		}
+	}
 	for (size_t k = 0; k < nl; k++) {
 		size_t i = (nd->check_next + k) % nl;
-		check_fifo *q = &nd->checks[i];
-		job *j = q->head;
-		if (!j || q->busy)
+		if (!nd->checks[i].head || nd->checks[i].busy)
 			continue;
-		q->head = j->next;
-		if (!q->head)
-			q->tail = NULL;
-		if (i < nd->c->n)
-			q->busy = true; /* one checker per partner: keeps its order */
 		nd->check_next = (i + 1) % nl;
+		nd->check_urgent_last = false;
 		*lane = i;
-		j->next = NULL;
-		return j;
+		return lane_pop(nd, i);
 	}
 	return NULL;
 }
@@ -196,6 +219,8 @@ void node_check_push(node *nd, job *j)
 	j->next = NULL;
 	pthread_mutex_lock(&nd->check_mu);
 	q = &nd->checks[j->kind == JOB_API ? nd->c->n : j->peer];
+	if (j->kind == JOB_CONSENSUS)
+		q->consensus++;
 	if (q->tail)
 		q->tail->next = j;
 	else
@@ -239,5 +264,6 @@ void node_checks_free(node *nd)
 			node_job_free(j);
 		}
 		nd->checks[i].head = nd->checks[i].tail = NULL;
+		nd->checks[i].consensus = 0;
 	}
 }

@@ -682,6 +682,7 @@ static void propose(node *nd)
 	const uint8_t **recs;
 	size_t *lens, k, max = nd->c->params.block_max_records;
 	uint8_t *block = NULL, hash[TR_HASH_LEN], head[TR_HASH_LEN];
+	uint64_t height;
 	size_t blen;
 	int rc;
 
@@ -702,7 +703,8 @@ static void propose(node *nd)
 		return;
 	}
 	pbft_head(nd->cons, head);
-	rc = ldg_block_build(nd->c->chain_id, pbft_height(nd->cons) + 1, head,
+	height = pbft_height(nd->cons) + 1;
+	rc = ldg_block_build(nd->c->chain_id, height, head,
 			     pbft_view(nd->cons), nd->self, tr_wall_ms(), recs, lens, k, &block,
 			     &blen, hash);
 	free(recs);
@@ -719,6 +721,17 @@ static void propose(node *nd)
 		TR_LOG(TR_LOG_ERROR, "msg=\"cannot propose\" height=%llu reason=\"%s\"",
 		       (unsigned long long)(pbft_height(nd->cons) + 1), tr_strerror(rc));
 	run_actions(nd);
+	/* The PRE-PREPARE is out. While the backups validate it, parse the
+	 * block here as well: ldg_check_block keeps the parse, and the append
+	 * at commit takes it instead of parsing on the commit path. Its
+	 * records came from the mempool (checked) and passed the rules at
+	 * cut. Not when the block already committed (one partner). */
+	if (rc == TR_OK && pbft_height(nd->cons) + 1 == height) {
+		char err[256];
+		if (ldg_check_block(nd->ledger, nd->proposed, nd->proposed_len, NULL, 0,
+				    LDG_RECORDS_VERIFIED | LDG_RULES_CHECKED, err, sizeof(err)))
+			TR_LOG(TR_LOG_WARN, "msg=\"own proposal does not check\" reason=\"%s\"", err);
+	}
 }
 
 /* ==== Startup ==== */

@@ -61,7 +61,8 @@ void node_job_free(job *j);
 
 typedef struct {
 	job *head, *tail;
-	bool busy; /* a checker works on this partner's previous job */
+	size_t consensus; /* consensus frames queued here */
+	bool busy;        /* a checker works on this partner's previous job */
 } check_fifo;
 
 /* What a peer job costs against NODE_PEER_QUEUE_BYTES_MAX. */
@@ -167,6 +168,7 @@ struct node {
 	pthread_cond_t check_cv;
 	check_fifo checks[TR_PARTNERS_MAX + 1]; /* one per partner, then clients */
 	size_t check_next;                      /* round-robin position */
+	bool check_urgent_last;                 /* the last pop was for a queued PRE-PREPARE */
 	bool check_stop;
 	pthread_t checkers[NODE_CHECKERS_MAX];
 	size_t ncheckers;
