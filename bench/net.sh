@@ -3,10 +3,12 @@
 #
 # 1. Ed25519 verify rate on one core (the same run), and the bound this
 #    machine allows: verify/s x cores / nodes (every node checks every record).
-# 2. A 4-node testnet on 127.0.0.1: ~1 KB events from 8 concurrent clients
+# 2. A 4-node testnet on 127.0.0.1: ~1 KB events from 16 concurrent clients
+#    (CLIENTS=N to change; 8 before 2026-12-01 run 9, see RESULTS.md)
 #    spread over the 4 nodes, 200 per request: committed records/s.
 # 3. The same testnet at half that load (10 events per request, paced):
-#    commit latency p50 / p99 per request (16 paced clients).
+#    commit latency p50 / p99 per request (64 paced clients, so that
+#    requests in flight do not cap the rate; 16 before run 9).
 # 4. A 3-member etcd cluster (Debian's etcd-server, installed if missing) on
 #    127.0.0.1 with 1 KB puts driven by wrk over its HTTP gateway: puts/s,
 #    as a crash-tolerant reference on the same machine.
@@ -16,6 +18,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${TRELLIS_BIN:-$ROOT/bin}
 NETLOAD=${NETLOAD:-$ROOT/build/bench/netload}
 RECORDS=${RECORDS:-40000}
+CLIENTS=${CLIENTS:-16}
 DIR=$(mktemp -d /tmp/trellis-bench-net.XXXXXX)
 ETCD_PIDS=""
 cleanup() {
@@ -35,11 +38,11 @@ echo "baseline: Ed25519 verify ${VR}/s on one core; bound for 4 nodes on $CORES 
 TRELLIS_BIN=$BIN "$ROOT/testnet/up.sh" 4 "$DIR/net" >/dev/null
 HOMES=$DIR/net/n1,$DIR/net/n2,$DIR/net/n3,$DIR/net/n4
 "$NETLOAD" load "$HOMES" 2000 8 100 >/dev/null # warm-up
-T=$("$NETLOAD" load "$HOMES" "$RECORDS" 8 200)
+T=$("$NETLOAD" load "$HOMES" "$RECORDS" "$CLIENTS" 200)
 echo "throughput: $T"
 RPS=$(echo "$T" | sed 's/.* rps=\([0-9]*\).*/\1/')
 HALF=$((RPS / 2))
-L=$("$NETLOAD" load "$HOMES" $((HALF * 10)) 16 10 "$HALF")
+L=$("$NETLOAD" load "$HOMES" $((HALF * 10)) 64 10 "$HALF")
 echo "latency at half load ($HALF records/s): $L"
 P50=$(echo "$L" | sed 's/.* p50_ms=\([0-9.]*\).*/\1/')
 P99=$(echo "$L" | sed 's/.* p99_ms=\([0-9.]*\).*/\1/')

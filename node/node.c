@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #define NODE_TICK_MS 50
+#define NODE_REGOSSIP_RECORDS_MAX 2000
 
 int node_home_path(char *out, size_t outlen, const char *home, const char *file)
 {
@@ -191,7 +192,7 @@ static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
 	Link__Gossip g = LINK__GOSSIP__INIT;
 	uint8_t *buf;
 	size_t len;
-	if (!nd->link)
+	if (!nd->link || nd->test_lose_gossip)
 		return;
 	g.n_records = n;
 	g.records = (ProtobufCBinaryData *)(uintptr_t)recs;
@@ -321,8 +322,8 @@ static void do_submit(node *nd, job *j)
 	for (size_t i = 0; i < s->n_records; i++) {
 		/* a record already pending (gossip, or another client) gets one more waiter */
 		mp_entry *e = mp_find(&nd->mp, w->ids[i]);
-		if (!e)
-			e = mp_add(&nd->mp, w->ids[i], s->records[i].data, s->records[i].len);
+		if (!e && (e = mp_add(&nd->mp, w->ids[i], s->records[i].data, s->records[i].len)))
+			e->sent_ms = tr_mono_ms(); /* gossiped below */
 		if (!e || mp_attach(e, w, i) != TR_OK) {
 			/* out of memory half-way: the attached entries stay pending, and
 			 * this client is told; its records may still commit */
@@ -363,9 +364,63 @@ static void do_gossip(node *nd, job *j)
 			       nd->c->partners[j->peer].name);
 			return;
 		}
-		if (!mp_add(&nd->mp, j->ids[i], j->recs[i], j->lens[i]))
+		mp_entry *e = mp_add(&nd->mp, j->ids[i], j->recs[i], j->lens[i]);
+		if (!e)
 			return;
+		e->sent_ms = tr_mono_ms();
 	}
+}
+
+/* Gossip is sent once, and NNG's pair1 (polyamorous) discards a frame
+ * without a word when the peer's pipe queue is full (its tx_drop
+ * statistic; nng_sendmsg still succeeds). A record whose gossip was lost
+ * on the way to the primary would wait here until a view change made
+ * this node primary, and a view change needs 2f+1 replicas with pending
+ * records. So this node's clients' records (those with waiters) pending
+ * half the view-change timeout since they were last sent go again,
+ * oldest first and at most NODE_REGOSSIP_RECORDS_MAX per tick, to the
+ * primary only: it is the one that must hold them, it gets them before
+ * this node's view-change timer runs out, and the others are not loaded.
+ * The primary drops those it already has (do_gossip). */
+static void regossip(node *nd)
+{
+	uint64_t now = tr_mono_ms(), after = nd->c->params.view_change_timeout_ms / 2;
+	pbft_replica pr;
+	ProtobufCBinaryData *recs;
+	Link__Gossip g = LINK__GOSSIP__INIT;
+	size_t n = 0, bytes = 0;
+	uint8_t *buf;
+	if (!nd->link || !nd->mp.head || pbft_is_primary(nd->cons) ||
+	    now - nd->mp.head->sent_ms < after)
+		return;
+	pr = pbft_primary_of(nd->cons, pbft_view(nd->cons));
+	recs = malloc(NODE_REGOSSIP_RECORDS_MAX * sizeof(*recs));
+	if (!recs)
+		return;
+	for (mp_entry *e = nd->mp.head; e && n < NODE_REGOSSIP_RECORDS_MAX; e = e->next) {
+		if (!e->waiters || now - e->sent_ms < after)
+			continue;
+		if (n > 0 && bytes + e->len > nd->c->params.block_max_bytes)
+			break;
+		recs[n].data = e->rec;
+		recs[n].len = e->len;
+		bytes += e->len;
+		e->sent_ms = now;
+		n++;
+	}
+	g.n_records = n;
+	g.records = recs;
+	buf = n ? malloc(link__gossip__get_packed_size(&g)) : NULL;
+	if (buf) {
+		size_t len = link__gossip__pack(&g, buf);
+		if (p2p_link_send(nd->link, pr.v, P2P_KIND_GOSSIP, buf, len) == TR_OK) {
+			nd->regossiped += n;
+			TR_LOG(TR_LOG_INFO, "msg=\"pending records sent again to the primary\" peer=%s records=%zu",
+			       nd->c->partners[pr.v].name, n);
+		}
+	}
+	free(buf);
+	free(recs);
 }
 
 /* ==== Consensus ==== */
@@ -769,6 +824,11 @@ static int home_open(node *nd, char *err, size_t errlen)
 		return TR_EINVAL;
 	}
 	nd->self = (uint32_t)idx;
+	/* Fault injection for tests/integration/t0360: this node's clients'
+	 * records are gossiped to nobody, as if every frame were lost. */
+	nd->test_lose_gossip = getenv("TRELLIS_TEST_LOSE_GOSSIP") != NULL;
+	if (nd->test_lose_gossip)
+		TR_LOG(TR_LOG_WARN, "msg=\"TRELLIS_TEST_LOSE_GOSSIP is set: submitted records are not gossiped\"");
 	tr_log_set_node(nd->c->partners[idx].name);
 	if (node_home_path(path, sizeof(path), home, "data"))
 		goto toolong;
@@ -989,6 +1049,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 			pbft_note_pending(nd.cons, nd.mp.count > 0);
 			pbft_tick(nd.cons);
 			run_actions(&nd);
+			regossip(&nd);
 		}
 		if (now - nd.last_height_ms >= HEIGHT_EVERY_MS) {
 			nd.last_height_ms = now;
@@ -1012,14 +1073,16 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       "msg=\"node stopping\" height=%llu committed_records=%llu view_changes=%llu "
 		       "dropped_malformed=%llu dropped_badsig=%llu dropped_stale=%llu dropped_future=%llu "
 		       "dropped_wrong=%llu frames_in=%llu frames_out=%llu send_dropped=%llu "
-		       "links_refused=%llu handshakes_evicted=%llu bad_frames=%llu queue_dropped=%llu",
+		       "links_refused=%llu handshakes_evicted=%llu bad_frames=%llu queue_dropped=%llu "
+		       "tx_dropped=%llu regossiped=%llu",
 		       (unsigned long long)pbft_height(nd.cons), (unsigned long long)nd.committed_records,
 		       (unsigned long long)ps.view_changes, (unsigned long long)ps.dropped_malformed,
 		       (unsigned long long)ps.dropped_badsig, (unsigned long long)ps.dropped_stale,
 		       (unsigned long long)ps.dropped_future, (unsigned long long)ps.dropped_wrong,
 		       (unsigned long long)ls.frames_in, (unsigned long long)ls.frames_out,
 		       (unsigned long long)ls.send_dropped, (unsigned long long)ls.refused,
-		       (unsigned long long)ls.evicted, (unsigned long long)ls.bad_frames, qdrop);
+		       (unsigned long long)ls.evicted, (unsigned long long)ls.bad_frames, qdrop,
+		       (unsigned long long)ls.tx_dropped, (unsigned long long)nd.regossiped);
 	}
 	if (nd.fatal) {
 		fail_waiters(&nd, nd.fatal_why);

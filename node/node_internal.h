@@ -96,6 +96,7 @@ typedef struct mp_entry {
 	size_t len;
 	struct mp_entry *prev, *next; /* arrival order */
 	wref *waiters;
+	uint64_t sent_ms; /* when this node last gossiped it, or it arrived */
 } mp_entry;
 
 typedef struct {
@@ -179,6 +180,8 @@ struct node {
 	uint8_t *proposed;              /* the whole block this node last proposed (owned) */
 	size_t proposed_len;
 	uint64_t committed_records;
+	uint64_t regossiped; /* pending records sent again to the primary */
+	bool test_lose_gossip; /* TRELLIS_TEST_LOSE_GOSSIP: first gossip never leaves (t0360) */
 	uint64_t last_tick_ms;
 	uint64_t last_height_ms;             /* last height announcement */
 	uint64_t pushed_ms[TR_PARTNERS_MAX]; /* last blocks pushed to each peer */

@@ -807,7 +807,16 @@ const char *p2p_link_peer_state(p2p_link *l, uint32_t i)
 
 void p2p_link_get_stats(p2p_link *l, p2p_link_stats *out)
 {
+	nng_stat *all, *sock, *drop;
 	pthread_mutex_lock(&l->mu);
 	*out = l->stats;
 	pthread_mutex_unlock(&l->mu);
+	/* pair1 (polyamorous) discards a frame when the peer's pipe queue is
+	 * full and nng_sendmsg still succeeds: only its statistic tells */
+	if (l->sock_open && nng_stats_get(&all) == 0) {
+		if ((sock = nng_stat_find_socket(all, l->sock)) &&
+		    (drop = nng_stat_find(sock, "tx_drop")))
+			out->tx_dropped = nng_stat_value(drop);
+		nng_stats_free(all);
+	}
 }

@@ -77,6 +77,7 @@ typedef struct {
 	uint64_t refused;       /* handshakes or auths that failed */
 	uint64_t evicted;       /* handshaking connections evicted by newer ones */
 	uint64_t bad_frames;    /* frames that did not decrypt or parse */
+	uint64_t tx_dropped;    /* frames NNG's pair1 discarded: a peer's pipe queue was full */
 } p2p_link_stats;
 
 /* Listen on partners[self].address and dial every other partner.
