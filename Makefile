@@ -104,7 +104,9 @@ integration: $(PROGS)
 
 test: unit integration $(TEST_EXTRA)
 
+# tests/lsan.supp: the one NNG leak at a hung close (see the file)
 asan:
+	LSAN_OPTIONS="suppressions=$(abspath tests/lsan.supp):print_suppressions=0" \
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		CFLAGS="-O1 -g" test

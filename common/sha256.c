@@ -135,6 +135,8 @@ void tr_sha256_init(tr_sha256_ctx *c)
 void tr_sha256_update(tr_sha256_ctx *c, const void *data, size_t len)
 {
 	const uint8_t *p = data;
+	if (len == 0) /* data may be NULL then, and memcpy must not see it */
+		return;
 	if (!c->accel) {
 		crypto_hash_sha256_update(&c->u.sodium, p, len);
 		return;

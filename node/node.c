@@ -378,7 +378,7 @@ static void do_gossip(node *nd, job *j)
  * this node primary, and a view change needs 2f+1 replicas with pending
  * records. So this node's clients' records (those with waiters) pending
  * half the view-change timeout since they were last sent go again,
- * oldest first and at most NODE_REGOSSIP_RECORDS_MAX per tick, to the
+ * oldest first and at most NODE_REGOSSIP_RECORDS_MAX per scan, to the
  * primary only: it is the one that must hold them, it gets them before
  * this node's view-change timer runs out, and the others are not loaded.
  * The primary drops those it already has (do_gossip). */
@@ -390,9 +390,12 @@ static void regossip(node *nd)
 	Link__Gossip g = LINK__GOSSIP__INIT;
 	size_t n = 0, bytes = 0;
 	uint8_t *buf;
+	/* the scan walks the mempool (up to NODE_MEMPOOL_RECORDS_MAX): four
+	 * times per timeout at most, not every tick */
 	if (!nd->link || !nd->mp.head || pbft_is_primary(nd->cons) ||
-	    now - nd->mp.head->sent_ms < after)
+	    now - nd->mp.head->sent_ms < after || now - nd->regossip_at < after / 4)
 		return;
+	nd->regossip_at = now;
 	pr = pbft_primary_of(nd->cons, pbft_view(nd->cons));
 	recs = malloc(NODE_REGOSSIP_RECORDS_MAX * sizeof(*recs));
 	if (!recs)

@@ -180,7 +180,8 @@ struct node {
 	uint8_t *proposed;              /* the whole block this node last proposed (owned) */
 	size_t proposed_len;
 	uint64_t committed_records;
-	uint64_t regossiped; /* pending records sent again to the primary */
+	uint64_t regossiped;  /* pending records sent again to the primary */
+	uint64_t regossip_at; /* when regossip() last scanned the mempool */
 	bool test_lose_gossip; /* TRELLIS_TEST_LOSE_GOSSIP: first gossip never leaves (t0360) */
 	uint64_t last_tick_ms;
 	uint64_t last_height_ms;             /* last height announcement */

@@ -691,6 +691,17 @@ static void sha256_against_sodium(void)
 	uint8_t want[TR_HASH_LEN], got[TR_HASH_LEN];
 	tr_sha256_ctx c;
 
+	/* no bytes at all, from a NULL pointer (UBSan: memcpy must not see it) */
+	unhex_exact(want, sizeof(want), kat[0].hex);
+	tr_sha256(got, NULL, 0);
+	assert_memory_equal(got, want, sizeof(want));
+	tr_sha256_init(&c);
+	tr_sha256_update(&c, "ab", 2);
+	tr_sha256_update(&c, NULL, 0);
+	tr_sha256_update(&c, "c", 1);
+	tr_sha256_final(&c, got);
+	unhex_exact(want, sizeof(want), kat[1].hex);
+	assert_memory_equal(got, want, sizeof(want));
 	for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
 		unhex_exact(want, sizeof(want), kat[i].hex);
 		tr_sha256(got, kat[i].msg, strlen(kat[i].msg));
