@@ -382,47 +382,87 @@ static void do_gossip(node *nd, job *j)
  * primary only: it is the one that must hold them, it gets them before
  * this node's view-change timer runs out, and the others are not loaded.
  * The primary drops those it already has (do_gossip). */
+/* Send the records in recs[0..n) to the primary pr as one gossip frame. */
+static void regossip_send(node *nd, pbft_replica pr, ProtobufCBinaryData *recs, size_t n,
+			  const char *why)
+{
+	Link__Gossip g = LINK__GOSSIP__INIT;
+	uint8_t *buf;
+	if (n == 0)
+		return;
+	g.n_records = n;
+	g.records = recs;
+	buf = malloc(link__gossip__get_packed_size(&g));
+	if (!buf)
+		return;
+	if (p2p_link_send(nd->link, pr.v, P2P_KIND_GOSSIP, buf, link__gossip__pack(&g, buf)) ==
+	    TR_OK) {
+		nd->regossiped += n;
+		TR_LOG(TR_LOG_INFO,
+		       "msg=\"pending records sent again to the primary\" peer=%s records=%zu why=%s",
+		       nd->c->partners[pr.v].name, n, why);
+	}
+	free(buf);
+}
+
 static void regossip(node *nd)
 {
 	uint64_t now = tr_mono_ms(), after = nd->c->params.view_change_timeout_ms / 2;
+	uint64_t since = nd->regossip_check;
 	pbft_replica pr;
 	ProtobufCBinaryData *recs;
-	Link__Gossip g = LINK__GOSSIP__INIT;
 	size_t n = 0, bytes = 0;
-	uint8_t *buf;
-	/* the scan walks the mempool (up to NODE_MEMPOOL_RECORDS_MAX): four
-	 * times per timeout at most, not every tick */
-	if (!nd->link || !nd->mp.head || pbft_is_primary(nd->cons) ||
-	    now - nd->mp.head->sent_ms < after || now - nd->regossip_at < after / 4)
+	p2p_link_stats ls = {0};
+	bool lost;
+	nd->regossip_check = now;
+	if (!nd->link || !nd->mp.head)
 		return;
-	nd->regossip_at = now;
+	/* NNG counts the frames it discarded, when nng_sendmsg takes them: a
+	 * new loss means a frame sent since the last call. Records this
+	 * node's clients sent in that window go to the primary at once
+	 * (the latency tail); older ones wait for the rule below. */
+	p2p_link_get_stats(nd->link, &ls);
+	lost = ls.tx_dropped != nd->tx_dropped_seen;
+	nd->tx_dropped_seen = ls.tx_dropped;
+	if (pbft_is_primary(nd->cons))
+		return;
 	pr = pbft_primary_of(nd->cons, pbft_view(nd->cons));
 	recs = malloc(NODE_REGOSSIP_RECORDS_MAX * sizeof(*recs));
 	if (!recs)
 		return;
-	for (mp_entry *e = nd->mp.head; e && n < NODE_REGOSSIP_RECORDS_MAX; e = e->next) {
-		if (!e->waiters || now - e->sent_ms < after)
-			continue;
-		if (n > 0 && bytes + e->len > nd->c->params.block_max_bytes)
-			break;
-		recs[n].data = e->rec;
-		recs[n].len = e->len;
-		bytes += e->len;
-		e->sent_ms = now;
-		n++;
-	}
-	g.n_records = n;
-	g.records = recs;
-	buf = n ? malloc(link__gossip__get_packed_size(&g)) : NULL;
-	if (buf) {
-		size_t len = link__gossip__pack(&g, buf);
-		if (p2p_link_send(nd->link, pr.v, P2P_KIND_GOSSIP, buf, len) == TR_OK) {
-			nd->regossiped += n;
-			TR_LOG(TR_LOG_INFO, "msg=\"pending records sent again to the primary\" peer=%s records=%zu",
-			       nd->c->partners[pr.v].name, n);
+	if (lost) {
+		for (mp_entry *e = nd->mp.tail; e && e->sent_ms >= since &&
+						n < NODE_REGOSSIP_RECORDS_MAX; e = e->prev) {
+			if (!e->waiters)
+				continue;
+			if (n > 0 && bytes + e->len > nd->c->params.block_max_bytes)
+				break;
+			recs[n].data = e->rec;
+			recs[n].len = e->len;
+			bytes += e->len;
+			n++;
 		}
+		regossip_send(nd, pr, recs, n, "frame-lost");
+		n = bytes = 0;
 	}
-	free(buf);
+	/* Records of this node's clients waiting half the view-change timeout
+	 * since they were last sent. The scan walks the mempool (up to
+	 * NODE_MEMPOOL_RECORDS_MAX): four times per half timeout at most. */
+	if (now - nd->mp.head->sent_ms >= after && now - nd->regossip_at >= after / 4) {
+		nd->regossip_at = now;
+		for (mp_entry *e = nd->mp.head; e && n < NODE_REGOSSIP_RECORDS_MAX; e = e->next) {
+			if (!e->waiters || now - e->sent_ms < after)
+				continue;
+			if (n > 0 && bytes + e->len > nd->c->params.block_max_bytes)
+				break;
+			recs[n].data = e->rec;
+			recs[n].len = e->len;
+			bytes += e->len;
+			e->sent_ms = now;
+			n++;
+		}
+		regossip_send(nd, pr, recs, n, "waited");
+	}
 	free(recs);
 }
 
