@@ -405,6 +405,19 @@ static void regossip_send(node *nd, pbft_replica pr, ProtobufCBinaryData *recs, 
 	free(buf);
 }
 
+/* Add e to recs[n], unless the frame would pass block_max_bytes. */
+static bool regossip_take(node *nd, ProtobufCBinaryData *recs, size_t *n, size_t *bytes,
+			  const mp_entry *e)
+{
+	if (*n > 0 && *bytes + e->len > nd->c->params.block_max_bytes)
+		return false;
+	recs[*n].data = e->rec;
+	recs[*n].len = e->len;
+	*bytes += e->len;
+	(*n)++;
+	return true;
+}
+
 static void regossip(node *nd)
 {
 	uint64_t now = tr_mono_ms(), after = nd->c->params.view_change_timeout_ms / 2;
@@ -433,14 +446,8 @@ static void regossip(node *nd)
 	if (lost) {
 		for (mp_entry *e = nd->mp.tail; e && e->sent_ms >= since &&
 						n < NODE_REGOSSIP_RECORDS_MAX; e = e->prev) {
-			if (!e->waiters)
-				continue;
-			if (n > 0 && bytes + e->len > nd->c->params.block_max_bytes)
+			if (e->waiters && !regossip_take(nd, recs, &n, &bytes, e))
 				break;
-			recs[n].data = e->rec;
-			recs[n].len = e->len;
-			bytes += e->len;
-			n++;
 		}
 		regossip_send(nd, pr, recs, n, "frame-lost");
 		n = bytes = 0;
@@ -453,13 +460,9 @@ static void regossip(node *nd)
 		for (mp_entry *e = nd->mp.head; e && n < NODE_REGOSSIP_RECORDS_MAX; e = e->next) {
 			if (!e->waiters || now - e->sent_ms < after)
 				continue;
-			if (n > 0 && bytes + e->len > nd->c->params.block_max_bytes)
+			if (!regossip_take(nd, recs, &n, &bytes, e))
 				break;
-			recs[n].data = e->rec;
-			recs[n].len = e->len;
-			bytes += e->len;
 			e->sent_ms = now;
-			n++;
 		}
 		regossip_send(nd, pr, recs, n, "waited");
 	}
