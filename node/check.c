@@ -24,15 +24,19 @@
  * signatures when it validates the block on its one thread. PREPARE and
  * COMMIT votes (pbft_wire_is_vote) go straight to the node thread: behind
  * a partner's gossip under load they waited hundreds of milliseconds and
- * held every block's commit back, and PBFT takes votes in any order. Partners are served round-robin,
- * client submits (their own FIFO) between them. Bounds: API jobs are at most
- * NODE_API_CONTEXTS (one per context); peer jobs are charged to their
- * peer, in bytes, from the moment the link hands them over until the node
- * thread takes them (node_peer_charge): past NODE_PEER_QUEUE_BYTES_MAX the
- * frame is dropped, counted and logged, so one partner cannot fill this
- * node's memory, and the others' frames still get in. PBFT retransmits
- * what is dropped; a dropped gossip batch is still proposed by the node it
- * was submitted to, or re-sent after a view change.
+ * held every block's commit back, and PBFT takes votes in any order.
+ * Partners are served round-robin, client submits (their own FIFO)
+ * between them. Bounds: API jobs are at most NODE_API_CONTEXTS (one per
+ * context); peer jobs are charged to their peer, in bytes, from the moment
+ * the link hands them over until the node thread takes them
+ * (node_peer_charge). Past half of NODE_PEER_QUEUE_BYTES_MAX the link
+ * holds the partner back (node.c on_peer_hold: no acknowledgement, so it
+ * sends nothing more: the batch it may still have in flight is at most
+ * P2P_FRAME_MAX); past all of it the frame is dropped, counted and
+ * logged, so one partner cannot fill this node's memory, and the others'
+ * frames still get in. PBFT retransmits what is dropped; a dropped gossip
+ * batch is re-sent to the primary by the node it was submitted to
+ * (regossip).
  */
 #include "node/node_internal.h"
 

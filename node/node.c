@@ -116,6 +116,20 @@ static void on_peer_frame(void *ctx, uint32_t peer, uint32_t kind, const uint8_t
 		node_check_push(nd, j); /* in order behind this partner's gossip */
 }
 
+/* Link receive thread: hold partner peer back while half its share of
+ * the queue is taken. A batch is at most P2P_FRAME_MAX, so what it still
+ * has in flight fits the other half, and its frames wait at its end (its
+ * link queue, then TR_EFULL) instead of being dropped here. */
+static bool on_peer_hold(void *ctx, uint32_t peer)
+{
+	node *nd = ctx;
+	bool hold;
+	pthread_mutex_lock(&nd->mu);
+	hold = nd->peer_bytes[peer] > NODE_PEER_QUEUE_BYTES_MAX / 2;
+	pthread_mutex_unlock(&nd->mu);
+	return hold;
+}
+
 /* ==== Replies ==== */
 
 static void waiter_free(waiter *w)
@@ -371,13 +385,13 @@ static void do_gossip(node *nd, job *j)
 	}
 }
 
-/* Gossip is sent once, and NNG's pair1 (polyamorous) discards a frame
- * without a word when the peer's pipe queue is full (its tx_drop
- * statistic; nng_sendmsg still succeeds). A record whose gossip was lost
- * on the way to the primary would wait here until a view change made
- * this node primary, and a view change needs 2f+1 replicas with pending
- * records. So this node's clients' records (those with waiters) pending
- * half the view-change timeout since they were last sent go again,
+/* Gossip is sent once, and it can be lost: the link refuses it when the
+ * partner's queue is full (send_full: a partner slower than the load),
+ * or the connection breaks with a batch in flight. A record whose gossip
+ * was lost on the way to the primary would wait here until a view change
+ * made this node primary, and a view change needs 2f+1 replicas with
+ * pending records. So this node's clients' records (those with waiters)
+ * pending half the view-change timeout since they were last sent go again,
  * oldest first and at most NODE_REGOSSIP_RECORDS_MAX per scan, to the
  * primary only: it is the one that must hold them, it gets them before
  * this node's view-change timer runs out, and the others are not loaded.
@@ -430,13 +444,15 @@ static void regossip(node *nd)
 	nd->regossip_check = now;
 	if (!nd->link || !nd->mp.head)
 		return;
-	/* NNG counts the frames it discarded, when nng_sendmsg takes them: a
-	 * new loss means a frame sent since the last call. Records this
-	 * node's clients sent in that window go to the primary at once
-	 * (the latency tail); older ones wait for the rule below. */
+	/* The link counts the frames it refused (a full queue) when the send
+	 * is made, and NNG the messages it discarded (none, by the link's
+	 * flow control, but it is NNG's count): a new loss means a frame sent
+	 * since the last call. Records this node's clients sent in that
+	 * window go to the primary at once (the latency tail); older ones
+	 * wait for the rule below. */
 	p2p_link_get_stats(nd->link, &ls);
-	lost = ls.tx_dropped != nd->tx_dropped_seen;
-	nd->tx_dropped_seen = ls.tx_dropped;
+	lost = ls.tx_dropped + ls.send_full != nd->lost_seen;
+	nd->lost_seen = ls.tx_dropped + ls.send_full;
 	if (pbft_is_primary(nd->cons))
 		return;
 	pr = pbft_primary_of(nd->cons, pbft_view(nd->cons));
@@ -1044,7 +1060,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		goto out;
 	if (nd.c->n > 1) {
 		p2p_link_config lc = {.c = nd.c, .self = nd.self, .key = nd.key,
-				      .recv = on_peer_frame, .recv_ctx = &nd};
+				      .recv = on_peer_frame, .hold = on_peer_hold, .recv_ctx = &nd};
 		rc = p2p_link_open(&lc, &nd.link, err, errlen);
 		if (rc)
 			goto out;
@@ -1120,7 +1136,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       "dropped_malformed=%llu dropped_badsig=%llu dropped_stale=%llu dropped_future=%llu "
 		       "dropped_wrong=%llu frames_in=%llu frames_out=%llu send_dropped=%llu "
 		       "links_refused=%llu handshakes_evicted=%llu bad_frames=%llu queue_dropped=%llu "
-		       "tx_dropped=%llu regossiped=%llu",
+		       "tx_dropped=%llu send_full=%llu batches_out=%llu links_stalled=%llu "
+		       "regossiped=%llu",
 		       (unsigned long long)pbft_height(nd.cons), (unsigned long long)nd.committed_records,
 		       (unsigned long long)ps.view_changes, (unsigned long long)ps.dropped_malformed,
 		       (unsigned long long)ps.dropped_badsig, (unsigned long long)ps.dropped_stale,
@@ -1128,7 +1145,9 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       (unsigned long long)ls.frames_in, (unsigned long long)ls.frames_out,
 		       (unsigned long long)ls.send_dropped, (unsigned long long)ls.refused,
 		       (unsigned long long)ls.evicted, (unsigned long long)ls.bad_frames, qdrop,
-		       (unsigned long long)ls.tx_dropped, (unsigned long long)nd.regossiped);
+		       (unsigned long long)ls.tx_dropped, (unsigned long long)ls.send_full,
+		       (unsigned long long)ls.batches_out, (unsigned long long)ls.stalled,
+		       (unsigned long long)nd.regossiped);
 	}
 	if (nd.fatal) {
 		fail_waiters(&nd, nd.fatal_why);

@@ -182,7 +182,7 @@ struct node {
 	uint64_t committed_records;
 	uint64_t regossiped;  /* pending records sent again to the primary */
 	uint64_t regossip_at; /* when regossip() last scanned the mempool */
-	uint64_t tx_dropped_seen; /* the link's tx_dropped at the last regossip() */
+	uint64_t lost_seen; /* the link's tx_dropped + send_full at the last regossip() */
 	uint64_t regossip_check;  /* when regossip() last ran */
 	bool test_lose_gossip; /* TRELLIS_TEST_LOSE_GOSSIP: first gossip never leaves (t0360) */
 	uint64_t last_tick_ms;

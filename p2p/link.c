@@ -13,16 +13,22 @@
  *         dialer speaks first; the listener answers once it has checked.
  *   UP    frames are delivered to the caller as coming from that partner.
  *
- * Transport: one NNG message carries one frame, cut into Noise transport
- * messages of at most 65519 bytes of plaintext, each preceded by its
- * explicit counter (be64) and length (be32), and authenticated with the
- * associated data be32(chunk index) || last-chunk flag, so chunks cannot
- * be dropped from the end of a frame or spliced between frames. The
- * receiver refuses a
- * counter below the next one it expects (replay) and any message that does
- * not decrypt; a sender whose message NNG drops (queue full) leaves a gap
- * in the counters, which the receiver accepts. Any failure closes the pipe;
- * the dialer reconnects and handshakes afresh.
+ * Transport: one NNG message carries one link.Batch (after Auth), cut
+ * into Noise transport messages of at most 65519 bytes of plaintext, each
+ * preceded by its explicit counter (be64) and length (be32), and
+ * authenticated with the associated data be32(chunk index) || last-chunk
+ * flag, so chunks cannot be dropped from the end of a message or spliced
+ * between messages. The receiver refuses a counter below the next one it
+ * expects (replay) and any message that does not decrypt; a message NNG
+ * did not take leaves a gap in the counters, which the receiver accepts.
+ * Any failure closes the pipe; the dialer reconnects and handshakes
+ * afresh.
+ *
+ * Flow control: frames wait in per-partner queues (urgent: consensus and
+ * heights; bulk: gossip) and leave as one batch per window (one batch
+ * with frames unacknowledged per connection), so NNG's two-slot pipe
+ * queue, which discards what does not fit, holds at most a batch and an
+ * acknowledgement of ours.
  */
 #include "p2p/link.h"
 
@@ -37,7 +43,8 @@
 #include <time.h>
 
 #define LINK_PROTOCOL "Noise_NN_25519_ChaChaPoly_SHA256"
-#define LINK_TAG "trellis/link/v1"
+#define LINK_TAG "trellis/link/v2"
+#define LINK_WINDOW 1 /* batches with frames in flight per connection */
 #define RECV_POLL_MS 50
 #define CHUNK_HDR 12
 
@@ -58,7 +65,27 @@ typedef struct {
 	uint64_t addr;  /* remote address key (IPv4 address, IPv6 /64), 0 if unknown */
 	bool rx_busy;   /* the receive thread is decrypting outside the lock */
 	bool gone;      /* the pipe went away while rx_busy: free it after */
+	/* flow control (UP only): batches with frames this side sent, the
+	 * partner acknowledged, and this side received and acknowledged */
+	uint64_t sent, acked, received, ack_sent;
+	uint64_t ackable; /* received, unless the caller holds the partner back */
+	uint64_t sent_ms; /* when the last batch with frames went */
 } session;
+
+/* A frame queued for a partner: link.Frame's kind and payload. */
+typedef struct qframe {
+	struct qframe *next;
+	uint32_t kind;
+	size_t len;
+	uint8_t payload[];
+} qframe;
+
+typedef struct {
+	qframe *head, *tail;
+	size_t bytes;
+} fqueue;
+
+enum { Q_URGENT = 0, Q_BULK = 1 };
 
 struct p2p_link {
 	p2p_link_config cfg;
@@ -71,6 +98,7 @@ struct p2p_link {
 	pthread_cond_t closed_cv; /* signalled (under mu) once nng_close returned */
 	bool closed;
 	session sess[P2P_SESSIONS_MAX];
+	fqueue q[TR_PARTNERS_MAX][2]; /* per partner: urgent, bulk */
 	pthread_t rx_thread;
 	bool rx_started;
 	volatile int stopping;
@@ -289,7 +317,6 @@ static int send_sealed(p2p_link *l, session *s, const uint8_t *plain, size_t len
 	nng_msg_set_pipe(m, s->pipe);
 	if (nng_sendmsg(l->sock, m, NNG_FLAG_NONBLOCK) != 0) {
 		nng_msg_free(m);
-		l->stats.send_dropped++;
 		return TR_EUNREACH;
 	}
 	return TR_OK;
@@ -314,37 +341,143 @@ static int send_auth(p2p_link *l, session *s)
 	return send_sealed(l, s, buf, n);
 }
 
-/* Wrap payload in a link.Frame and send it to one UP session of peer. */
-static int send_frame(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload,
-		      size_t len)
-{
-	Link__Frame f = LINK__FRAME__INIT;
-	uint8_t *buf;
-	size_t n;
-	int rc = TR_EUNREACH;
-	session *s = NULL;
+/* ==== Queues and flow control (l->mu held) ==== */
 
-	for (size_t i = 0; i < P2P_SESSIONS_MAX && !s; i++)
+static void fq_clear(fqueue *q)
+{
+	while (q->head) {
+		qframe *f = q->head;
+		q->head = f->next;
+		free(f);
+	}
+	q->tail = NULL;
+	q->bytes = 0;
+}
+
+/* The UP session that carries frames to peer: the first one found. */
+static session *data_session(p2p_link *l, uint32_t peer)
+{
+	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
 		if (l->sess[i].state == S_UP && !l->sess[i].gone && l->sess[i].peer == (int)peer)
-			s = &l->sess[i];
-	if (!s)
-		return TR_EUNREACH;
-	f.version = 1;
-	f.kind = kind;
-	f.payload.data = (uint8_t *)(uintptr_t)payload;
-	f.payload.len = len;
-	n = link__frame__get_packed_size(&f);
-	if (n > P2P_FRAME_MAX)
-		return TR_ETOOBIG;
-	buf = malloc(n);
-	if (!buf)
-		return TR_ENOMEM;
-	link__frame__pack(&f, buf);
-	rc = send_sealed(l, s, buf, n);
+			return &l->sess[i];
+	return NULL;
+}
+
+/* Seal and send on s one link.Batch of the n frames in chain (n may be
+ * 0: an acknowledgement), with s's count of received batches. */
+static int send_batch(p2p_link *l, session *s, const qframe *chain, size_t n)
+{
+	Link__Batch b = LINK__BATCH__INIT;
+	Link__Frame *fr = NULL, **frp = NULL;
+	uint8_t *plain = NULL;
+	size_t k = 0, plen;
+	int rc = TR_ENOMEM;
+
+	if (n && (!(fr = malloc(n * sizeof(*fr))) || !(frp = malloc(n * sizeof(*frp)))))
+		goto out;
+	for (const qframe *f = chain; f && k < n; f = f->next, k++) {
+		link__frame__init(&fr[k]);
+		fr[k].version = 1;
+		fr[k].kind = f->kind;
+		fr[k].payload.data = (uint8_t *)(uintptr_t)f->payload;
+		fr[k].payload.len = f->len;
+		frp[k] = &fr[k];
+	}
+	b.received = s->ackable;
+	b.n_frames = n;
+	b.frames = frp;
+	plen = link__batch__get_packed_size(&b);
+	TR_ASSERT(plen <= P2P_BATCH_MAX);
+	if (!(plain = malloc(plen)))
+		goto out;
+	link__batch__pack(&b, plain);
+	rc = send_sealed(l, s, plain, plen);
 	if (rc == TR_OK)
-		l->stats.frames_out++;
-	free(buf);
+		s->ack_sent = s->ackable;
+out:
+	free(plain);
+	free(frp);
+	free(fr);
 	return rc;
+}
+
+/* Send what is queued for peer as one batch, if its connection's window
+ * is open: consensus frames first, then gossip, up to P2P_FRAME_MAX
+ * (a larger frame goes alone). The batch also acknowledges. */
+static void flush(p2p_link *l, uint32_t peer)
+{
+	session *s = data_session(l, peer);
+	qframe *chain = NULL, **tailp = &chain;
+	size_t n = 0, est = 0;
+
+	if (!s || s->sent - s->acked >= LINK_WINDOW)
+		return;
+	for (int qi = Q_URGENT; qi <= Q_BULK; qi++) {
+		fqueue *q = &l->q[peer][qi];
+		/* len + 32 bounds a frame's packed size inside the batch */
+		while (q->head && (n == 0 || est + q->head->len + 32 <= P2P_FRAME_MAX)) {
+			qframe *f = q->head;
+			if (!(q->head = f->next))
+				q->tail = NULL;
+			q->bytes -= f->len;
+			f->next = NULL;
+			*tailp = f;
+			tailp = &f->next;
+			est += f->len + 32;
+			n++;
+		}
+		if (q->head)
+			break;
+	}
+	if (n == 0)
+		return;
+	if (send_batch(l, s, chain, n) == TR_OK) {
+		s->sent++;
+		s->sent_ms = tr_mono_ms();
+		l->stats.frames_out += n;
+		l->stats.batches_out++;
+	} else {
+		l->stats.send_dropped += n;
+	}
+	while (chain) {
+		qframe *f = chain;
+		chain = f->next;
+		free(f);
+	}
+}
+
+/* Queue one frame for peer and send what the window allows. */
+static int enqueue(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload, size_t len)
+{
+	int qi = kind == P2P_KIND_GOSSIP ? Q_BULK : Q_URGENT;
+	fqueue *q = &l->q[peer][qi];
+	size_t cap = qi == Q_BULK ? l->cfg.queue_bulk_max : l->cfg.queue_urgent_max;
+	qframe *f;
+
+	if (len > P2P_FRAME_MAX - 32)
+		return TR_ETOOBIG;
+	if (!data_session(l, peer))
+		return TR_EUNREACH;
+	/* over the bound, refuse; a frame alone may pass it (a block) */
+	if (q->bytes > 0 && q->bytes + len > cap) {
+		l->stats.send_full++;
+		return TR_EFULL;
+	}
+	if (!(f = malloc(sizeof(*f) + len)))
+		return TR_ENOMEM;
+	f->next = NULL;
+	f->kind = kind;
+	f->len = len;
+	if (len)
+		memcpy(f->payload, payload, len);
+	if (q->tail)
+		q->tail->next = f;
+	else
+		q->head = f;
+	q->tail = f;
+	q->bytes += len;
+	flush(l, peer);
+	return TR_OK;
 }
 
 int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload, size_t len)
@@ -353,7 +486,7 @@ int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payl
 	if (peer >= l->cfg.c->n || peer == l->cfg.self)
 		return TR_EINVAL;
 	pthread_mutex_lock(&l->mu);
-	rc = send_frame(l, peer, kind, payload, len);
+	rc = enqueue(l, peer, kind, payload, len);
 	pthread_mutex_unlock(&l->mu);
 	return rc;
 }
@@ -363,7 +496,7 @@ size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, si
 	size_t sent = 0;
 	pthread_mutex_lock(&l->mu);
 	for (uint32_t i = 0; i < l->cfg.c->n; i++)
-		if (i != l->cfg.self && send_frame(l, i, kind, payload, len) == TR_OK)
+		if (i != l->cfg.self && enqueue(l, i, kind, payload, len) == TR_OK)
 			sent++;
 	pthread_mutex_unlock(&l->mu);
 	return sent;
@@ -381,7 +514,7 @@ static int open_sealed(session *s, const uint8_t *msg, size_t len, uint8_t **pla
 	size_t pos = 0, off = 0;
 	uint32_t idx = 0;
 	bool last = false;
-	if (len > P2P_FRAME_MAX + (P2P_FRAME_MAX / P2P_NOISE_PAYLOAD_MAX + 1) * 28)
+	if (len > P2P_BATCH_MAX + (P2P_BATCH_MAX / P2P_NOISE_PAYLOAD_MAX + 1) * 28)
 		return TR_ETOOBIG;
 	if (len == 0) /* at least one authenticated chunk */
 		return TR_EVERIFY;
@@ -461,26 +594,32 @@ out:
 	return rc;
 }
 
-/* An authenticated session's frame (no lock needed: see open_sealed).
- * On success *out is the unpacked frame; otherwise a reason. */
-static const char *open_frame(session *s, const uint8_t *msg, size_t len, Link__Frame **out)
+/* An authenticated session's batch (no lock needed: see open_sealed).
+ * On success *out is the unpacked batch; otherwise a reason. */
+static const char *open_batch(session *s, const uint8_t *msg, size_t len, Link__Batch **out)
 {
 	uint8_t *plain = NULL;
 	size_t plen;
-	Link__Frame *f;
+	Link__Batch *b;
 	if (open_sealed(s, msg, len, &plain, &plen) != TR_OK)
 		return "frame does not decrypt (tampered or replayed)";
-	f = link__frame__unpack(NULL, plen, plain);
+	b = plen <= P2P_BATCH_MAX ? link__batch__unpack(NULL, plen, plain) : NULL;
 	free(plain);
-	if (!f || f->base.n_unknown_fields || f->version != 1 ||
-	    (f->kind != P2P_KIND_CONSENSUS && f->kind != P2P_KIND_GOSSIP &&
-	     f->kind != P2P_KIND_HEIGHT)) {
-		if (f)
-			link__frame__free_unpacked(f, NULL);
-		return "malformed frame";
+	if (!b || b->base.n_unknown_fields)
+		goto bad;
+	for (size_t i = 0; i < b->n_frames; i++) {
+		const Link__Frame *f = b->frames[i];
+		if (f->base.n_unknown_fields || f->version != 1 || f->payload.len > P2P_FRAME_MAX ||
+		    (f->kind != P2P_KIND_CONSENSUS && f->kind != P2P_KIND_GOSSIP &&
+		     f->kind != P2P_KIND_HEIGHT))
+			goto bad;
 	}
-	*out = f;
+	*out = b;
 	return NULL;
+bad:
+	if (b)
+		link__batch__free_unpacked(b, NULL);
+	return "malformed frame";
 }
 
 /* The older authenticated link of s's partner in s's direction, if any. */
@@ -543,14 +682,16 @@ static const char *handle(p2p_link *l, session *s, const uint8_t *msg, size_t le
 		}
 		TR_LOG(TR_LOG_INFO, "msg=\"link up\" peer=%s dir=%s", peer_name(l, s),
 		       s->initiator ? "out" : "in");
+		flush(l, (uint32_t)s->peer); /* what waited for a link */
 	}
 	free(plain);
 	return why;
 }
 
 /* Housekeeping (l->mu held): start handshakes, expire unauthenticated
- * pipes. Pipes to close are returned in close_list. */
-static size_t housekeeping(p2p_link *l, nng_pipe *close_list)
+ * pipes and links whose partner stopped acknowledging, send what waits
+ * in the queues. Pipes to close are returned in close_list. */
+static size_t housekeeping(p2p_link *l, nng_pipe *close_list, const bool *held, bool *holding)
 {
 	uint8_t buf[P2P_NOISE_MSG_MAX];
 	size_t n, nclose = 0;
@@ -568,8 +709,36 @@ static size_t housekeeping(p2p_link *l, nng_pipe *close_list)
 			close_list[nclose++] = s->pipe;
 			l->stats.refused++;
 			sess_clear(s);
+		} else if (s->state == S_UP && !s->rx_busy && s->sent > s->acked &&
+			   s->sent_ms + P2P_ACK_TIMEOUT_MS < now) {
+			/* a lost batch or acknowledgement would stop the link for
+			 * good; a fresh connection starts the counts again */
+			TR_LOG(TR_LOG_WARN,
+			       "msg=\"link stalled: no acknowledgement\" peer=%s waited_ms=%llu",
+			       peer_name(l, s), (unsigned long long)(now - s->sent_ms));
+			l->stats.stalled++;
+			close_list[nclose++] = s->pipe;
+			sess_clear(s);
 		}
 	}
+	/* acknowledgements held back, and now released */
+	*holding = false;
+	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++) {
+		session *s = &l->sess[i];
+		if (s->state != S_UP || s->gone || s->ackable == s->received)
+			continue;
+		if (held && !held[s->peer]) {
+			s->ackable = s->received;
+			flush(l, (uint32_t)s->peer);
+			if (s->ack_sent != s->ackable && send_batch(l, s, NULL, 0) != TR_OK)
+				l->stats.send_dropped++;
+		} else {
+			*holding = true;
+		}
+	}
+	for (uint32_t p = 0; p < l->cfg.c->n; p++)
+		if (l->q[p][Q_URGENT].head || l->q[p][Q_BULK].head)
+			flush(l, p);
 	return nclose;
 }
 
@@ -583,17 +752,22 @@ static void log_refused(p2p_link *l, const session *s, nng_pipe p, const char *w
 
 /* The receive thread. Handshake and authentication messages are handled
  * under l->mu (they are small and bounded); an authenticated session's
- * frames, up to P2P_FRAME_MAX, are decrypted and parsed outside it, so
- * senders on other threads never wait behind a large decryption. */
+ * batches, up to P2P_BATCH_MAX, are decrypted, parsed and handed over
+ * outside it, so senders on other threads never wait behind a large
+ * decryption. A batch is acknowledged (with what flushes, or alone) once
+ * its frames are handed over, unless the caller holds the partner back
+ * (cfg.hold): then at housekeeping, once it no longer does. A partner
+ * thus sends no faster than the caller takes its frames. */
 static void *rx_main(void *arg)
 {
 	p2p_link *l = arg;
 	nng_pipe *close_list = malloc((P2P_SESSIONS_MAX + 2) * sizeof(*close_list));
+	bool holding = false, held[TR_PARTNERS_MAX];
 	if (!close_list)
 		return NULL;
 	while (!l->stopping) {
 		nng_msg *m = NULL;
-		Link__Frame *f = NULL;
+		Link__Batch *b = NULL;
 		session *s = NULL, *busy = NULL;
 		nng_pipe p = NNG_PIPE_INITIALIZER, replaced = NNG_PIPE_INITIALIZER;
 		const char *why = NULL;
@@ -601,14 +775,19 @@ static void *rx_main(void *arg)
 		size_t nclose;
 		int rv = nng_recvmsg(l->sock, &m, 0);
 
+		/* the caller's word on the partners held back last time */
+		if (holding && l->cfg.hold)
+			for (uint32_t i = 0; i < l->cfg.c->n; i++)
+				held[i] = l->cfg.hold(l->cfg.recv_ctx, i);
 		pthread_mutex_lock(&l->mu);
-		nclose = housekeeping(l, close_list);
+		nclose = housekeeping(l, close_list, holding && l->cfg.hold ? held : NULL, &holding);
 		if (rv == 0) {
 			p = nng_msg_get_pipe(m);
 			s = sess_find(l, p);
 			if (s && s->state == S_UP) {
 				busy = s;
 				busy->rx_busy = true;
+				peer = (uint32_t)busy->peer;
 			} else if (s) {
 				why = handle(l, s, nng_msg_body(m), nng_msg_len(m), &replaced);
 				if (nng_pipe_id(replaced) > 0)
@@ -623,14 +802,27 @@ static void *rx_main(void *arg)
 		}
 		pthread_mutex_unlock(&l->mu);
 		if (busy) {
-			why = open_frame(busy, nng_msg_body(m), nng_msg_len(m), &f);
+			bool hold = false;
+			why = open_batch(busy, nng_msg_body(m), nng_msg_len(m), &b);
+			/* hand the frames over, then ask whether to acknowledge */
+			if (!why) {
+				for (size_t i = 0; i < b->n_frames; i++)
+					l->cfg.recv(l->cfg.recv_ctx, peer, b->frames[i]->kind,
+						    b->frames[i]->payload.data,
+						    b->frames[i]->payload.len);
+				hold = b->n_frames && l->cfg.hold && l->cfg.hold(l->cfg.recv_ctx, peer);
+			}
 			pthread_mutex_lock(&l->mu);
 			busy->rx_busy = false;
-			peer = (uint32_t)busy->peer;
+			if (!why && b->received > busy->sent && !busy->gone) {
+				why = "acknowledges batches never sent";
+				link__batch__free_unpacked(b, NULL);
+				b = NULL;
+			}
 			if (why)
 				l->stats.bad_frames++;
 			else
-				l->stats.frames_in++;
+				l->stats.frames_in += b->n_frames;
 			if (busy->gone) { /* the pipe closed meanwhile */
 				sess_clear(busy);
 			} else if (why) {
@@ -638,6 +830,19 @@ static void *rx_main(void *arg)
 				l->stats.refused++;
 				close_list[nclose++] = p;
 				sess_clear(busy);
+			} else {
+				if (b->received > busy->acked)
+					busy->acked = b->received;
+				if (b->n_frames)
+					busy->received++;
+				if (hold)
+					holding = true;
+				else
+					busy->ackable = busy->received;
+				flush(l, peer);
+				if (busy->ack_sent != busy->ackable &&
+				    send_batch(l, busy, NULL, 0) != TR_OK)
+					l->stats.send_dropped++;
 			}
 			pthread_mutex_unlock(&l->mu);
 		}
@@ -645,10 +850,8 @@ static void *rx_main(void *arg)
 			nng_msg_free(m);
 		for (size_t i = 0; i < nclose; i++)
 			nng_pipe_close(close_list[i]);
-		if (f) {
-			l->cfg.recv(l->cfg.recv_ctx, peer, f->kind, f->payload.data, f->payload.len);
-			link__frame__free_unpacked(f, NULL);
-		}
+		if (b)
+			link__batch__free_unpacked(b, NULL);
 		if (rv != 0 && rv != NNG_ETIMEDOUT && rv != NNG_EAGAIN && l->stopping)
 			break;
 	}
@@ -673,6 +876,10 @@ int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err, size_t 
 	if (!l)
 		return TR_ENOMEM;
 	l->cfg = *cfg;
+	if (!l->cfg.queue_urgent_max)
+		l->cfg.queue_urgent_max = P2P_QUEUE_URGENT_MAX;
+	if (!l->cfg.queue_bulk_max)
+		l->cfg.queue_bulk_max = P2P_QUEUE_BULK_MAX;
 	memcpy(l->prologue, LINK_TAG, sizeof(LINK_TAG) - 1);
 	memcpy(l->prologue + sizeof(LINK_TAG) - 1, cfg->c->chain_id, TR_HASH_LEN);
 	pthread_mutex_init(&l->mu, NULL);
@@ -689,7 +896,7 @@ int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err, size_t 
 	}
 	l->sock_open = true;
 	nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ,
-			    P2P_FRAME_MAX + (P2P_FRAME_MAX / P2P_NOISE_PAYLOAD_MAX + 1) * 28);
+			    P2P_BATCH_MAX + (P2P_BATCH_MAX / P2P_NOISE_PAYLOAD_MAX + 1) * 28);
 	nng_socket_set_ms(l->sock, NNG_OPT_RECVTIMEO, RECV_POLL_MS);
 	nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, 100);
 	nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, 2000);
@@ -787,6 +994,10 @@ void p2p_link_close(p2p_link *l)
 	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
 		if (l->sess[i].state != S_FREE)
 			sess_clear(&l->sess[i]);
+	for (size_t i = 0; i < TR_PARTNERS_MAX; i++) {
+		fq_clear(&l->q[i][Q_URGENT]);
+		fq_clear(&l->q[i][Q_BULK]);
+	}
 	pthread_cond_destroy(&l->closed_cv);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
@@ -810,6 +1021,9 @@ void p2p_link_get_stats(p2p_link *l, p2p_link_stats *out)
 	nng_stat *all, *sock, *drop;
 	pthread_mutex_lock(&l->mu);
 	*out = l->stats;
+	out->queued_bytes = 0;
+	for (uint32_t i = 0; i < l->cfg.c->n; i++)
+		out->queued_bytes += l->q[i][Q_URGENT].bytes + l->q[i][Q_BULK].bytes;
 	pthread_mutex_unlock(&l->mu);
 	/* pair1 (polyamorous) discards a frame when the peer's pipe queue is
 	 * full and nng_sendmsg still succeeds: only its statistic tells */

@@ -5,7 +5,7 @@
  * Each node listens on its consortium address and dials every other
  * partner (NNG redials with backoff). Every connection (pipe) runs a Noise
  * handshake (Noise_NN_25519_ChaChaPoly_SHA256, prologue
- * "trellis/link/v1" || chain_id), then each side proves its partner key by
+ * "trellis/link/v2" || chain_id), then each side proves its partner key by
  * signing the handshake hash (link.Auth); only then is the pipe "up" and
  * its frames delivered, tagged with the authenticated partner index. A
  * non-member, a wrong key, another chain id, a tampered, replayed or
@@ -30,6 +30,13 @@
  *   - an authenticated link replaces the older link of the same partner in
  *     the same direction, so links stay at two per partner.
  *
+ * Flow control (docs/links.md): NNG's pair1 (polyamorous) discards a
+ * message sent while a connection's two-message queue is full, so frames
+ * wait in a bounded queue per partner and leave as one link.Batch once
+ * the partner acknowledged the previous batch; a full queue refuses the
+ * send (TR_EFULL), and a receiver whose caller is behind holds its
+ * acknowledgements back (p2p_hold_fn).
+ *
  * Threads: the link has one receive thread of its own (the only place
  * frames are decrypted and the recv callback is called); sends may come
  * from any thread. Session state is behind one mutex; the receive thread
@@ -43,13 +50,20 @@
 
 #include <stdbool.h>
 
-#define P2P_FRAME_MAX (24u << 20)   /* one decrypted frame */
+#define P2P_FRAME_MAX (24u << 20)   /* one frame (link.Frame) */
+#define P2P_BATCH_MAX (P2P_FRAME_MAX + 64) /* one decrypted link.Batch */
+/* Frames queued for one partner, not yet handed to NNG: consensus
+ * messages and heights, and gossip, each bounded apart so that gossip
+ * cannot crowd out votes. */
+#define P2P_QUEUE_URGENT_MAX (8u << 20)
+#define P2P_QUEUE_BULK_MAX (48u << 20)
 #define P2P_HANDSHAKES_MAX 32        /* inbound connections not yet authenticated */
 #define P2P_HANDSHAKES_PER_ADDR 4    /* ... of them from one remote address */
 /* links (two per partner), our own dials (one per partner), handshakes,
  * and slack for pipes NNG has not reported closed yet */
 #define P2P_SESSIONS_MAX (3 * TR_PARTNERS_MAX + P2P_HANDSHAKES_MAX + 16)
 #define P2P_AUTH_TIMEOUT_MS 5000     /* a pipe must authenticate within this */
+#define P2P_ACK_TIMEOUT_MS 30000     /* a partner must acknowledge a batch within this */
 
 enum {
 	P2P_KIND_CONSENSUS = 1, /* a PBFT message */
@@ -61,23 +75,36 @@ enum {
  * peer. payload is borrowed for the call. */
 typedef void (*p2p_recv_fn)(void *ctx, uint32_t peer, uint32_t kind, const uint8_t *payload,
 			    size_t len);
+/* Called on the receive thread (no link lock held): true while the
+ * caller wants partner peer to send nothing more (its frames wait to be
+ * processed). The link then holds its acknowledgements back, and the
+ * partner's sends queue at the partner, which refuses them when full. */
+typedef bool (*p2p_hold_fn)(void *ctx, uint32_t peer);
 
 typedef struct {
 	const tr_consortium *c; /* borrowed, outlives the link */
 	uint32_t self;
 	const tr_key *key;      /* borrowed: this partner's key */
 	p2p_recv_fn recv;
-	void *recv_ctx;
+	p2p_hold_fn hold;       /* may be NULL */
+	void *recv_ctx;         /* for both */
+	/* bounds of each partner's queues; 0: P2P_QUEUE_URGENT_MAX and
+	 * P2P_QUEUE_BULK_MAX (tests set small ones) */
+	size_t queue_urgent_max, queue_bulk_max;
 } p2p_link_config;
 
 typedef struct p2p_link p2p_link;
 
 typedef struct {
 	uint64_t frames_in, frames_out, send_dropped;
+	uint64_t batches_out;   /* NNG messages with frames sent */
+	uint64_t send_full;     /* frames refused: the partner's queue was full */
+	uint64_t queued_bytes;  /* frames waiting in the partners' queues now */
+	uint64_t stalled;       /* links closed: no acknowledgement in P2P_ACK_TIMEOUT_MS */
 	uint64_t refused;       /* handshakes or auths that failed */
 	uint64_t evicted;       /* handshaking connections evicted by newer ones */
 	uint64_t bad_frames;    /* frames that did not decrypt or parse */
-	uint64_t tx_dropped;    /* frames NNG's pair1 discarded: a peer's pipe queue was full */
+	uint64_t tx_dropped;    /* messages NNG's pair1 discarded (a full pipe queue): 0 by design */
 } p2p_link_stats;
 
 /* Listen on partners[self].address and dial every other partner.
@@ -87,12 +114,16 @@ int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err,
 /* Stop the receive thread, close every connection, free. NULL ignored. */
 void p2p_link_close(p2p_link *l);
 
-/* Send one frame to partner peer over an authenticated pipe. Returns 0,
- * TR_EUNREACH when no pipe to peer is up (the frame is dropped: consensus
- * retransmits), TR_ETOOBIG. Never blocks on the network. */
+/* Queue one frame for partner peer; it leaves over an authenticated pipe
+ * in a batch once the partner has acknowledged the previous batch (flow
+ * control: a slow receiver fills this queue instead of NNG discarding
+ * frames). Returns 0; TR_EUNREACH when no pipe to peer is up (the frame
+ * is dropped: consensus retransmits); TR_EFULL when the partner's queue
+ * for this kind of frame is full (backpressure: the caller sends again
+ * later); TR_ETOOBIG. Never blocks on the network. */
 int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload,
 		  size_t len);
-/* Send to every other partner; returns how many sends went out. */
+/* Send to every other partner; returns how many were queued. */
 size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, size_t len);
 
 /* "self", "up" or "connecting" for partner i. */

@@ -1,0 +1,357 @@
+/*
+ * link_test.c: cmocka tests for p2p/link: two real links on 127.0.0.1
+ * (free ports), Noise handshake and partner authentication, then flow
+ * control.
+ *
+ *   - Every frame arrives, in order, when one side sends far faster than
+ *     NNG's pipe queue (two messages) can hold: the sender queues and
+ *     batches instead of NNG discarding (its tx_drop count stays 0).
+ *   - Backpressure: while the receiver does not take frames, the sender's
+ *     queue for it fills to its bound and p2p_link_send says TR_EFULL;
+ *     consensus frames still pass (their own queue); once the receiver
+ *     takes frames again, everything queued arrives.
+ *   - The same when the receiver takes frames but holds the sender back
+ *     (its hold callback: the node's queue for that partner is full).
+ *
+ * No timing thresholds: waits are liveness deadlines of a minute.
+ */
+#include "common/consortium.h"
+#include "common/crypto.h"
+#include "common/tr.h"
+#include "p2p/link.h"
+
+#include <netinet/in.h>
+#include <sodium.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define DEADLINE_MS 60000
+
+typedef struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool gate_closed;  /* the receive callback waits while set */
+	bool blocked;      /* it is waiting now */
+	bool hold;         /* the hold callback says so */
+	uint64_t hold_asked;
+	uint64_t next_seq; /* gossip frames carry be64(seq) || filler */
+	uint64_t gossip, consensus, out_of_order;
+} rx_state;
+
+static void on_frame(void *ctx, uint32_t peer, uint32_t kind, const uint8_t *payload, size_t len)
+{
+	rx_state *r = ctx;
+	(void)peer;
+	pthread_mutex_lock(&r->mu);
+	while (r->gate_closed) {
+		r->blocked = true;
+		pthread_cond_broadcast(&r->cv);
+		pthread_cond_wait(&r->cv, &r->mu);
+	}
+	r->blocked = false;
+	if (kind == P2P_KIND_GOSSIP && len >= 8) {
+		if (tr_be64_get(payload) != r->next_seq)
+			r->out_of_order++;
+		r->next_seq = tr_be64_get(payload) + 1;
+		r->gossip++;
+	} else if (kind == P2P_KIND_CONSENSUS) {
+		r->consensus++;
+	}
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static bool on_hold(void *ctx, uint32_t peer)
+{
+	rx_state *r = ctx;
+	bool h;
+	(void)peer;
+	pthread_mutex_lock(&r->mu);
+	h = r->hold;
+	r->hold_asked++;
+	pthread_mutex_unlock(&r->mu);
+	return h;
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t n = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0), port;
+	assert_true(s >= 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &n), 0);
+	port = ntohs(a.sin_port);
+	close(s);
+	return port;
+}
+
+typedef struct {
+	tr_consortium c;
+	tr_key *key[2];
+	rx_state rx[2];
+	p2p_link *link[2];
+} pair;
+
+static void pair_open(pair *p, size_t bulk_max)
+{
+	memset(p, 0, sizeof(*p));
+	p->c.n = 2;
+	p->c.f = 0;
+	randombytes_buf(p->c.chain_id, sizeof(p->c.chain_id));
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(tr_key_generate(TR_ALG_ED25519, &p->key[i]), TR_OK);
+		snprintf(p->c.partners[i].name, sizeof(p->c.partners[i].name), "node%d", i + 1);
+		p->c.partners[i].alg = TR_ALG_ED25519;
+		memcpy(p->c.partners[i].key, tr_key_public(p->key[i]), TR_PUBKEY_LEN);
+		snprintf(p->c.partners[i].address, sizeof(p->c.partners[i].address),
+			 "127.0.0.1:%d", free_port());
+		pthread_mutex_init(&p->rx[i].mu, NULL);
+		pthread_cond_init(&p->rx[i].cv, NULL);
+	}
+	for (int i = 0; i < 2; i++) {
+		char err[256];
+		p2p_link_config lc = {.c = &p->c, .self = (uint32_t)i, .key = p->key[i],
+				      .recv = on_frame, .hold = on_hold, .recv_ctx = &p->rx[i],
+				      .queue_urgent_max = bulk_max, .queue_bulk_max = bulk_max};
+		assert_int_equal(p2p_link_open(&lc, &p->link[i], err, sizeof(err)), TR_OK);
+	}
+	for (uint64_t t0 = tr_mono_ms();;) {
+		if (strcmp(p2p_link_peer_state(p->link[0], 1), "up") == 0 &&
+		    strcmp(p2p_link_peer_state(p->link[1], 0), "up") == 0)
+			break;
+		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
+		usleep(10000);
+	}
+}
+
+static void pair_close(pair *p)
+{
+	for (int i = 0; i < 2; i++) {
+		p2p_link_close(p->link[i]);
+		tr_key_free(p->key[i]);
+		pthread_mutex_destroy(&p->rx[i].mu);
+		pthread_cond_destroy(&p->rx[i].cv);
+	}
+}
+
+/* Wait until rx has taken want gossip and want_cons consensus frames. */
+static void wait_frames(rx_state *rx, uint64_t want, uint64_t want_cons)
+{
+	uint64_t t0 = tr_mono_ms();
+	pthread_mutex_lock(&rx->mu);
+	while (rx->gossip < want || rx->consensus < want_cons) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&rx->cv, &rx->mu, &ts);
+		if (tr_mono_ms() - t0 > DEADLINE_MS)
+			break;
+	}
+	pthread_mutex_unlock(&rx->mu);
+}
+
+static void fill(uint8_t *buf, uint64_t seq)
+{
+	tr_be64_put(buf, seq);
+}
+
+/* 400 frames of 64 KiB sent back to back: every one arrives, in order. */
+static void test_no_loss_in_order(void **state)
+{
+	enum { N = 400, LEN = 64 << 10 };
+	pair p;
+	uint8_t *buf = calloc(1, LEN);
+	size_t full = 0;
+	p2p_link_stats st;
+	(void)state;
+	assert_non_null(buf);
+	pair_open(&p, 0);
+	for (uint64_t i = 0; i < N; i++) {
+		int rc;
+		fill(buf, i);
+		while ((rc = p2p_link_send(p.link[0], 1, P2P_KIND_GOSSIP, buf, LEN)) == TR_EFULL) {
+			full++;
+			usleep(1000);
+		}
+		assert_int_equal(rc, TR_OK);
+	}
+	assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_CONSENSUS, buf, 100), TR_OK);
+	wait_frames(&p.rx[1], N, 1);
+	pthread_mutex_lock(&p.rx[1].mu);
+	assert_int_equal(p.rx[1].gossip, N);
+	assert_int_equal(p.rx[1].consensus, 1);
+	assert_int_equal(p.rx[1].out_of_order, 0);
+	pthread_mutex_unlock(&p.rx[1].mu);
+	p2p_link_get_stats(p.link[0], &st);
+	assert_int_equal(st.tx_dropped, 0);
+	assert_int_equal(st.frames_out, N + 1);
+	assert_true(st.batches_out < N + 1); /* frames were batched while waiting */
+	assert_int_equal(st.send_dropped, 0);
+	printf("# %d frames of %d bytes: %llu batches, %zu full-queue retries, tx_dropped %llu\n",
+	       N, LEN, (unsigned long long)st.batches_out, full,
+	       (unsigned long long)st.tx_dropped);
+	pair_close(&p);
+	free(buf);
+}
+
+enum { PB_LEN = 32 << 10, PB_BOUND = 1 << 20 };
+
+/* Send PB_LEN-byte gossip frames numbered from *sent until the link
+ * refuses one: it must be TR_EFULL, with the queue at most at its bound,
+ * and before three bounds were accepted (the batch acknowledged before
+ * the receiver stopped, one batch in flight, the queue). */
+static void send_until_full(pair *p, uint8_t *buf, uint64_t *sent)
+{
+	int rc = TR_OK;
+	p2p_link_stats st;
+	while (*sent < 3 * PB_BOUND / PB_LEN + 2) {
+		fill(buf, *sent);
+		rc = p2p_link_send(p->link[0], 1, P2P_KIND_GOSSIP, buf, PB_LEN);
+		if (rc != TR_OK)
+			break;
+		(*sent)++;
+		usleep(200); /* let batches go out as they would */
+	}
+	assert_int_equal(rc, TR_EFULL);
+	p2p_link_get_stats(p->link[0], &st);
+	assert_true(st.send_full >= 1);
+	assert_true(st.queued_bytes > 0 && st.queued_bytes <= PB_BOUND);
+	printf("# refused after %llu frames of %d bytes (bound %d), %llu bytes queued\n",
+	       (unsigned long long)*sent, PB_LEN, PB_BOUND, (unsigned long long)st.queued_bytes);
+}
+
+/* Wait for every frame sent, in order. */
+static void all_arrived(rx_state *rx, uint64_t sent, uint64_t cons)
+{
+	wait_frames(rx, sent, cons);
+	pthread_mutex_lock(&rx->mu);
+	assert_int_equal(rx->gossip, sent);
+	assert_int_equal(rx->consensus, cons);
+	assert_int_equal(rx->out_of_order, 0);
+	pthread_mutex_unlock(&rx->mu);
+}
+
+/* A receiver that takes nothing: the sender's queue fills to its bound
+ * and says TR_EFULL; consensus frames still pass; then all arrive. */
+static void test_backpressure(void **state)
+{
+	pair p;
+	uint8_t *buf = calloc(1, PB_LEN);
+	uint64_t sent = 0;
+	p2p_link_stats st;
+	(void)state;
+	assert_non_null(buf);
+	pair_open(&p, PB_BOUND);
+	pthread_mutex_lock(&p.rx[1].mu);
+	p.rx[1].gate_closed = true;
+	pthread_mutex_unlock(&p.rx[1].mu);
+	/* the first frame blocks the receiver's callback */
+	fill(buf, sent);
+	assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_GOSSIP, buf, PB_LEN), TR_OK);
+	sent++;
+	pthread_mutex_lock(&p.rx[1].mu);
+	while (!p.rx[1].blocked)
+		pthread_cond_wait(&p.rx[1].cv, &p.rx[1].mu);
+	pthread_mutex_unlock(&p.rx[1].mu);
+	send_until_full(&p, buf, &sent);
+	/* votes have their own queue */
+	assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_CONSENSUS, buf, 200), TR_OK);
+	pthread_mutex_lock(&p.rx[1].mu);
+	p.rx[1].gate_closed = false;
+	pthread_cond_broadcast(&p.rx[1].cv);
+	pthread_mutex_unlock(&p.rx[1].mu);
+	all_arrived(&p.rx[1], sent, 1);
+	/* and the link carries on */
+	fill(buf, sent);
+	assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_GOSSIP, buf, PB_LEN), TR_OK);
+	all_arrived(&p.rx[1], sent + 1, 1);
+	p2p_link_get_stats(p.link[0], &st);
+	assert_int_equal(st.tx_dropped, 0);
+	assert_int_equal(st.queued_bytes, 0);
+	pair_close(&p);
+	free(buf);
+}
+
+/* A receiver that takes frames but holds the sender back (its own queue
+ * is full): no acknowledgement, so the sender's queue fills and refuses;
+ * released, everything arrives. */
+static void test_hold(void **state)
+{
+	pair p;
+	uint8_t *buf = calloc(1, PB_LEN);
+	uint64_t sent = 0, got;
+	p2p_link_stats st;
+	(void)state;
+	assert_non_null(buf);
+	pair_open(&p, PB_BOUND);
+	pthread_mutex_lock(&p.rx[1].mu);
+	p.rx[1].hold = true;
+	pthread_mutex_unlock(&p.rx[1].mu);
+	send_until_full(&p, buf, &sent);
+	pthread_mutex_lock(&p.rx[1].mu);
+	got = p.rx[1].gossip;
+	assert_true(p.rx[1].hold_asked >= 1);
+	pthread_mutex_unlock(&p.rx[1].mu);
+	assert_true(got >= 1 && got < sent); /* the first batch came, then nothing */
+	printf("# held: %llu of %llu frames taken\n", (unsigned long long)got,
+	       (unsigned long long)sent);
+	pthread_mutex_lock(&p.rx[1].mu);
+	p.rx[1].hold = false;
+	pthread_mutex_unlock(&p.rx[1].mu);
+	all_arrived(&p.rx[1], sent, 0);
+	p2p_link_get_stats(p.link[0], &st);
+	assert_int_equal(st.queued_bytes, 0);
+	pair_close(&p);
+	free(buf);
+}
+
+/* Frames over the bound and to peers that are not partners or not up. */
+static void test_refusals(void **state)
+{
+	pair p;
+	uint8_t b[8] = {0};
+	(void)state;
+	pair_open(&p, 0);
+	assert_int_equal(p2p_link_send(p.link[0], 0, P2P_KIND_GOSSIP, b, sizeof(b)), TR_EINVAL);
+	assert_int_equal(p2p_link_send(p.link[0], 2, P2P_KIND_GOSSIP, b, sizeof(b)), TR_EINVAL);
+	{
+		uint8_t *big = malloc(P2P_FRAME_MAX);
+		assert_non_null(big);
+		assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_CONSENSUS, big, P2P_FRAME_MAX),
+				 TR_ETOOBIG);
+		free(big);
+	}
+	p2p_link_close(p.link[1]);
+	p.link[1] = NULL;
+	for (uint64_t t0 = tr_mono_ms();
+	     strcmp(p2p_link_peer_state(p.link[0], 1), "up") == 0;) {
+		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
+		usleep(10000);
+	}
+	assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_GOSSIP, b, sizeof(b)), TR_EUNREACH);
+	pair_close(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_no_loss_in_order),
+		cmocka_unit_test(test_backpressure),
+		cmocka_unit_test(test_hold),
+		cmocka_unit_test(test_refusals),
+	};
+	if (tr_crypto_init())
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
