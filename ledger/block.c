@@ -144,7 +144,7 @@ static int dupkey_cmp(const void *x, const void *y)
 	return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-void ldg__first_dups(ldg_dupkey *keys, size_t n, size_t *first)
+void ldg_first_dups(ldg_dupkey *keys, size_t n, size_t *first)
 {
 	size_t g = 0; /* start of the current run of equal keys */
 	if (n > 1)

@@ -378,7 +378,7 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 						  .cls = res[i].ev->error_declaration,
 						  .idx = i};
 	}
-	ldg__first_dups(keys, nk, first);
+	ldg_first_dups(keys, nk, first);
 	for (size_t i = 0; i < n; i++) {
 		char key[EP_HASH_STR_LEN + 2];
 		size_t klen;

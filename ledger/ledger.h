@@ -125,6 +125,21 @@ int ldg_record_event_id(const uint8_t *rec, size_t len, uint8_t id[TR_HASH_LEN])
 int ldg_record_check(const tr_consortium *c, const uint8_t *rec, size_t len, unsigned flags,
 		     uint8_t id[TR_HASH_LEN], char *err, size_t errlen) TR_MUST_USE;
 
+/* One key of ldg_first_dups: len bytes at key, in a class (keys of
+ * different classes never collide), for the item at index idx. */
+typedef struct {
+	const void *key;
+	size_t len;
+	unsigned cls;
+	size_t idx;
+} ldg_dupkey;
+
+/* For keys[0..n) (reordered), set first[idx] to the smallest index with the
+ * same class and bytes when that is not idx itself, else SIZE_MAX: what a
+ * scan comparing each item with every earlier one finds, in O(n log n).
+ * A block or a submit holds up to 100,000 records. block.c. */
+void ldg_first_dups(ldg_dupkey *keys, size_t n, size_t *first);
+
 /* Build a CommitCertificate from nvotes (replica, signature) pairs. */
 int ldg_cert_build(uint64_t view, uint64_t height, const uint8_t hash[TR_HASH_LEN],
 		   const uint32_t *replicas, const uint8_t (*sigs)[TR_SIG_LEN], size_t nvotes,

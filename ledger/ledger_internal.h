@@ -43,20 +43,6 @@ struct ldg {
 	bool kept_rules;     /* the EPCIS rules were checked on kept_head */
 };
 
-/* One key of ldg__first_dups: len bytes at key, in a class (records of
- * different classes never collide), for the record at index idx. */
-typedef struct {
-	const void *key;
-	size_t len;
-	unsigned cls;
-	size_t idx;
-} ldg_dupkey;
-
-/* For keys[0..n) (reordered), set first[idx] to the smallest index with the
- * same class and bytes when that is not idx itself, else SIZE_MAX: what a
- * scan comparing each record with every earlier one finds, in O(n log n).
- * A block holds up to 100,000 records. block.c. */
-void ldg__first_dups(ldg_dupkey *keys, size_t n, size_t *first);
 
 /* Check a block's bytes as the block at `height` after prev_hash. */
 int ldg__parse_block(const tr_consortium *c, const uint8_t *bytes, size_t len, uint64_t height,

@@ -254,7 +254,7 @@ static int check_dups(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *er
 	}
 	for (size_t i = 0; i < pb->n; i++)
 		keys[i] = (ldg_dupkey){.key = pb->ids[i], .len = TR_HASH_LEN, .idx = i};
-	ldg__first_dups(keys, pb->n, first);
+	ldg_first_dups(keys, pb->n, first);
 	for (size_t i = 0; i < pb->n; i++) {
 		MDB_val k = mval(pb->ids[i], TR_HASH_LEN), v;
 		char hex[2 * TR_HASH_LEN + 1];

@@ -109,6 +109,15 @@ static void check_gossip(node *nd, job *j)
 {
 	Link__Gossip *g = link__gossip__unpack(NULL, j->len, j->bytes);
 	char why[384] = "malformed or unknown fields";
+	if (g && !g->base.n_unknown_fields && g->again && g->n_records > 0 &&
+	    g->n_records <= NODE_REQUEST_RECORDS_MAX) {
+		/* the node thread drops what it holds, and sends the rest back
+		 * here as plain gossip */
+		link__gossip__free_unpacked(g, NULL);
+		j->again = true;
+		node_job_push(nd, j);
+		return;
+	}
 	if (!g || g->base.n_unknown_fields ||
 	    node_check_records(nd->c, g->records, g->n_records, &j->ids, why, sizeof(why)) !=
 		    TR_OK) {

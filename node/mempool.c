@@ -122,6 +122,7 @@ mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, 
 	memcpy(e->id, id, TR_HASH_LEN);
 	e->ih = keyed(m, id, TR_HASH_LEN);
 	e->bh = keyed(m, rec, len);
+	e->sent_ms = tr_mono_ms(); /* the caller gossips it now, or it just arrived */
 	tab_put(m, e, 0);
 	tab_put(m, e, 1);
 	e->prev = m->tail;

@@ -219,41 +219,24 @@ static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
 	free(buf);
 }
 
-typedef struct {
-	const uint8_t *id;
-	size_t idx;
-} id_ref;
-
-static int id_ref_cmp(const void *a, const void *b)
-{
-	const id_ref *x = a, *y = b;
-	int c = memcmp(x->id, y->id, TR_HASH_LEN);
-	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-/* The smallest index whose event id already appeared earlier in ids, or n
- * when all are distinct (n log n: a submit may carry 100,000 records). */
+/* The smallest index whose event id already appeared earlier in ids; n
+ * when all are distinct; SIZE_MAX when out of memory. */
 static size_t first_repeat(const uint8_t (*ids)[TR_HASH_LEN], size_t n)
 {
-	id_ref *r = malloc((n ? n : 1) * sizeof(*r));
-	size_t first = n;
-	if (!r) { /* fall back to the slow scan rather than skip the check */
-		for (size_t i = 1; i < n && first == n; i++)
-			for (size_t k = 0; k < i; k++)
-				if (memcmp(ids[k], ids[i], TR_HASH_LEN) == 0) {
-					first = i;
-					break;
-				}
-		return first;
+	ldg_dupkey *k = malloc((n ? n : 1) * sizeof(*k));
+	size_t *first = malloc((n ? n : 1) * sizeof(*first));
+	size_t repeat = k && first ? n : SIZE_MAX;
+	if (k && first) {
+		for (size_t i = 0; i < n; i++)
+			k[i] = (ldg_dupkey){.key = ids[i], .len = TR_HASH_LEN, .idx = i};
+		ldg_first_dups(k, n, first);
+		for (size_t i = 0; i < n && repeat == n; i++)
+			if (first[i] != SIZE_MAX)
+				repeat = i;
 	}
-	for (size_t i = 0; i < n; i++)
-		r[i] = (id_ref){ids[i], i};
-	qsort(r, n, sizeof(*r), id_ref_cmp);
-	for (size_t i = 1; i < n; i++)
-		if (memcmp(r[i - 1].id, r[i].id, TR_HASH_LEN) == 0 && r[i].idx < first)
-			first = r[i].idx;
-	free(r);
-	return first;
+	free(k);
+	free(first);
+	return repeat;
 }
 
 static void do_submit(node *nd, job *j)
@@ -263,6 +246,9 @@ static void do_submit(node *nd, job *j)
 	size_t add_bytes = 0, fresh = 0;
 	size_t repeat = first_repeat((const uint8_t(*)[TR_HASH_LEN])j->ids, s->n_records);
 	waiter *w;
+
+	if (repeat == SIZE_MAX)
+		goto nomem;
 
 	for (size_t i = 0; i < s->n_records; i++) {
 		uint64_t h;
@@ -336,8 +322,8 @@ static void do_submit(node *nd, job *j)
 	for (size_t i = 0; i < s->n_records; i++) {
 		/* a record already pending (gossip, or another client) gets one more waiter */
 		mp_entry *e = mp_find(&nd->mp, w->ids[i]);
-		if (!e && (e = mp_add(&nd->mp, w->ids[i], s->records[i].data, s->records[i].len)))
-			e->sent_ms = tr_mono_ms(); /* gossiped below */
+		if (!e)
+			e = mp_add(&nd->mp, w->ids[i], s->records[i].data, s->records[i].len);
 		if (!e || mp_attach(e, w, i) != TR_OK) {
 			/* out of memory half-way: the attached entries stay pending, and
 			 * this client is told; its records may still commit */
@@ -378,11 +364,59 @@ static void do_gossip(node *nd, job *j)
 			       nd->c->partners[j->peer].name);
 			return;
 		}
-		mp_entry *e = mp_add(&nd->mp, j->ids[i], j->recs[i], j->lens[i]);
-		if (!e)
+		if (!mp_add(&nd->mp, j->ids[i], j->recs[i], j->lens[i]))
 			return;
-		e->sent_ms = tr_mono_ms();
 	}
+}
+
+/* A partner's re-sent gossip (its regossip(); the checkers passed it on
+ * unchecked): the records this node holds, pending or committed, are
+ * dropped without the signature check (the usual case: they were only
+ * slow to commit, and under load every backup re-sends thousands of
+ * them); the rest go back through the checkers as plain gossip. */
+static void do_gossip_again(node *nd, job *j)
+{
+	Link__Gossip *g = link__gossip__unpack(NULL, j->len, j->bytes);
+	Link__Gossip rest = LINK__GOSSIP__INIT;
+	job *k = NULL;
+	if (!g)
+		return;
+	rest.records = malloc(g->n_records * sizeof(*rest.records));
+	if (!rest.records)
+		goto out;
+	for (size_t i = 0; i < g->n_records; i++) {
+		const ProtobufCBinaryData *r = &g->records[i];
+		uint8_t id[TR_HASH_LEN];
+		uint64_t h;
+		uint32_t p;
+		if (mp_find_bytes(&nd->mp, r->data, r->len) ||
+		    (ldg_record_event_id(r->data, r->len, id) == TR_OK &&
+		     (mp_find(&nd->mp, id) || ldg_event_find(nd->ledger, id, &h, &p) == TR_OK))) {
+			nd->again_held++;
+			continue;
+		}
+		rest.records[rest.n_records++] = *r;
+	}
+	if (rest.n_records == 0)
+		goto out;
+	if (!(k = calloc(1, sizeof(*k))))
+		goto out;
+	k->kind = JOB_GOSSIP;
+	k->peer = j->peer;
+	k->len = link__gossip__get_packed_size(&rest);
+	if (!(k->bytes = malloc(k->len)))
+		goto out;
+	link__gossip__pack(&rest, k->bytes);
+	if (node_peer_charge(nd, k)) {
+		nd->again_checked += rest.n_records;
+		node_check_push(nd, k);
+		k = NULL;
+	}
+out:
+	if (k)
+		node_job_free(k);
+	free(rest.records);
+	link__gossip__free_unpacked(g, NULL);
 }
 
 /* Gossip is sent once, and it can be lost: the link refuses it when the
@@ -406,6 +440,7 @@ static void regossip_send(node *nd, pbft_replica pr, ProtobufCBinaryData *recs, 
 		return;
 	g.n_records = n;
 	g.records = recs;
+	g.again = true;
 	buf = malloc(link__gossip__get_packed_size(&g));
 	if (!buf)
 		return;
@@ -1014,7 +1049,10 @@ static void handle_job(node *nd, job *j)
 		run_actions(nd);
 		break;
 	case JOB_GOSSIP:
-		do_gossip(nd, j);
+		if (j->again)
+			do_gossip_again(nd, j);
+		else
+			do_gossip(nd, j);
 		break;
 	case JOB_HEIGHT:
 		push_to_laggard(nd, j->peer, j->height);
@@ -1137,7 +1175,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       "dropped_wrong=%llu frames_in=%llu frames_out=%llu send_dropped=%llu "
 		       "links_refused=%llu handshakes_evicted=%llu bad_frames=%llu queue_dropped=%llu "
 		       "tx_dropped=%llu send_full=%llu batches_out=%llu links_stalled=%llu "
-		       "regossiped=%llu",
+		       "regossiped=%llu regossip_held=%llu regossip_checked=%llu",
 		       (unsigned long long)pbft_height(nd.cons), (unsigned long long)nd.committed_records,
 		       (unsigned long long)ps.view_changes, (unsigned long long)ps.dropped_malformed,
 		       (unsigned long long)ps.dropped_badsig, (unsigned long long)ps.dropped_stale,
@@ -1147,7 +1185,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       (unsigned long long)ls.evicted, (unsigned long long)ls.bad_frames, qdrop,
 		       (unsigned long long)ls.tx_dropped, (unsigned long long)ls.send_full,
 		       (unsigned long long)ls.batches_out, (unsigned long long)ls.stalled,
-		       (unsigned long long)nd.regossiped);
+		       (unsigned long long)nd.regossiped, (unsigned long long)nd.again_held,
+		       (unsigned long long)nd.again_checked);
 	}
 	if (nd.fatal) {
 		fail_waiters(&nd, nd.fatal_why);

@@ -51,6 +51,7 @@ typedef struct job {
 	uint8_t (*ids)[TR_HASH_LEN];   /* submit / gossip: event id of each record */
 	size_t nrec;
 	size_t charged;                /* bytes charged to peer (node_peer_charge) */
+	bool again;                    /* JOB_GOSSIP: a re-send, still unchecked in bytes */
 } job;
 
 /* Queue a checked job for the node thread (any thread). */
@@ -183,6 +184,8 @@ struct node {
 	uint64_t regossiped;  /* pending records sent again to the primary */
 	uint64_t regossip_at; /* when regossip() last scanned the mempool */
 	uint64_t lost_seen; /* the link's tx_dropped + send_full at the last regossip() */
+	uint64_t again_held;    /* re-sent records received that this node held: dropped unchecked */
+	uint64_t again_checked; /* re-sent records received that it lacked: checked as gossip */
 	uint64_t regossip_check;  /* when regossip() last ran */
 	bool test_lose_gossip; /* TRELLIS_TEST_LOSE_GOSSIP: first gossip never leaves (t0360) */
 	uint64_t last_tick_ms;

@@ -28,6 +28,12 @@ err=$($TR --home "$H" submit "$SHARED/epcis/examples/Example_9.6.1-ObjectEvent.j
 is "$?" "2" "the same document again is refused"
 like "$err" "duplicate event id $id \(committed at height 1 position 0\)" "the error names the original"
 
+# the same event twice in one document: refused, naming the second copy
+gen_doc 3 twin 0 | perl -pe 's/("eventList":\[)(\{.*?"example:note":"[^"]*"\})/$1$2,$2/' > "$TMP/twin.json"
+err=$($TR --home "$H" submit "$TMP/twin.json" 2>&1)
+is "$?" "2" "a document with one event twice is refused"
+like "$err" "record 1: duplicate event id [0-9a-f]{64} \(twice in one submit\)" "the error names the second copy"
+
 # ---- 1,000 events from 8 concurrent clients (5 documents of 25 events each)
 c=1
 while [ $c -le 8 ]; do

@@ -807,7 +807,7 @@ static void test_refuse_duplicate_event(void **state)
 	batch_free(&recs);
 }
 
-/* ldg__first_dups against the pairwise scan it replaces: random keys from
+/* ldg_first_dups against the pairwise scan it replaces: random keys from
  * a small alphabet (many collisions), two classes, lengths 0..3. */
 static void test_first_dups(void **state)
 {
@@ -826,7 +826,7 @@ static void test_first_dups(void **state)
 			cls[i] = randombytes_uniform(2);
 			dk[i] = (ldg_dupkey){.key = keys[i], .len = lens[i], .cls = cls[i], .idx = i};
 		}
-		ldg__first_dups(dk, n, first);
+		ldg_first_dups(dk, n, first);
 		for (size_t i = 0; i < n; i++) {
 			size_t want = SIZE_MAX;
 			for (size_t j = 0; j < i && want == SIZE_MAX; j++)
