@@ -9,6 +9,9 @@
 # 3. The same testnet at half that load (10 events per request, paced):
 #    commit latency p50 / p99 per request (64 paced clients, so that
 #    requests in flight do not cap the rate; 16 before run 9).
+#    Then each node's counters from its last log line: view changes,
+#    frames dropped (node queue, NNG), sends refused (full link queue),
+#    stalled links, records re-sent and what the primary did with them.
 # 4. A 3-member etcd cluster (Debian's etcd-server, installed if missing) on
 #    127.0.0.1 with 1 KB puts driven by wrk over its HTTP gateway: puts/s,
 #    as a crash-tolerant reference on the same machine.
@@ -47,6 +50,12 @@ echo "latency at half load ($HALF records/s): $L"
 P50=$(echo "$L" | sed 's/.* p50_ms=\([0-9.]*\).*/\1/')
 P99=$(echo "$L" | sed 's/.* p99_ms=\([0-9.]*\).*/\1/')
 TRELLIS_BIN=$BIN "$ROOT/testnet/down.sh" "$DIR/net" >/dev/null
+# what the links and the re-send did, from each node's last log line
+for i in 1 2 3 4; do
+	echo "node $i: $(grep 'msg="node stopping"' "$DIR/net/n$i/node.log" |
+		grep -o 'view_changes=[0-9]*\|queue_dropped=[0-9]*\|tx_dropped=[0-9]*\|send_full=[0-9]*\|links_stalled=[0-9]*\|regossip[a-z_]*=[0-9]*' |
+		tr '\n' ' ')"
+done
 
 # ---- etcd reference
 if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null || ! command -v wrk >/dev/null; then

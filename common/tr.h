@@ -109,6 +109,13 @@ char *tr_hex(char *out, const uint8_t *in, size_t len);
 /* Parse exactly outlen bytes of hex. 0 or TR_EINVAL. */
 int tr_unhex(uint8_t *out, size_t outlen, const char *hex) TR_MUST_USE;
 
+/* How many times top-level field `field` occurs in the protobuf message
+ * buf[0..len), reading only the wire format (tags and lengths), or -1
+ * when the bytes are not a well-formed message (a truncated field, a bad
+ * varint, wire types 3/4/6/7, field 0). Lets a receiver bound a repeated
+ * field before protobuf-c allocates an element for each occurrence. */
+long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field);
+
 /* Read a whole file, at most size_max bytes, into a malloc'd buffer with a
  * trailing NUL (not counted in *len). "-" reads stdin. On error, errmsg
  * gets a one-line reason naming the path. */

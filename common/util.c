@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -92,6 +93,55 @@ void tr_log_emit(int level, const char *fmt, ...)
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "%s\n", line);
+}
+
+/* One varint at buf[*pos..len) into *v; false when truncated or over 10 bytes. */
+static bool pb_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; shift < 70 && *pos < len; shift += 7) {
+		uint8_t b = buf[(*pos)++];
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field)
+{
+	size_t pos = 0;
+	long count = 0;
+	while (pos < len) {
+		uint64_t tag, v;
+		if (!pb_varint(buf, len, &pos, &tag) || tag >> 3 == 0 || tag >> 3 > UINT32_MAX)
+			return -1;
+		switch (tag & 7) {
+		case 0:
+			if (!pb_varint(buf, len, &pos, &v))
+				return -1;
+			break;
+		case 1:
+			if (len - pos < 8)
+				return -1;
+			pos += 8;
+			break;
+		case 2:
+			if (!pb_varint(buf, len, &pos, &v) || v > len - pos)
+				return -1;
+			pos += v;
+			break;
+		case 5:
+			if (len - pos < 4)
+				return -1;
+			pos += 4;
+			break;
+		default:
+			return -1;
+		}
+		count += tag >> 3 == field;
+	}
+	return count;
 }
 
 char *tr_hex(char *out, const uint8_t *in, size_t len)

@@ -30,11 +30,11 @@
  * context); peer jobs are charged to their peer, in bytes, from the moment
  * the link hands them over until the node thread takes them
  * (node_peer_charge). Past half of NODE_PEER_QUEUE_BYTES_MAX the link
- * holds the partner back (node.c on_peer_hold: no acknowledgement, so it
- * sends nothing more: the batch it may still have in flight is at most
- * P2P_FRAME_MAX); past all of it the frame is dropped, counted and
- * logged, so one partner cannot fill this node's memory, and the others'
- * frames still get in. PBFT retransmits what is dropped; a dropped gossip
+ * holds the partner's gossip back (node.c on_peer_hold: it sends only
+ * consensus frames and heights; the batch it may still have in flight is
+ * at most P2P_FRAME_MAX); past all of it the frame is dropped, counted
+ * and logged, so one partner cannot fill this node's memory, and the
+ * others' frames still get in. PBFT retransmits what is dropped; a dropped gossip
  * batch is re-sent to the primary by the node it was submitted to
  * (regossip).
  */
@@ -107,10 +107,13 @@ static void check_submit(node *nd, job *j)
  * copied into j->recs; the raw bytes are freed. */
 static void check_gossip(node *nd, job *j)
 {
-	Link__Gossip *g = link__gossip__unpack(NULL, j->len, j->bytes);
+	/* bounded before protobuf-c allocates an entry per record */
+	long nrec = tr_pb_count_field(j->bytes, j->len, 1);
+	Link__Gossip *g = nrec > 0 && nrec <= NODE_REQUEST_RECORDS_MAX
+				  ? link__gossip__unpack(NULL, j->len, j->bytes)
+				  : NULL;
 	char why[384] = "malformed or unknown fields";
-	if (g && !g->base.n_unknown_fields && g->again && g->n_records > 0 &&
-	    g->n_records <= NODE_REQUEST_RECORDS_MAX) {
+	if (g && !g->base.n_unknown_fields && g->again) {
 		/* the node thread drops what it holds, and sends the rest back
 		 * here as plain gossip */
 		link__gossip__free_unpacked(g, NULL);
@@ -121,8 +124,13 @@ static void check_gossip(node *nd, job *j)
 	if (!g || g->base.n_unknown_fields ||
 	    node_check_records(nd->c, g->records, g->n_records, &j->ids, why, sizeof(why)) !=
 		    TR_OK) {
+		if (!g && nrec > NODE_REQUEST_RECORDS_MAX)
+			snprintf(why, sizeof(why), "%ld records, over %d", nrec,
+				 NODE_REQUEST_RECORDS_MAX);
+		else if (!g)
+			snprintf(why, sizeof(why), "malformed");
 		TR_LOG(TR_LOG_WARN, "msg=\"dropped gossip\" peer=%s reason=\"%s\"",
-		       nd->c->partners[j->peer].name, g ? why : "malformed");
+		       nd->c->partners[j->peer].name, why);
 		goto drop;
 	}
 	j->nrec = g->n_records;

@@ -116,10 +116,11 @@ static void on_peer_frame(void *ctx, uint32_t peer, uint32_t kind, const uint8_t
 		node_check_push(nd, j); /* in order behind this partner's gossip */
 }
 
-/* Link receive thread: hold partner peer back while half its share of
- * the queue is taken. A batch is at most P2P_FRAME_MAX, so what it still
- * has in flight fits the other half, and its frames wait at its end (its
- * link queue, then TR_EFULL) instead of being dropped here. */
+/* Link receive thread: hold partner peer's gossip back while half its
+ * share of the queue is taken. A batch is at most P2P_FRAME_MAX, so what
+ * it still has in flight fits the other half, and its gossip waits at its
+ * end (its link queue, then TR_EFULL) instead of being dropped here; its
+ * consensus frames still come. */
 static bool on_peer_hold(void *ctx, uint32_t peer)
 {
 	node *nd = ctx;
@@ -206,6 +207,7 @@ static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
 	Link__Gossip g = LINK__GOSSIP__INIT;
 	uint8_t *buf;
 	size_t len;
+	uint32_t primary;
 	if (!nd->link || nd->test_lose_gossip)
 		return;
 	g.n_records = n;
@@ -215,7 +217,13 @@ static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
 	if (!buf)
 		return;
 	link__gossip__pack(&g, buf);
-	p2p_link_broadcast(nd->link, P2P_KIND_GOSSIP, buf, len);
+	primary = pbft_primary_of(nd->cons, pbft_view(nd->cons)).v;
+	for (uint32_t i = 0; i < nd->c->n; i++) {
+		/* the primary's queue refusing it is what regossip() acts on */
+		if (i != nd->self && p2p_link_send(nd->link, i, P2P_KIND_GOSSIP, buf, len) == TR_EFULL &&
+		    i == primary)
+			nd->gossip_refused = true;
+	}
 	free(buf);
 }
 
@@ -420,7 +428,7 @@ out:
 }
 
 /* Gossip is sent once, and it can be lost: the link refuses it when the
- * partner's queue is full (send_full: a partner slower than the load),
+ * partner's queue is full (a partner slower than the load),
  * or the connection breaks with a batch in flight. A record whose gossip
  * was lost on the way to the primary would wait here until a view change
  * made this node primary, and a view change needs 2f+1 replicas with
@@ -479,15 +487,15 @@ static void regossip(node *nd)
 	nd->regossip_check = now;
 	if (!nd->link || !nd->mp.head)
 		return;
-	/* The link counts the frames it refused (a full queue) when the send
-	 * is made, and NNG the messages it discarded (none, by the link's
-	 * flow control, but it is NNG's count): a new loss means a frame sent
-	 * since the last call. Records this node's clients sent in that
-	 * window go to the primary at once (the latency tail); older ones
-	 * wait for the rule below. */
+	/* The primary's link queue refused a gossip frame (gossip()), or NNG
+	 * discarded a message (none, by the link's flow control, but it is
+	 * NNG's count): the loss is of a frame sent since the last call.
+	 * Records this node's clients sent in that window go to the primary
+	 * at once (the latency tail); older ones wait for the rule below. */
 	p2p_link_get_stats(nd->link, &ls);
-	lost = ls.tx_dropped + ls.send_full != nd->lost_seen;
-	nd->lost_seen = ls.tx_dropped + ls.send_full;
+	lost = nd->gossip_refused || ls.tx_dropped != nd->lost_seen;
+	nd->gossip_refused = false;
+	nd->lost_seen = ls.tx_dropped;
 	if (pbft_is_primary(nd->cons))
 		return;
 	pr = pbft_primary_of(nd->cons, pbft_view(nd->cons));

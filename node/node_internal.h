@@ -183,7 +183,8 @@ struct node {
 	uint64_t committed_records;
 	uint64_t regossiped;  /* pending records sent again to the primary */
 	uint64_t regossip_at; /* when regossip() last scanned the mempool */
-	uint64_t lost_seen; /* the link's tx_dropped + send_full at the last regossip() */
+	uint64_t lost_seen;  /* the link's tx_dropped at the last regossip() */
+	bool gossip_refused; /* the primary's link queue refused gossip since then */
 	uint64_t again_held;    /* re-sent records received that this node held: dropped unchecked */
 	uint64_t again_checked; /* re-sent records received that it lacked: checked as gossip */
 	uint64_t regossip_check;  /* when regossip() last ran */

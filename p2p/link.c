@@ -24,11 +24,26 @@
  * Any failure closes the pipe; the dialer reconnects and handshakes
  * afresh.
  *
- * Flow control: frames wait in per-partner queues (urgent: consensus and
- * heights; bulk: gossip) and leave as one batch per window (one batch
- * with frames unacknowledged per connection), so NNG's two-slot pipe
- * queue, which discards what does not fit, holds at most a batch and an
- * acknowledgement of ours.
+ * Flow control. NNG's pair1 (polyamorous) holds, per pipe, the message
+ * being written and two queued, and discards what is sent beyond that.
+ * So frames wait in per-partner queues (urgent: consensus and heights;
+ * bulk: gossip) and leave as one batch per window: one batch with frames
+ * unacknowledged per connection, on one connection per partner at a time
+ * (data_slot). Every batch carries the count of batches with frames this
+ * side received (its acknowledgement) and whether this side holds the
+ * partner's gossip back (the caller's hold callback: its queue for that
+ * partner is full); a held partner still sends consensus frames, and,
+ * while it has gossip waiting, a probe frame every LINK_PROBE_MS, which
+ * the holder answers with its current word. A batch without frames (an
+ * acknowledgement, or a hold lifted) goes only when nothing else carries
+ * it, and at most once between two of the partner's batches with frames.
+ * Messages are delivered in order, and the partner sends a batch with
+ * frames only once the previous one is acknowledged: when it arrives,
+ * whatever carried that acknowledgement, and all before it, has left
+ * NNG. So at most one lone batch from before that, one after it and our
+ * own batch with frames can be queued: three, which fits. The Auth
+ * messages have left before any batch with frames arrives (the partner
+ * sends one only once it is up, after reading our Auth).
  */
 #include "p2p/link.h"
 
@@ -45,6 +60,8 @@
 #define LINK_PROTOCOL "Noise_NN_25519_ChaChaPoly_SHA256"
 #define LINK_TAG "trellis/link/v2"
 #define LINK_WINDOW 1 /* batches with frames in flight per connection */
+#define LINK_KIND_PROBE 4 /* link-internal frame: "I hold gossip for you" */
+#define LINK_PROBE_MS 50  /* a held partner's probes, at most this often */
 #define RECV_POLL_MS 50
 #define CHUNK_HDR 12
 
@@ -65,11 +82,16 @@ typedef struct {
 	uint64_t addr;  /* remote address key (IPv4 address, IPv6 /64), 0 if unknown */
 	bool rx_busy;   /* the receive thread is decrypting outside the lock */
 	bool gone;      /* the pipe went away while rx_busy: free it after */
-	/* flow control (UP only): batches with frames this side sent, the
-	 * partner acknowledged, and this side received and acknowledged */
+	/* flow control (UP only; see the top of this file): batches with
+	 * frames this side sent, the partner acknowledged, this side received,
+	 * and the count this side last acknowledged */
 	uint64_t sent, acked, received, ack_sent;
-	uint64_t ackable; /* received, unless the caller holds the partner back */
 	uint64_t sent_ms; /* when the last batch with frames went */
+	bool hold_want;   /* the caller holds the partner's gossip back */
+	bool hold_sent;   /* ... as the partner was last told */
+	bool peer_hold;   /* the partner holds our gossip back */
+	bool lone_sent;   /* a batch without frames went since the last one with */
+	uint64_t probe_ms; /* when this side last probed a partner holding it */
 } session;
 
 /* A frame queued for a partner: link.Frame's kind and payload. */
@@ -99,6 +121,7 @@ struct p2p_link {
 	bool closed;
 	session sess[P2P_SESSIONS_MAX];
 	fqueue q[TR_PARTNERS_MAX][2]; /* per partner: urgent, bulk */
+	size_t data_slot[TR_PARTNERS_MAX]; /* 1 + the session carrying frames to it, or 0 */
 	pthread_t rx_thread;
 	bool rx_started;
 	volatile int stopping;
@@ -354,12 +377,21 @@ static void fq_clear(fqueue *q)
 	q->bytes = 0;
 }
 
-/* The UP session that carries frames to peer: the first one found. */
+/* The UP session that carries frames to peer: the same one while it
+ * lasts (two batches in flight on two connections could overtake each
+ * other), else the first one found. */
 static session *data_session(p2p_link *l, uint32_t peer)
 {
+	size_t k = l->data_slot[peer];
+	if (k && l->sess[k - 1].state == S_UP && !l->sess[k - 1].gone &&
+	    l->sess[k - 1].peer == (int)peer)
+		return &l->sess[k - 1];
+	l->data_slot[peer] = 0;
 	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
-		if (l->sess[i].state == S_UP && !l->sess[i].gone && l->sess[i].peer == (int)peer)
+		if (l->sess[i].state == S_UP && !l->sess[i].gone && l->sess[i].peer == (int)peer) {
+			l->data_slot[peer] = i + 1;
 			return &l->sess[i];
+		}
 	return NULL;
 }
 
@@ -383,7 +415,8 @@ static int send_batch(p2p_link *l, session *s, const qframe *chain, size_t n)
 		fr[k].payload.len = f->len;
 		frp[k] = &fr[k];
 	}
-	b.received = s->ackable;
+	b.received = s->received;
+	b.hold = s->hold_want;
 	b.n_frames = n;
 	b.frames = frp;
 	plen = link__batch__get_packed_size(&b);
@@ -392,8 +425,12 @@ static int send_batch(p2p_link *l, session *s, const qframe *chain, size_t n)
 		goto out;
 	link__batch__pack(&b, plain);
 	rc = send_sealed(l, s, plain, plen);
-	if (rc == TR_OK)
-		s->ack_sent = s->ackable;
+	if (rc == TR_OK) {
+		s->ack_sent = s->received;
+		s->hold_sent = s->hold_want;
+		if (n == 0)
+			s->lone_sent = true;
+	}
 out:
 	free(plain);
 	free(frp);
@@ -402,8 +439,9 @@ out:
 }
 
 /* Send what is queued for peer as one batch, if its connection's window
- * is open: consensus frames first, then gossip, up to P2P_FRAME_MAX
- * (a larger frame goes alone). The batch also acknowledges. */
+ * is open: consensus frames first, then gossip unless the partner holds
+ * it back, up to P2P_FRAME_MAX and P2P_BATCH_FRAMES_MAX frames (a larger
+ * frame goes alone). The batch also acknowledges. */
 static void flush(p2p_link *l, uint32_t peer)
 {
 	session *s = data_session(l, peer);
@@ -412,10 +450,11 @@ static void flush(p2p_link *l, uint32_t peer)
 
 	if (!s || s->sent - s->acked >= LINK_WINDOW)
 		return;
-	for (int qi = Q_URGENT; qi <= Q_BULK; qi++) {
+	for (int qi = Q_URGENT; qi <= (s->peer_hold ? Q_URGENT : Q_BULK); qi++) {
 		fqueue *q = &l->q[peer][qi];
 		/* len + 32 bounds a frame's packed size inside the batch */
-		while (q->head && (n == 0 || est + q->head->len + 32 <= P2P_FRAME_MAX)) {
+		while (q->head && n < P2P_BATCH_FRAMES_MAX &&
+		       (n == 0 || est + q->head->len + 32 <= P2P_FRAME_MAX)) {
 			qframe *f = q->head;
 			if (!(q->head = f->next))
 				q->tail = NULL;
@@ -444,6 +483,21 @@ static void flush(p2p_link *l, uint32_t peer)
 		chain = f->next;
 		free(f);
 	}
+}
+
+/* Send what s owes its partner (an acknowledgement, a hold lifted): with
+ * our frames if the window allows, else alone, at most once between two
+ * of the partner's batches with frames (see the top of this file). What
+ * waits goes with the next batch either way (a held partner probes), or
+ * at housekeeping if sending failed. */
+static void settle(p2p_link *l, session *s)
+{
+	if (s->ack_sent == s->received && s->hold_sent == s->hold_want)
+		return;
+	flush(l, (uint32_t)s->peer);
+	if ((s->ack_sent != s->received || s->hold_sent != s->hold_want) && !s->lone_sent &&
+	    send_batch(l, s, NULL, 0) != TR_OK)
+		l->stats.send_dropped++;
 }
 
 /* Queue one frame for peer and send what the window allows. */
@@ -600,10 +654,15 @@ static const char *open_batch(session *s, const uint8_t *msg, size_t len, Link__
 {
 	uint8_t *plain = NULL;
 	size_t plen;
-	Link__Batch *b;
+	Link__Batch *b = NULL;
+	long nframes;
 	if (open_sealed(s, msg, len, &plain, &plen) != TR_OK)
 		return "frame does not decrypt (tampered or replayed)";
-	b = plen <= P2P_BATCH_MAX ? link__batch__unpack(NULL, plen, plain) : NULL;
+	/* protobuf-c allocates every frame before we see them: 24 MiB of
+	 * empty frames would be ~12 million allocations */
+	nframes = tr_pb_count_field(plain, plen, 2);
+	if (plen <= P2P_BATCH_MAX && nframes >= 0 && nframes <= P2P_BATCH_FRAMES_MAX)
+		b = link__batch__unpack(NULL, plen, plain);
 	free(plain);
 	if (!b || b->base.n_unknown_fields)
 		goto bad;
@@ -611,7 +670,8 @@ static const char *open_batch(session *s, const uint8_t *msg, size_t len, Link__
 		const Link__Frame *f = b->frames[i];
 		if (f->base.n_unknown_fields || f->version != 1 || f->payload.len > P2P_FRAME_MAX ||
 		    (f->kind != P2P_KIND_CONSENSUS && f->kind != P2P_KIND_GOSSIP &&
-		     f->kind != P2P_KIND_HEIGHT))
+		     f->kind != P2P_KIND_HEIGHT &&
+		     (f->kind != LINK_KIND_PROBE || f->payload.len != 0)))
 			goto bad;
 	}
 	*out = b;
@@ -721,24 +781,38 @@ static size_t housekeeping(p2p_link *l, nng_pipe *close_list, const bool *held, 
 			sess_clear(s);
 		}
 	}
-	/* acknowledgements held back, and now released */
+	/* holds the caller lifted; acknowledgements that could not go */
 	*holding = false;
 	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++) {
 		session *s = &l->sess[i];
-		if (s->state != S_UP || s->gone || s->ackable == s->received)
+		if (s->state != S_UP || s->gone)
 			continue;
-		if (held && !held[s->peer]) {
-			s->ackable = s->received;
-			flush(l, (uint32_t)s->peer);
-			if (s->ack_sent != s->ackable && send_batch(l, s, NULL, 0) != TR_OK)
-				l->stats.send_dropped++;
-		} else {
-			*holding = true;
+		if (s->hold_want) {
+			if (held && !held[s->peer])
+				s->hold_want = false;
+			else
+				*holding = true;
 		}
+		settle(l, s);
 	}
-	for (uint32_t p = 0; p < l->cfg.c->n; p++)
-		if (l->q[p][Q_URGENT].head || l->q[p][Q_BULK].head)
-			flush(l, p);
+	for (uint32_t p = 0; p < l->cfg.c->n; p++) {
+		session *d;
+		if (!l->q[p][Q_URGENT].head && !l->q[p][Q_BULK].head)
+			continue;
+		d = data_session(l, p);
+		/* held with gossip waiting and nothing else to send: ask again */
+		if (d && d->peer_hold && !l->q[p][Q_URGENT].head && l->q[p][Q_BULK].head &&
+		    d->sent == d->acked && d->probe_ms + LINK_PROBE_MS <= now) {
+			qframe *f = calloc(1, sizeof(*f));
+			if (f) {
+				f->kind = LINK_KIND_PROBE;
+				l->q[p][Q_URGENT].head = l->q[p][Q_URGENT].tail = f;
+				d->probe_ms = now;
+				l->stats.probes++;
+			}
+		}
+		flush(l, p);
+	}
 	return nclose;
 }
 
@@ -755,9 +829,10 @@ static void log_refused(p2p_link *l, const session *s, nng_pipe p, const char *w
  * batches, up to P2P_BATCH_MAX, are decrypted, parsed and handed over
  * outside it, so senders on other threads never wait behind a large
  * decryption. A batch is acknowledged (with what flushes, or alone) once
- * its frames are handed over, unless the caller holds the partner back
- * (cfg.hold): then at housekeeping, once it no longer does. A partner
- * thus sends no faster than the caller takes its frames. */
+ * its frames are handed over, so a partner sends no faster than this
+ * thread takes its frames; when the caller says its queue for the
+ * partner is full (cfg.hold), the acknowledgement also holds the
+ * partner's gossip back until housekeeping finds the caller caught up. */
 static void *rx_main(void *arg)
 {
 	p2p_link *l = arg;
@@ -804,21 +879,28 @@ static void *rx_main(void *arg)
 		if (busy) {
 			bool hold = false;
 			why = open_batch(busy, nng_msg_body(m), nng_msg_len(m), &b);
-			/* hand the frames over, then ask whether to acknowledge */
+			if (!why) {
+				bool bogus;
+				pthread_mutex_lock(&l->mu);
+				bogus = b->received > busy->sent;
+				pthread_mutex_unlock(&l->mu);
+				if (bogus) {
+					why = "acknowledges batches never sent";
+					link__batch__free_unpacked(b, NULL);
+					b = NULL;
+				}
+			}
+			/* hand the frames over, then ask whether to hold the partner */
 			if (!why) {
 				for (size_t i = 0; i < b->n_frames; i++)
-					l->cfg.recv(l->cfg.recv_ctx, peer, b->frames[i]->kind,
-						    b->frames[i]->payload.data,
-						    b->frames[i]->payload.len);
+					if (b->frames[i]->kind != LINK_KIND_PROBE)
+						l->cfg.recv(l->cfg.recv_ctx, peer, b->frames[i]->kind,
+							    b->frames[i]->payload.data,
+							    b->frames[i]->payload.len);
 				hold = b->n_frames && l->cfg.hold && l->cfg.hold(l->cfg.recv_ctx, peer);
 			}
 			pthread_mutex_lock(&l->mu);
 			busy->rx_busy = false;
-			if (!why && b->received > busy->sent && !busy->gone) {
-				why = "acknowledges batches never sent";
-				link__batch__free_unpacked(b, NULL);
-				b = NULL;
-			}
 			if (why)
 				l->stats.bad_frames++;
 			else
@@ -833,16 +915,15 @@ static void *rx_main(void *arg)
 			} else {
 				if (b->received > busy->acked)
 					busy->acked = b->received;
-				if (b->n_frames)
+				busy->peer_hold = b->hold;
+				if (b->n_frames) {
 					busy->received++;
-				if (hold)
-					holding = true;
-				else
-					busy->ackable = busy->received;
-				flush(l, peer);
-				if (busy->ack_sent != busy->ackable &&
-				    send_batch(l, busy, NULL, 0) != TR_OK)
-					l->stats.send_dropped++;
+					busy->lone_sent = false;
+					busy->hold_want = hold;
+					holding = holding || hold;
+				}
+				flush(l, peer); /* the window may have opened, a hold lifted */
+				settle(l, busy);
 			}
 			pthread_mutex_unlock(&l->mu);
 		}

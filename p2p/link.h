@@ -34,8 +34,8 @@
  * message sent while a connection's two-message queue is full, so frames
  * wait in a bounded queue per partner and leave as one link.Batch once
  * the partner acknowledged the previous batch; a full queue refuses the
- * send (TR_EFULL), and a receiver whose caller is behind holds its
- * acknowledgements back (p2p_hold_fn).
+ * send (TR_EFULL), and a receiver whose caller is behind holds the
+ * partner's gossip back (p2p_hold_fn) while consensus frames still go.
  *
  * Threads: the link has one receive thread of its own (the only place
  * frames are decrypted and the recv callback is called); sends may come
@@ -52,6 +52,7 @@
 
 #define P2P_FRAME_MAX (24u << 20)   /* one frame (link.Frame) */
 #define P2P_BATCH_MAX (P2P_FRAME_MAX + 64) /* one decrypted link.Batch */
+#define P2P_BATCH_FRAMES_MAX 65536  /* frames in one link.Batch */
 /* Frames queued for one partner, not yet handed to NNG: consensus
  * messages and heights, and gossip, each bounded apart so that gossip
  * cannot crowd out votes. */
@@ -75,10 +76,11 @@ enum {
  * peer. payload is borrowed for the call. */
 typedef void (*p2p_recv_fn)(void *ctx, uint32_t peer, uint32_t kind, const uint8_t *payload,
 			    size_t len);
-/* Called on the receive thread (no link lock held): true while the
- * caller wants partner peer to send nothing more (its frames wait to be
- * processed). The link then holds its acknowledgements back, and the
- * partner's sends queue at the partner, which refuses them when full. */
+/* Called on the receive thread (no link lock held) after a batch of
+ * partner peer's frames, then every 50 ms while it says so: true while the
+ * caller wants no more gossip from peer (its frames wait to be
+ * processed). The partner then keeps its gossip queued (refusing sends
+ * past the bound) and sends only consensus frames and heights. */
 typedef bool (*p2p_hold_fn)(void *ctx, uint32_t peer);
 
 typedef struct {
@@ -101,6 +103,7 @@ typedef struct {
 	uint64_t send_full;     /* frames refused: the partner's queue was full */
 	uint64_t queued_bytes;  /* frames waiting in the partners' queues now */
 	uint64_t stalled;       /* links closed: no acknowledgement in P2P_ACK_TIMEOUT_MS */
+	uint64_t probes;        /* probes sent to partners holding our gossip back */
 	uint64_t refused;       /* handshakes or auths that failed */
 	uint64_t evicted;       /* handshaking connections evicted by newer ones */
 	uint64_t bad_frames;    /* frames that did not decrypt or parse */

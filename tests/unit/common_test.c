@@ -18,6 +18,7 @@
 #include "common/crypto.h"
 #include "common/merkle.h"
 #include "common/tr.h"
+#include "proto/link.pb-c.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1464,6 +1465,65 @@ static void test_strerror(void **state)
 	assert_int_equal(tr_exit_code(TR_EVERIFY), TR_EXIT_VERIFY);
 }
 
+/* tr_pb_count_field against hand-made wire bytes and protobuf-c's own
+ * packing; malformed input is -1. */
+static void test_pb_count_field(void **state)
+{
+	static const uint8_t ok[] = {0x08, 0xac, 0x02,             /* 1: varint 300 */
+				     0x12, 0x03, 'a', 'b', 'c',      /* 2: "abc" */
+				     0x12, 0x00,                     /* 2: "" */
+				     0x19, 1, 2, 3, 4, 5, 6, 7, 8,   /* 3: fixed64 */
+				     0x25, 1, 2, 3, 4};              /* 4: fixed32 */
+	static const struct {
+		uint8_t b[16];
+		size_t n;
+	} bad[] = {
+		{{0x12, 0x05, 'a'}, 3},                     /* length past the end */
+		{{0x0b}, 1},                                /* wire type 3 */
+		{{0x0c}, 1},                                /* wire type 4 */
+		{{0x0e, 0}, 2},                             /* wire type 6 */
+		{{0x02, 0x00}, 2},                          /* field 0 */
+		{{0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 12},
+		{{0x08}, 1},                                /* varint missing */
+		{{0x08, 0x80}, 2},                          /* varint truncated */
+		{{0x19, 1, 2, 3}, 4},                       /* fixed64 truncated */
+		{{0x25, 1}, 2},                             /* fixed32 truncated */
+		{{0x80}, 1},                                /* tag truncated */
+	};
+	Link__Batch b = LINK__BATCH__INIT;
+	Link__Frame f[3], *fp[3];
+	uint8_t buf[256];
+	size_t n;
+	(void)state;
+	assert_int_equal(tr_pb_count_field(ok, 0, 2), 0);
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 1), 1);
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 2), 2);
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 3), 1);
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 4), 1);
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 5), 0);
+	for (size_t i = 0; i < TR_ARRAY_LEN(bad); i++)
+		assert_int_equal(tr_pb_count_field(bad[i].b, bad[i].n, 2), -1);
+	for (size_t i = 1; i < sizeof(ok); i++) /* every truncation inside a field */
+		if (i != 3 && i != 8 && i != 10 && i != 19)
+			assert_int_equal(tr_pb_count_field(ok, i, 2), -1);
+	for (int i = 0; i < 3; i++) {
+		link__frame__init(&f[i]);
+		f[i].version = 1;
+		f[i].kind = (uint32_t)i + 1;
+		f[i].payload.data = (uint8_t *)(uintptr_t)"xy";
+		f[i].payload.len = (size_t)i;
+		fp[i] = &f[i];
+	}
+	b.received = (uint64_t)1 << 40;
+	b.n_frames = 3;
+	b.frames = fp;
+	n = link__batch__get_packed_size(&b);
+	assert_true(n <= sizeof(buf));
+	link__batch__pack(&b, buf);
+	assert_int_equal(tr_pb_count_field(buf, n, 2), 3);
+	assert_int_equal(tr_pb_count_field(buf, n, 1), 1);
+}
+
 static void test_hex(void **state)
 {
 	static const char *const bad[] = {"0", "abc", "0g", "g0", "0x", " 1", "1 ", "-1", "+1",
@@ -1525,6 +1585,7 @@ int main(void)
 		cmocka_unit_test(test_consortium_parse_refused),
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_pb_count_field),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

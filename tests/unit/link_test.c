@@ -283,9 +283,10 @@ static void test_backpressure(void **state)
 	free(buf);
 }
 
-/* A receiver that takes frames but holds the sender back (its own queue
- * is full): no acknowledgement, so the sender's queue fills and refuses;
- * released, everything arrives. */
+/* A receiver that takes frames but holds the sender's gossip back (its
+ * own queue for it is full): the sender's gossip queue fills and refuses,
+ * its consensus frames still arrive, traffic the other way does not lift
+ * the hold; lifted, every held frame arrives in order. */
 static void test_hold(void **state)
 {
 	pair p;
@@ -298,20 +299,37 @@ static void test_hold(void **state)
 	pthread_mutex_lock(&p.rx[1].mu);
 	p.rx[1].hold = true;
 	pthread_mutex_unlock(&p.rx[1].mu);
+	fill(buf, sent);
+	assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_GOSSIP, buf, PB_LEN), TR_OK);
+	sent++;
+	wait_frames(&p.rx[1], 1, 0); /* the first batch is taken, then held */
 	send_until_full(&p, buf, &sent);
+	/* votes pass the hold (and prove the hold was asked: they need the
+	 * acknowledgement that carried it) */
+	assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_CONSENSUS, buf, 200), TR_OK);
+	wait_frames(&p.rx[1], 1, 1);
+	/* traffic the other way: the held side acknowledges it */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(p2p_link_send(p.link[1], 0, P2P_KIND_CONSENSUS, buf, 100), TR_OK);
+	wait_frames(&p.rx[0], 0, 5);
+	usleep(200000); /* four probe periods */
 	pthread_mutex_lock(&p.rx[1].mu);
 	got = p.rx[1].gossip;
 	assert_true(p.rx[1].hold_asked >= 1);
+	assert_int_equal(p.rx[1].consensus, 1);
 	pthread_mutex_unlock(&p.rx[1].mu);
 	assert_true(got >= 1 && got < sent); /* the first batch came, then nothing */
-	printf("# held: %llu of %llu frames taken\n", (unsigned long long)got,
-	       (unsigned long long)sent);
+	p2p_link_get_stats(p.link[0], &st);
+	printf("# held: %llu of %llu frames taken, %llu probes\n", (unsigned long long)got,
+	       (unsigned long long)sent, (unsigned long long)st.probes);
+	assert_true(st.probes >= 1);
 	pthread_mutex_lock(&p.rx[1].mu);
 	p.rx[1].hold = false;
 	pthread_mutex_unlock(&p.rx[1].mu);
-	all_arrived(&p.rx[1], sent, 0);
+	all_arrived(&p.rx[1], sent, 1);
 	p2p_link_get_stats(p.link[0], &st);
 	assert_int_equal(st.queued_bytes, 0);
+	assert_int_equal(st.tx_dropped, 0);
 	pair_close(&p);
 	free(buf);
 }
