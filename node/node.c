@@ -208,7 +208,7 @@ static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
 	uint8_t *buf;
 	size_t len;
 	uint32_t primary;
-	if (!nd->link || nd->test_lose_gossip)
+	if (!nd->link || (nd->test_lose_gossip && nd->test_gossip_only < 0))
 		return;
 	g.n_records = n;
 	g.records = (ProtobufCBinaryData *)(uintptr_t)recs;
@@ -219,6 +219,8 @@ static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
 	link__gossip__pack(&g, buf);
 	primary = pbft_primary_of(nd->cons, pbft_view(nd->cons)).v;
 	for (uint32_t i = 0; i < nd->c->n; i++) {
+		if (nd->test_gossip_only >= 0 && i != (uint32_t)nd->test_gossip_only)
+			continue;
 		/* the primary's queue refusing it is what regossip() acts on */
 		if (i != nd->self && p2p_link_send(nd->link, i, P2P_KIND_GOSSIP, buf, len) == TR_EFULL &&
 		    i == primary)
@@ -437,7 +439,11 @@ out:
  * oldest first and at most NODE_REGOSSIP_RECORDS_MAX per scan, to the
  * primary only: it is the one that must hold them, it gets them before
  * this node's view-change timer runs out, and the others are not loaded.
- * The primary drops those it already has (do_gossip). */
+ * Records that reached this node by gossip go too, after three quarters
+ * of the timeout: after their own node's re-send (unless it died before
+ * its gossip reached the primary), and before this node's view-change
+ * timer, which alone could not change the view. The primary drops the
+ * copies it already holds before any check (do_gossip_again). */
 /* Send the records in recs[0..n) to the primary pr as one gossip frame. */
 static void regossip_send(node *nd, pbft_replica pr, ProtobufCBinaryData *recs, size_t n,
 			  const char *why)
@@ -485,7 +491,7 @@ static void regossip(node *nd)
 	p2p_link_stats ls = {0};
 	bool lost;
 	nd->regossip_check = now;
-	if (!nd->link || !nd->mp.head)
+	if (!nd->link || !nd->mp.head || nd->test_gossip_only >= 0)
 		return;
 	/* The primary's link queue refused a gossip frame (gossip()), or NNG
 	 * discarded a message (none, by the link's flow control, but it is
@@ -511,13 +517,14 @@ static void regossip(node *nd)
 		regossip_send(nd, pr, recs, n, "frame-lost");
 		n = bytes = 0;
 	}
-	/* Records of this node's clients waiting half the view-change timeout
-	 * since they were last sent. The scan walks the mempool (up to
-	 * NODE_MEMPOOL_RECORDS_MAX): four times per half timeout at most. */
+	/* Records waiting half the view-change timeout since they were last
+	 * sent (this node's clients'), or three quarters of it (the others).
+	 * The scan walks the mempool (up to NODE_MEMPOOL_RECORDS_MAX): four
+	 * times per half timeout at most. */
 	if (now - nd->mp.head->sent_ms >= after && now - nd->regossip_at >= after / 4) {
 		nd->regossip_at = now;
 		for (mp_entry *e = nd->mp.head; e && n < NODE_REGOSSIP_RECORDS_MAX; e = e->next) {
-			if (!e->waiters || now - e->sent_ms < after)
+			if (now - e->sent_ms < (e->waiters ? after : after * 3 / 2))
 				continue;
 			if (!regossip_take(nd, recs, &n, &bytes, e))
 				break;
@@ -930,10 +937,21 @@ static int home_open(node *nd, char *err, size_t errlen)
 	}
 	nd->self = (uint32_t)idx;
 	/* Fault injection for tests/integration/t0360: this node's clients'
-	 * records are gossiped to nobody, as if every frame were lost. */
-	nd->test_lose_gossip = getenv("TRELLIS_TEST_LOSE_GOSSIP") != NULL;
-	if (nd->test_lose_gossip)
-		TR_LOG(TR_LOG_WARN, "msg=\"TRELLIS_TEST_LOSE_GOSSIP is set: submitted records are not gossiped\"");
+	 * records are gossiped to nobody, as if every frame were lost (any
+	 * value); or, with a partner's name, to that partner only and never
+	 * sent again, as if this node died just after. */
+	{
+		const char *lg = getenv("TRELLIS_TEST_LOSE_GOSSIP");
+		nd->test_lose_gossip = lg != NULL;
+		nd->test_gossip_only = lg ? tr_consortium_find_name(nd->c, lg) : -1;
+		if (nd->test_gossip_only >= 0)
+			TR_LOG(TR_LOG_WARN,
+			       "msg=\"TRELLIS_TEST_LOSE_GOSSIP is set: submitted records go to %s only, once\"",
+			       lg);
+		else if (lg)
+			TR_LOG(TR_LOG_WARN,
+			       "msg=\"TRELLIS_TEST_LOSE_GOSSIP is set: submitted records are not gossiped\"");
+	}
 	tr_log_set_node(nd->c->partners[idx].name);
 	if (node_home_path(path, sizeof(path), home, "data"))
 		goto toolong;

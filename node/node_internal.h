@@ -189,6 +189,7 @@ struct node {
 	uint64_t again_checked; /* re-sent records received that it lacked: checked as gossip */
 	uint64_t regossip_check;  /* when regossip() last ran */
 	bool test_lose_gossip; /* TRELLIS_TEST_LOSE_GOSSIP: first gossip never leaves (t0360) */
+	int test_gossip_only;  /* ... =NAME: to that partner only, never again; else -1 */
 	uint64_t last_tick_ms;
 	uint64_t last_height_ms;             /* last height announcement */
 	uint64_t pushed_ms[TR_PARTNERS_MAX]; /* last blocks pushed to each peer */

@@ -128,6 +128,16 @@ net_up() {
 	"$ROOT/testnet/up.sh" "$1" "$NET" >"$TMP/up.log" 2>&1
 }
 
+# links_up NODE: wait (up to 60 s) until node NODE has every link up
+links_up() {
+	local i=0
+	until $TR --home "$NET/n$1" status --json 2>/dev/null |
+		perl -MJSON::PP -e 'local $/; my $s = decode_json(<STDIN>);
+			exit((grep { $_->{state} ne "up" && $_->{state} ne "self" } @{$s->{peers}}) ? 1 : 0)'; do
+		i=$((i + 1)); [ $i -lt 300 ] || return 1; sleep 0.2
+	done
+}
+
 # load_start NODE TAG: a background client submitting 5-event documents to
 # node NODE until $TMP/stop-TAG exists; acknowledgements in $TMP/acks-TAG
 load_start() {
