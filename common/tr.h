@@ -112,9 +112,15 @@ int tr_unhex(uint8_t *out, size_t outlen, const char *hex) TR_MUST_USE;
 /* How many times top-level field `field` occurs in the protobuf message
  * buf[0..len), reading only the wire format (tags and lengths), or -1
  * when the bytes are not a well-formed message (a truncated field, a bad
- * varint, wire types 3/4/6/7, field 0). Lets a receiver bound a repeated
- * field before protobuf-c allocates an element for each occurrence. */
-long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field);
+ * varint, wire types 3/4/6/7, field 0) or hold a field whose number is
+ * not in `allowed` (bit n for field n; fields from 64 up never are).
+ * With sub_allowed not 0, every occurrence of `field` must itself be such
+ * a message, with fields in sub_allowed. Lets a receiver bound a repeated
+ * field, and refuse unknown ones, before protobuf-c allocates an element
+ * for each occurrence. */
+long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t allowed,
+		       uint64_t sub_allowed);
+#define TR_PB_FIELD(n) ((uint64_t)1 << (n))
 
 /* Read a whole file, at most size_max bytes, into a malloc'd buffer with a
  * trailing NUL (not counted in *len). "-" reads stdin. On error, errmsg

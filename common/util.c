@@ -108,13 +108,15 @@ static bool pb_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
 	return false;
 }
 
-long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field)
+long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t allowed,
+		       uint64_t sub_allowed)
 {
 	size_t pos = 0;
 	long count = 0;
 	while (pos < len) {
 		uint64_t tag, v;
-		if (!pb_varint(buf, len, &pos, &tag) || tag >> 3 == 0 || tag >> 3 > UINT32_MAX)
+		if (!pb_varint(buf, len, &pos, &tag) || tag >> 3 == 0 || tag >> 3 >= 64 ||
+		    !(allowed & TR_PB_FIELD(tag >> 3)))
 			return -1;
 		switch (tag & 7) {
 		case 0:
@@ -129,6 +131,9 @@ long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field)
 		case 2:
 			if (!pb_varint(buf, len, &pos, &v) || v > len - pos)
 				return -1;
+			if (sub_allowed && tag >> 3 == field &&
+			    tr_pb_count_field(buf + pos, (size_t)v, 0, sub_allowed, 0) < 0)
+				return -1;
 			pos += v;
 			break;
 		case 5:
@@ -139,7 +144,11 @@ long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field)
 		default:
 			return -1;
 		}
-		count += tag >> 3 == field;
+		if (tag >> 3 == field) {
+			if (sub_allowed && (tag & 7) != 2)
+				return -1;
+			count++;
+		}
 	}
 	return count;
 }

@@ -107,13 +107,16 @@ static void check_submit(node *nd, job *j)
  * copied into j->recs; the raw bytes are freed. */
 static void check_gossip(node *nd, job *j)
 {
-	/* bounded before protobuf-c allocates an entry per record */
-	long nrec = tr_pb_count_field(j->bytes, j->len, 1);
+	/* bounded, and unknown fields refused, before protobuf-c allocates
+	 * an entry for each */
+	long nrec = tr_pb_count_field(j->bytes, j->len, 1, TR_PB_FIELD(1) | TR_PB_FIELD(2), 0);
 	Link__Gossip *g = nrec > 0 && nrec <= NODE_REQUEST_RECORDS_MAX
 				  ? link__gossip__unpack(NULL, j->len, j->bytes)
 				  : NULL;
 	char why[384] = "malformed or unknown fields";
-	if (g && !g->base.n_unknown_fields && g->again) {
+	/* a re-send is at most what regossip() sends; a larger one is
+	 * checked here like any gossip, not on the node thread */
+	if (g && !g->base.n_unknown_fields && g->again && g->n_records <= NODE_REGOSSIP_RECORDS_MAX) {
 		/* the node thread drops what it holds, and sends the rest back
 		 * here as plain gossip */
 		link__gossip__free_unpacked(g, NULL);

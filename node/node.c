@@ -38,7 +38,6 @@
 #include <unistd.h>
 
 #define NODE_TICK_MS 50
-#define NODE_REGOSSIP_RECORDS_MAX 2000
 
 int node_home_path(char *out, size_t outlen, const char *home, const char *file)
 {
@@ -518,13 +517,15 @@ static void regossip(node *nd)
 		n = bytes = 0;
 	}
 	/* Records waiting half the view-change timeout since they were last
-	 * sent (this node's clients'), or three quarters of it (the others).
-	 * The scan walks the mempool (up to NODE_MEMPOOL_RECORDS_MAX): four
-	 * times per half timeout at most. */
-	if (now - nd->mp.head->sent_ms >= after && now - nd->regossip_at >= after / 4) {
+	 * sent (this node's clients'), or three quarters of it (the others),
+	 * or due within a tick (a submit's records keep together). The scan
+	 * walks the mempool (up to NODE_MEMPOOL_RECORDS_MAX) four times per
+	 * half timeout: the head is not the oldest once records were sent
+	 * again. */
+	if (now - nd->regossip_at >= after / 4) {
 		nd->regossip_at = now;
 		for (mp_entry *e = nd->mp.head; e && n < NODE_REGOSSIP_RECORDS_MAX; e = e->next) {
-			if (now - e->sent_ms < (e->waiters ? after : after * 3 / 2))
+			if (now - e->sent_ms + NODE_TICK_MS < (e->waiters ? after : after * 3 / 2))
 				continue;
 			if (!regossip_take(nd, recs, &n, &bytes, e))
 				break;

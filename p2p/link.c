@@ -62,6 +62,7 @@
 #define LINK_WINDOW 1 /* batches with frames in flight per connection */
 #define LINK_KIND_PROBE 4 /* link-internal frame: "I hold gossip for you" */
 #define LINK_PROBE_MS 50  /* a held partner's probes, at most this often */
+#define LINK_AUTH_MSG_MAX 256 /* a sealed link.Auth is about 100 bytes */
 #define RECV_POLL_MS 50
 #define CHUNK_HDR 12
 
@@ -534,10 +535,15 @@ static int enqueue(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *pay
 	return TR_OK;
 }
 
+static bool kind_ok(uint32_t kind)
+{
+	return kind == P2P_KIND_CONSENSUS || kind == P2P_KIND_GOSSIP || kind == P2P_KIND_HEIGHT;
+}
+
 int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload, size_t len)
 {
 	int rc;
-	if (peer >= l->cfg.c->n || peer == l->cfg.self)
+	if (peer >= l->cfg.c->n || peer == l->cfg.self || !kind_ok(kind))
 		return TR_EINVAL;
 	pthread_mutex_lock(&l->mu);
 	rc = enqueue(l, peer, kind, payload, len);
@@ -548,6 +554,8 @@ int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payl
 size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, size_t len)
 {
 	size_t sent = 0;
+	if (!kind_ok(kind))
+		return 0;
 	pthread_mutex_lock(&l->mu);
 	for (uint32_t i = 0; i < l->cfg.c->n; i++)
 		if (i != l->cfg.self && enqueue(l, i, kind, payload, len) == TR_OK)
@@ -658,9 +666,12 @@ static const char *open_batch(session *s, const uint8_t *msg, size_t len, Link__
 	long nframes;
 	if (open_sealed(s, msg, len, &plain, &plen) != TR_OK)
 		return "frame does not decrypt (tampered or replayed)";
-	/* protobuf-c allocates every frame before we see them: 24 MiB of
-	 * empty frames would be ~12 million allocations */
-	nframes = tr_pb_count_field(plain, plen, 2);
+	/* protobuf-c allocates every frame, and every unknown field, before
+	 * we see them: 24 MiB of empty frames would be ~12 million
+	 * allocations. Batch and Frame both have fields 1-3 only. */
+	nframes = tr_pb_count_field(plain, plen, 2,
+				    TR_PB_FIELD(1) | TR_PB_FIELD(2) | TR_PB_FIELD(3),
+				    TR_PB_FIELD(1) | TR_PB_FIELD(2) | TR_PB_FIELD(3));
 	if (plen <= P2P_BATCH_MAX && nframes >= 0 && nframes <= P2P_BATCH_FRAMES_MAX)
 		b = link__batch__unpack(NULL, plen, plain);
 	free(plain);
@@ -725,6 +736,10 @@ static const char *handle(p2p_link *l, session *s, const uint8_t *msg, size_t le
 			return "cannot send auth";
 		return NULL;
 	}
+	/* anyone can get this far (Noise_NN has no keys): a large message
+	 * would be parsed under l->mu */
+	if (len > LINK_AUTH_MSG_MAX)
+		return "authentication message too large";
 	if (open_sealed(s, msg, len, &plain, &plen) != TR_OK) {
 		l->stats.bad_frames++;
 		return "frame does not decrypt (tampered or replayed)";

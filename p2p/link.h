@@ -123,7 +123,8 @@ void p2p_link_close(p2p_link *l);
  * frames). Returns 0; TR_EUNREACH when no pipe to peer is up (the frame
  * is dropped: consensus retransmits); TR_EFULL when the partner's queue
  * for this kind of frame is full (backpressure: the caller sends again
- * later); TR_ETOOBIG. Never blocks on the network. */
+ * later); TR_ETOOBIG; TR_EINVAL for self, a non-partner or another kind.
+ * Never blocks on the network. */
 int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload,
 		  size_t len);
 /* Send to every other partner; returns how many were queued. */

@@ -47,17 +47,21 @@ ok $? "node 3 sent them again to the primary"
 "$ROOT/testnet/status.sh" "$NET" > "$TMP/status"
 is "$(grep -c ' view 0 ' "$TMP/status")" 4 "no view change was needed"
 
-# 2. The primary is only slow: paused while node 2's records reach it.
+# 2. The primary is only slow: paused while node 2's records reach it,
+# longer than half the view-change timeout (2 s), so that node 2 sends them
+# again, and short of the timeout, so that the view stays.
 gen_doc 10 slow > "$TMP/d2.json"
 "$ROOT/testnet/pause.sh" 1 "$NET" >/dev/null
 $TR --home "$NET/n2" submit --timeout 60 "$TMP/d2.json" > "$TMP/acks-slow" &
 SUB=$!
-sleep 1.6
+sleep 1.3
 "$ROOT/testnet/resume.sh" 1 "$NET" >/dev/null
 wait $SUB
 ok $? "records submitted while the primary was paused commit"
 resent 2 10
 ok $? "node 2 sent them again to the paused primary"
+"$ROOT/testnet/status.sh" "$NET" > "$TMP/status2"
+is "$(grep -c ' view 0 ' "$TMP/status2")" 4 "still view 0: node 1 is the primary below"
 
 # 3. Records that reached a backup only, as if their node died just after
 # its gossip reached node 3: node 2 gossips to node 3 only and never

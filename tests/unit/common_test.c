@@ -1466,7 +1466,8 @@ static void test_strerror(void **state)
 }
 
 /* tr_pb_count_field against hand-made wire bytes and protobuf-c's own
- * packing; malformed input is -1. */
+ * packing; malformed input, unknown fields (at the top and inside the
+ * counted field) are -1. */
 static void test_pb_count_field(void **state)
 {
 	static const uint8_t ok[] = {0x08, 0xac, 0x02,             /* 1: varint 300 */
@@ -1489,23 +1490,30 @@ static void test_pb_count_field(void **state)
 		{{0x19, 1, 2, 3}, 4},                       /* fixed64 truncated */
 		{{0x25, 1}, 2},                             /* fixed32 truncated */
 		{{0x80}, 1},                                /* tag truncated */
+		{{0x30, 0x01}, 2},                          /* field 6: not allowed */
+		{{0x80, 0x08, 0x01}, 3},                    /* field 128 */
 	};
+	const uint64_t all = TR_PB_FIELD(1) | TR_PB_FIELD(2) | TR_PB_FIELD(3) | TR_PB_FIELD(4) |
+			     TR_PB_FIELD(5);
+	const uint64_t frame = TR_PB_FIELD(1) | TR_PB_FIELD(2) | TR_PB_FIELD(3);
 	Link__Batch b = LINK__BATCH__INIT;
 	Link__Frame f[3], *fp[3];
 	uint8_t buf[256];
 	size_t n;
 	(void)state;
-	assert_int_equal(tr_pb_count_field(ok, 0, 2), 0);
-	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 1), 1);
-	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 2), 2);
-	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 3), 1);
-	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 4), 1);
-	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 5), 0);
+	assert_int_equal(tr_pb_count_field(ok, 0, 2, all, 0), 0);
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 1, all, 0), 1);
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 2, all, 0), 2);
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 3, all, 0), 1);
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 4, all, 0), 1);
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 5, all, 0), 0);
+	/* field 4 present but not allowed */
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 2, all & ~TR_PB_FIELD(4), 0), -1);
 	for (size_t i = 0; i < TR_ARRAY_LEN(bad); i++)
-		assert_int_equal(tr_pb_count_field(bad[i].b, bad[i].n, 2), -1);
+		assert_int_equal(tr_pb_count_field(bad[i].b, bad[i].n, 2, all, 0), -1);
 	for (size_t i = 1; i < sizeof(ok); i++) /* every truncation inside a field */
 		if (i != 3 && i != 8 && i != 10 && i != 19)
-			assert_int_equal(tr_pb_count_field(ok, i, 2), -1);
+			assert_int_equal(tr_pb_count_field(ok, i, 2, all, 0), -1);
 	for (int i = 0; i < 3; i++) {
 		link__frame__init(&f[i]);
 		f[i].version = 1;
@@ -1515,13 +1523,31 @@ static void test_pb_count_field(void **state)
 		fp[i] = &f[i];
 	}
 	b.received = (uint64_t)1 << 40;
+	b.hold = true;
 	b.n_frames = 3;
 	b.frames = fp;
 	n = link__batch__get_packed_size(&b);
-	assert_true(n <= sizeof(buf));
+	assert_true(n + 2 <= sizeof(buf));
 	link__batch__pack(&b, buf);
-	assert_int_equal(tr_pb_count_field(buf, n, 2), 3);
-	assert_int_equal(tr_pb_count_field(buf, n, 1), 1);
+	assert_int_equal(tr_pb_count_field(buf, n, 2, frame, frame), 3);
+	assert_int_equal(tr_pb_count_field(buf, n, 1, frame, 0), 1);
+	/* the "abc" of ok is not a message whose fields are 1-3 */
+	assert_int_equal(tr_pb_count_field(ok, sizeof(ok), 2, all, frame), -1);
+	/* a frame with an unknown field 7 inside a batch */
+	{
+		uint8_t evil[64];
+		size_t fl = link__frame__get_packed_size(&f[2]);
+		assert_true(fl + 4 <= sizeof(evil) && fl + 2 < 128);
+		evil[0] = 0x12;
+		evil[1] = (uint8_t)(fl + 2);
+		link__frame__pack(&f[2], evil + 2);
+		evil[2 + fl] = 0x38; /* field 7, varint 1 */
+		evil[3 + fl] = 0x01;
+		assert_int_equal(tr_pb_count_field(evil, fl + 4, 2, frame, 0), 1);
+		assert_int_equal(tr_pb_count_field(evil, fl + 4, 2, frame, frame), -1);
+		evil[2 + fl] = 0x18; /* field 3 instead: allowed */
+		assert_int_equal(tr_pb_count_field(evil, fl + 4, 2, frame, frame), 1);
+	}
 }
 
 static void test_hex(void **state)
