@@ -123,10 +123,12 @@ long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t 
 			if (!pb_varint(buf, len, &pos, &v))
 				return -1;
 			break;
-		case 1:
-			if (len - pos < 8)
+		case 1: /* fixed64 */
+		case 5: /* fixed32 */
+			v = (tag & 7) == 1 ? 8 : 4;
+			if (len - pos < v)
 				return -1;
-			pos += 8;
+			pos += v;
 			break;
 		case 2:
 			if (!pb_varint(buf, len, &pos, &v) || v > len - pos)
@@ -135,11 +137,6 @@ long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t 
 			    tr_pb_count_field(buf + pos, (size_t)v, 0, sub_allowed, 0) < 0)
 				return -1;
 			pos += v;
-			break;
-		case 5:
-			if (len - pos < 4)
-				return -1;
-			pos += 4;
 			break;
 		default:
 			return -1;

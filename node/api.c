@@ -11,11 +11,10 @@
  */
 #include "node/node_internal.h"
 
+#include "p2p/close.h"
+
 #include <nng/protocol/reqrep0/rep.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 void api_reply(api_ctx *a, Trellis__ApiReply *rep)
 {
@@ -162,85 +161,10 @@ int api_start(node *nd, char *err, size_t errlen)
 	return TR_OK;
 }
 
-typedef struct {
-	nng_socket sock;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool done, abandoned;
-} api_closer;
-
-static void *api_close_main(void *arg)
-{
-	api_closer *c = arg;
-	bool abandoned;
-	nng_close(c->sock);
-	pthread_mutex_lock(&c->mu);
-	c->done = true;
-	abandoned = c->abandoned;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	if (abandoned) { /* api_stop gave up waiting: the closer is ours */
-		pthread_cond_destroy(&c->cv);
-		pthread_mutex_destroy(&c->mu);
-		free(c);
-	}
-	return NULL;
-}
-
-/* nng_close, waiting at most 3 s: NNG 1.5.2's nng_close sometimes never
- * returns (seen once on the API socket of a node whose link was refusing
- * pipes, t0350, and on link sockets: p2p/link.c). Returns false when it
- * did not return in time; the socket and its contexts are then left to
- * the process exit. */
-static bool api_close_bounded(nng_socket sock)
-{
-	api_closer *c = calloc(1, sizeof(*c));
-	pthread_t t;
-	struct timespec ts;
-	bool done;
-	pthread_condattr_t ca;
-	if (!c || pthread_mutex_init(&c->mu, NULL)) {
-		free(c);
-		nng_close(sock);
-		return true;
-	}
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (pthread_cond_init(&c->cv, &ca)) {
-		pthread_condattr_destroy(&ca);
-		pthread_mutex_destroy(&c->mu);
-		free(c);
-		nng_close(sock);
-		return true;
-	}
-	pthread_condattr_destroy(&ca);
-	c->sock = sock;
-	if (pthread_create(&t, NULL, api_close_main, c) != 0) {
-		nng_close(sock);
-		c->done = true;
-	} else {
-		pthread_detach(t);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += 3;
-	pthread_mutex_lock(&c->mu);
-	while (!c->done)
-		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0)
-			break;
-	done = c->done;
-	c->abandoned = !done;
-	pthread_mutex_unlock(&c->mu);
-	if (done) {
-		pthread_cond_destroy(&c->cv);
-		pthread_mutex_destroy(&c->mu);
-		free(c);
-	}
-	return done;
-}
-
 void api_stop(node *nd)
 {
-	if (nd->sock_open && !api_close_bounded(nd->sock)) {
+	/* NNG 1.5.2's nng_close sometimes never returns (p2p/close.h) */
+	if (nd->sock_open && !p2p_close_bounded(nd->sock, 3000)) {
 		TR_LOG(TR_LOG_WARN, "msg=\"API socket did not close in time; exiting without it\"");
 		nd->nctx = 0;
 		nd->sock_open = false;

@@ -47,6 +47,7 @@
  */
 #include "p2p/link.h"
 
+#include "p2p/close.h"
 #include "p2p/noise.h"
 #include "proto/link.pb-c.h"
 
@@ -55,7 +56,6 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <string.h>
-#include <time.h>
 
 #define LINK_PROTOCOL "Noise_NN_25519_ChaChaPoly_SHA256"
 #define LINK_TAG "trellis/link/v2"
@@ -118,8 +118,6 @@ struct p2p_link {
 	nng_dialer dialers[TR_PARTNERS_MAX];
 	size_t ndialers;
 	pthread_mutex_t mu;
-	pthread_cond_t closed_cv; /* signalled (under mu) once nng_close returned */
-	bool closed;
 	session sess[P2P_SESSIONS_MAX];
 	fqueue q[TR_PARTNERS_MAX][2]; /* per partner: urgent, bulk */
 	size_t data_slot[TR_PARTNERS_MAX]; /* 1 + the session carrying frames to it, or 0 */
@@ -979,13 +977,6 @@ int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err, size_t 
 	memcpy(l->prologue, LINK_TAG, sizeof(LINK_TAG) - 1);
 	memcpy(l->prologue + sizeof(LINK_TAG) - 1, cfg->c->chain_id, TR_HASH_LEN);
 	pthread_mutex_init(&l->mu, NULL);
-	{
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&l->closed_cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
 	if ((rv = nng_pair1_open_poly(&l->sock)) != 0) {
 		snprintf(err, errlen, "cannot open the link socket: %s", nng_strerror(rv));
 		goto fail;
@@ -1029,17 +1020,6 @@ fail:
 	return TR_EIO;
 }
 
-static void *close_main(void *arg)
-{
-	p2p_link *l = arg;
-	nng_close(l->sock);
-	pthread_mutex_lock(&l->mu);
-	l->closed = true;
-	pthread_cond_signal(&l->closed_cv);
-	pthread_mutex_unlock(&l->mu);
-	return NULL;
-}
-
 #define CLOSE_WAIT_MS 3000
 
 void p2p_link_close(p2p_link *l)
@@ -1054,38 +1034,17 @@ void p2p_link_close(p2p_link *l)
 		nng_dialer_close(l->dialers[i]);
 	if (nng_listener_id(l->listener) > 0)
 		nng_listener_close(l->listener);
-	if (l->sock_open) {
-		/* NNG 1.5.2's nng_close sometimes never returns on a socket whose
-		 * pipes were being refused and redialed (seen in the intruder
-		 * tests: a condition wait inside nng_close). Close from a helper
-		 * thread and wait a bounded time; if it hangs, leave the link
-		 * allocated (pipe callbacks may still run) and let the process
-		 * exit. */
-		pthread_t t;
-		struct timespec ts;
-		bool closed;
-		if (pthread_create(&t, NULL, close_main, l) != 0) {
-			nng_close(l->sock);
-			l->closed = true;
-		} else {
-			pthread_detach(t);
-		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += CLOSE_WAIT_MS / 1000;
+	/* if nng_close hangs (p2p/close.h), leave the link allocated (pipe
+	 * callbacks may still run) and let the process exit */
+	if (l->sock_open && !p2p_close_bounded(l->sock, CLOSE_WAIT_MS)) {
 		pthread_mutex_lock(&l->mu);
-		while (!l->closed)
-			if (pthread_cond_timedwait(&l->closed_cv, &l->mu, &ts) != 0)
-				break;
-		closed = l->closed;
-		if (!closed) /* free the sessions now; a late pipe callback finds them empty */
-			for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
-				if (l->sess[i].state != S_FREE)
-					sess_clear(&l->sess[i]);
+		/* free the sessions now; a late pipe callback finds them empty */
+		for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
+			if (l->sess[i].state != S_FREE)
+				sess_clear(&l->sess[i]);
 		pthread_mutex_unlock(&l->mu);
-		if (!closed) {
-			TR_LOG(TR_LOG_WARN, "msg=\"link socket did not close in time; exiting without it\"");
-			return;
-		}
+		TR_LOG(TR_LOG_WARN, "msg=\"link socket did not close in time; exiting without it\"");
+		return;
 	}
 	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++)
 		if (l->sess[i].state != S_FREE)
@@ -1094,7 +1053,6 @@ void p2p_link_close(p2p_link *l)
 		fq_clear(&l->q[i][Q_URGENT]);
 		fq_clear(&l->q[i][Q_BULK]);
 	}
-	pthread_cond_destroy(&l->closed_cv);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }

@@ -10,6 +10,7 @@
  *     queue for it fills to its bound and p2p_link_send says TR_EFULL;
  *     consensus frames still pass (their own queue); once the receiver
  *     takes frames again, everything queued arrives.
+ *   - An outsider's oversized Auth is refused before it is decrypted.
  *   - The same when the receiver takes frames but holds the sender back
  *     (its hold callback: the node's queue for that partner is full).
  *
@@ -19,6 +20,12 @@
 #include "common/crypto.h"
 #include "common/tr.h"
 #include "p2p/link.h"
+#include "p2p/noise.h"
+
+#include <fcntl.h>
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+#include <stdlib.h>
 
 #include <netinet/in.h>
 #include <sodium.h>
@@ -343,6 +350,81 @@ static void test_hold(void **state)
 	free(buf);
 }
 
+/* An outsider who knows the chain id finishes Noise_NN (it needs no key)
+ * and sends a 4 KiB "Auth": refused at once for its size, before it is
+ * decrypted or parsed (under the link's lock), and logged so. */
+static void test_outsider_big_auth(void **state)
+{
+	pair p;
+	nng_socket s;
+	nng_msg *m;
+	char url[160], logpath[] = "/tmp/link_test_log.XXXXXX", log[4096] = "";
+	uint8_t prologue[15 + TR_HASH_LEN], buf[8192], plain[4096], ad[5];
+	p2p_noise_config nc = {.protocol = "Noise_NN_25519_ChaChaPoly_SHA256",
+			       .role = P2P_NOISE_INITIATOR,
+			       .prologue = prologue,
+			       .prologue_len = sizeof(prologue)};
+	p2p_noise *hs;
+	p2p_noise_cipher *tx, *rx;
+	p2p_link_stats st;
+	size_t n, ct;
+	int logfd, saved;
+	(void)state;
+	pair_open(&p, 0);
+	memcpy(prologue, "trellis/link/v2", 15);
+	memcpy(prologue + 15, p.c.chain_id, TR_HASH_LEN);
+	/* the link logs to stderr: keep what it says meanwhile */
+	logfd = mkstemp(logpath);
+	assert_true(logfd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(logfd, 2);
+	assert_int_equal(nng_pair1_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
+	snprintf(url, sizeof(url), "tcp://%s", p.c.partners[0].address);
+	assert_int_equal(nng_dial(s, url, NULL, 0), 0);
+	assert_int_equal(p2p_noise_new(&nc, &hs), TR_OK);
+	assert_int_equal(p2p_noise_write_message(hs, NULL, 0, buf, sizeof(buf), &n), TR_OK);
+	assert_int_equal(nng_send(s, buf, n, 0), 0);
+	assert_int_equal(nng_recvmsg(s, &m, 0), 0);
+	assert_int_equal(p2p_noise_read_message(hs, nng_msg_body(m), nng_msg_len(m), buf,
+						sizeof(buf), &n),
+			 TR_OK);
+	nng_msg_free(m);
+	assert_int_equal(p2p_noise_split(hs, &tx, &rx), TR_OK);
+	/* one chunk as send_sealed makes it: be64 counter, be32 length, sealed */
+	memset(plain, 0x78, sizeof(plain)); /* not even an Auth: never read */
+	tr_be32_put(ad, 0);
+	ad[4] = 1;
+	tr_be64_put(buf, p2p_noise_cipher_nonce(tx));
+	assert_int_equal(p2p_noise_encrypt(tx, ad, sizeof(ad), plain, sizeof(plain), buf + 12,
+					   sizeof(buf) - 12, &ct),
+			 TR_OK);
+	tr_be32_put(buf + 8, (uint32_t)ct);
+	assert_int_equal(nng_send(s, buf, 12 + ct, 0), 0);
+	for (uint64_t t0 = tr_mono_ms();;) {
+		p2p_link_get_stats(p.link[0], &st);
+		if (st.refused >= 1)
+			break;
+		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
+		usleep(10000);
+	}
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = (size_t)pread(logfd, log, sizeof(log) - 1, 0);
+	close(logfd);
+	unlink(logpath);
+	log[n < sizeof(log) ? n : 0] = '\0';
+	assert_non_null(strstr(log, "reason=\"authentication message too large\""));
+	assert_int_equal(st.bad_frames, 0); /* never decrypted */
+	p2p_noise_free(hs);
+	p2p_noise_cipher_free(tx);
+	p2p_noise_cipher_free(rx);
+	nng_close(s);
+	pair_close(&p);
+}
+
 /* Frames over the bound and to peers that are not partners or not up. */
 static void test_refusals(void **state)
 {
@@ -378,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_no_loss_in_order),
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_hold),
+		cmocka_unit_test(test_outsider_big_auth),
 		cmocka_unit_test(test_refusals),
 	};
 	if (tr_crypto_init())
