@@ -236,9 +236,9 @@ void ldg__parsed_block_fini(ldg_parsed_block *pb)
 	memset(pb, 0, sizeof(*pb));
 }
 
-int ldg__parse_block(const tr_consortium *c, const uint8_t *bytes, size_t len, uint64_t height,
-		     const uint8_t prev_hash[TR_HASH_LEN], unsigned flags, ldg_parsed_block *pb,
-		     char *err, size_t errlen)
+int ldg__parse_block(const tr_consortium *c, ldg_checked *k, const uint8_t *bytes, size_t len,
+		     uint64_t height, const uint8_t prev_hash[TR_HASH_LEN], unsigned flags,
+		     ldg_parsed_block *pb, char *err, size_t errlen)
 {
 	uint8_t(*leaves)[TR_HASH_LEN] = NULL;
 	uint8_t root[TR_HASH_LEN];
@@ -310,7 +310,8 @@ int ldg__parse_block(const tr_consortium *c, const uint8_t *bytes, size_t len, u
 	for (size_t i = 0; i < pb->n; i++) {
 		const ProtobufCBinaryData *r = &pb->blk->records[i];
 		total += r->len;
-		rc = ldg_record_check(c, r->data, r->len, flags, pb->ids[i], why, sizeof(why));
+		rc = ldg_record_check_once(c, k, r->data, r->len, flags, pb->ids[i], why,
+					   sizeof(why));
 		if (rc) {
 			snprintf(err, errlen, "record %zu: %s", i, why);
 			goto fail;

@@ -324,8 +324,80 @@ int ep_time_ms(const char *s, int64_t *ms)
 	return TR_OK;
 }
 
-int ep_map_event(const ep_ctx *ctx, const json_t *context, json_t *event, const char *path,
-		 uint8_t **out, size_t *len, char *hash, char *err, size_t errlen)
+bool ep_json_canonical(const uint8_t *s, size_t n)
+{
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = s[i];
+		if (in_str) {
+			unsigned v = 0;
+			if (c == '"') {
+				in_str = false;
+				continue;
+			}
+			if (c != '\\') {
+				if (c < 0x20)
+					return false; /* not JSON */
+				continue;     /* jansson writes UTF-8 and DEL as they are */
+			}
+			if (++i >= n)
+				return false;
+			switch (s[i]) {
+			case '"':
+			case '\\':
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't':
+				continue;
+			case 'u': /* only "\\u%04X" of a control without a short form */
+				if (n - i <= 4)
+					return false;
+				for (size_t d = 1; d <= 4; d++) {
+					uint8_t h = s[i + d];
+					if (h >= '0' && h <= '9')
+						v = v * 16 + (unsigned)(h - '0');
+					else if (h >= 'A' && h <= 'F')
+						v = v * 16 + (unsigned)(h - 'A' + 10);
+					else
+						return false;
+				}
+				if (v == 0 || v >= 0x20 || v == '\b' || v == '\f' || v == '\n' ||
+				    v == '\r' || v == '\t')
+					return false;
+				i += 4;
+				continue;
+			default: /* "\\/" and the like: jansson writes them otherwise */
+				return false;
+			}
+		}
+		if (c == '"') {
+			in_str = true;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			/* an integer jansson prints back digit for digit: no "-0",
+			 * at most 18 digits; a real is left to json_dumps */
+			size_t j = i + (c == '-'), d0 = j;
+			while (j < n && s[j] >= '0' && s[j] <= '9')
+				j++;
+			if (j == d0 || j - d0 > 18 || (s[d0] == '0' && (j - d0 > 1 || c == '-')))
+				return false;
+			if (j < n && (s[j] == '.' || s[j] == 'e' || s[j] == 'E'))
+				return false;
+			i = j - 1;
+		} else if (!strchr("{}[]:,truefalsn", c) || c == '\0') {
+			return false; /* whitespace, or anything else */
+		}
+	}
+	return !in_str;
+}
+
+/* ep_map_event; json / ctxtext, when not NULL, are the event's and the
+ * context's compact dumps, given by a caller that has them (borrowed). */
+static int map_event(const ep_ctx *ctx, const json_t *context, json_t *event, const char *path,
+		     const uint8_t *given_json, size_t given_json_len, const uint8_t *given_ctx,
+		     size_t given_ctx_len, uint8_t **out, size_t *len, char *hash, char *err,
+		     size_t errlen)
 {
 	Trellis__Event ev = TRELLIS__EVENT__INIT;
 	mapper m = {.path = path ? path : "event", .err = err, .errlen = errlen, .rc = TR_OK};
@@ -346,19 +418,25 @@ int ep_map_event(const ep_ctx *ctx, const json_t *context, json_t *event, const 
 			 tr_strerror(rc));
 		return rc;
 	}
-	json = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (context)
-		ctxtext = json_dumps(context, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-	if (!json || (context && !ctxtext)) {
+	if (given_json) {
+		ev.json.data = (uint8_t *)(uintptr_t)given_json;
+		ev.json.len = given_json_len;
+	} else if ((json = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+		ev.json.data = (uint8_t *)json;
+		ev.json.len = strlen(json);
+	}
+	if (context && given_ctx) {
+		ev.context.data = (uint8_t *)(uintptr_t)given_ctx;
+		ev.context.len = given_ctx_len;
+	} else if (context &&
+		   (ctxtext = json_dumps(context, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY))) {
+		ev.context.data = (uint8_t *)ctxtext;
+		ev.context.len = strlen(ctxtext);
+	}
+	if (!ev.json.data || (context && !ev.context.data)) {
 		rc = TR_ENOMEM;
 		snprintf(err, errlen, "%s: out of memory", m.path);
 		goto out;
-	}
-	ev.json.data = (uint8_t *)json;
-	ev.json.len = strlen(json);
-	if (ctxtext) {
-		ev.context.data = (uint8_t *)ctxtext;
-		ev.context.len = strlen(ctxtext);
 	}
 	ev.event_hash = h;
 	ev.type = borrow(json_object_get(event, "type"));
@@ -448,6 +526,12 @@ out:
 	free(json);
 	free(ctxtext);
 	return rc;
+}
+
+int ep_map_event(const ep_ctx *ctx, const json_t *context, json_t *event, const char *path,
+		 uint8_t **out, size_t *len, char *hash, char *err, size_t errlen)
+{
+	return map_event(ctx, context, event, path, NULL, 0, NULL, 0, out, len, hash, err, errlen);
 }
 
 /* ==== Unpacking with a bound ==== */
@@ -645,7 +729,17 @@ int ep_event_rederive(const uint8_t *bytes, size_t len, char *err, size_t errlen
 		snprintf(err, errlen, "event context: %s", tr_strerror(rc));
 		goto out;
 	}
-	rc = ep_map_event(ctx, context, event, "json", &out, &olen, NULL, why, sizeof(why));
+	/* The json (and context) must be the compact dump of what they parse
+	 * to. Bytes that ep_json_canonical vouches for are that dump
+	 * already, so the mapping takes them instead of dumping the tree
+	 * again (~4 us a record); the rest are dumped and compared below. */
+	rc = map_event(ctx, context, event, "json",
+		       ep_json_canonical(ev->json.data, ev->json.len) ? ev->json.data : NULL,
+		       ev->json.len,
+		       ev->context.len && ep_json_canonical(ev->context.data, ev->context.len)
+			       ? ev->context.data
+			       : NULL,
+		       ev->context.len, &out, &olen, NULL, why, sizeof(why));
 	if (rc) {
 		snprintf(err, errlen, "event %s", why);
 		goto out;

@@ -125,6 +125,32 @@ int ldg_record_event_id(const uint8_t *rec, size_t len, uint8_t id[TR_HASH_LEN])
 int ldg_record_check(const tr_consortium *c, const uint8_t *rec, size_t len, unsigned flags,
 		     uint8_t id[TR_HASH_LEN], char *err, size_t errlen) TR_MUST_USE;
 
+/* ==== Records checked once (checked.c) ====
+ * A bounded, thread-safe set of record bytes that passed ldg_record_check
+ * in this process (signature and Event re-derivation), so that a record
+ * met twice (its gossip, then the block carrying it) is checked once.
+ * Keyed by a 128-bit SipHash of the bytes under a random secret key; a
+ * full bucket forgets its oldest entry (one more check, never a wrong
+ * answer). One set serves one consortium. */
+#define LDG_CHECKED_SLOTS (1u << 19) /* 8 MiB of fingerprints */
+typedef struct ldg_checked ldg_checked;
+int ldg_checked_new(ldg_checked **out) TR_MUST_USE;
+void ldg_checked_free(ldg_checked *k);
+bool ldg_checked_has(ldg_checked *k, const uint8_t *rec, size_t len);
+void ldg_checked_add(ldg_checked *k, const uint8_t *rec, size_t len);
+void ldg_checked_stats(ldg_checked *k, uint64_t *hits, uint64_t *misses);
+
+/* ldg_record_check that skips the signature and the re-derivation of
+ * bytes k holds, and adds the bytes that pass. k may be NULL. */
+int ldg_record_check_once(const tr_consortium *c, ldg_checked *k, const uint8_t *rec,
+			  size_t len, unsigned flags, uint8_t id[TR_HASH_LEN], char *err,
+			  size_t errlen) TR_MUST_USE;
+
+/* From now on ldg_check_block and ldg_append check records through k
+ * (borrowed; it must outlive l or be detached with NULL). ldg_verify
+ * never uses it. */
+void ldg_use_checked(ldg *l, ldg_checked *k);
+
 /* One key of ldg_first_dups: len bytes at key, in a class (keys of
  * different classes never collide), for the item at index idx. */
 typedef struct {

@@ -41,13 +41,15 @@ struct ldg {
 	uint8_t kept_head[TR_HASH_LEN];
 	unsigned kept_flags; /* LDG_RECORDS_VERIFIED when signatures were the caller's */
 	bool kept_rules;     /* the EPCIS rules were checked on kept_head */
+	ldg_checked *checked; /* borrowed (ldg_use_checked), or NULL */
 };
 
 
-/* Check a block's bytes as the block at `height` after prev_hash. */
-int ldg__parse_block(const tr_consortium *c, const uint8_t *bytes, size_t len, uint64_t height,
-		     const uint8_t prev_hash[TR_HASH_LEN], unsigned flags, ldg_parsed_block *pb,
-		     char *err, size_t errlen) TR_MUST_USE;
+/* Check a block's bytes as the block at `height` after prev_hash; records
+ * through k (ldg_record_check_once; NULL: every record in full). */
+int ldg__parse_block(const tr_consortium *c, ldg_checked *k, const uint8_t *bytes, size_t len,
+		     uint64_t height, const uint8_t prev_hash[TR_HASH_LEN], unsigned flags,
+		     ldg_parsed_block *pb, char *err, size_t errlen) TR_MUST_USE;
 void ldg__parsed_block_fini(ldg_parsed_block *pb);
 
 /* Rules that need the stored chain beyond duplicate event ids (EPCIS

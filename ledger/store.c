@@ -192,6 +192,11 @@ fail:
 	return rc;
 }
 
+void ldg_use_checked(ldg *l, ldg_checked *k)
+{
+	l->checked = k;
+}
+
 void ldg_close(ldg *l)
 {
 	if (!l)
@@ -299,7 +304,8 @@ static int check_next(ldg *l, MDB_txn *txn, const uint8_t *block, size_t len,
 		memset(&l->kept, 0, sizeof(l->kept));
 		reused = true;
 	} else {
-		rc = ldg__parse_block(l->c, block, len, height + 1, head, flags, pb, err, errlen);
+		rc = ldg__parse_block(l->c, l->checked, block, len, height + 1, head, flags, pb,
+				      err, errlen);
 		if (rc)
 			return rc;
 	}
@@ -593,7 +599,7 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 			rc = TR_EVERIFY;
 			goto out;
 		}
-		rc = ldg__parse_block(l->c, v.mv_data, v.mv_size, h, prev,
+		rc = ldg__parse_block(l->c, NULL, v.mv_data, v.mv_size, h, prev,
 				      full ? 0 : LDG_RECORDS_VERIFIED, &pb, why, sizeof(why));
 		if (rc) {
 			snprintf(err, errlen, "block %llu: %s", (unsigned long long)h, why);

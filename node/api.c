@@ -40,8 +40,8 @@ void api_reply_error(api_ctx *a, int code, const char *reason)
 	api_reply(a, &rep);
 }
 
-int node_check_records(const tr_consortium *c, const ProtobufCBinaryData *recs, size_t n,
-		       uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen)
+int node_check_records(const tr_consortium *c, ldg_checked *k, const ProtobufCBinaryData *recs,
+		       size_t n, uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen)
 {
 	char r[256];
 	uint8_t(*v)[TR_HASH_LEN];
@@ -56,7 +56,7 @@ int node_check_records(const tr_consortium *c, const ProtobufCBinaryData *recs, 
 		return TR_ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		int rc = ldg_record_check(c, recs[i].data, recs[i].len, 0, v[i], r, sizeof(r));
+		int rc = ldg_record_check_once(c, k, recs[i].data, recs[i].len, 0, v[i], r, sizeof(r));
 		if (rc) {
 			snprintf(why, whylen, "record %zu: %s", i, r);
 			free(v);

@@ -91,8 +91,8 @@ void node_peer_release(node *nd, job *j)
 static void check_submit(node *nd, job *j)
 {
 	char why[384];
-	int rc = node_check_records(nd->c, j->req->submit->records, j->req->submit->n_records,
-				    &j->ids, why, sizeof(why));
+	int rc = node_check_records(nd->c, nd->checked, j->req->submit->records,
+				    j->req->submit->n_records, &j->ids, why, sizeof(why));
 	if (rc) {
 		TR_LOG(TR_LOG_WARN, "msg=\"rejected submit\" reason=\"%s\"", why);
 		api_reply_error(j->ctx, rc, why);
@@ -125,8 +125,8 @@ static void check_gossip(node *nd, job *j)
 		return;
 	}
 	if (!g || g->base.n_unknown_fields ||
-	    node_check_records(nd->c, g->records, g->n_records, &j->ids, why, sizeof(why)) !=
-		    TR_OK) {
+	    node_check_records(nd->c, nd->checked, g->records, g->n_records, &j->ids, why,
+			       sizeof(why)) != TR_OK) {
 		if (!g && nrec > NODE_REQUEST_RECORDS_MAX)
 			snprintf(why, sizeof(why), "%ld records, over %d", nrec,
 				 NODE_REQUEST_RECORDS_MAX);

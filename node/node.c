@@ -538,19 +538,6 @@ static void regossip(node *nd)
 
 /* ==== Consensus ==== */
 
-/* Every record of block is pending here with identical bytes (so its
- * signature was checked on arrival). */
-static bool block_records_known(node *nd, const uint8_t *block, size_t len)
-{
-	Trellis__Block *b = trellis__block__unpack(NULL, len, block);
-	bool known = b != NULL;
-	for (size_t i = 0; known && i < b->n_records; i++)
-		known = mp_find_bytes(&nd->mp, b->records[i].data, b->records[i].len) != NULL;
-	if (b)
-		trellis__block__free_unpacked(b, NULL);
-	return known;
-}
-
 static int validate_cb(void *ctx, const uint8_t *block, size_t len, uint64_t height,
 		       const uint8_t prev_hash[TR_HASH_LEN])
 {
@@ -574,11 +561,12 @@ static int validate_cb(void *ctx, const uint8_t *block, size_t len, uint64_t hei
 			return TR_OK;
 		}
 	}
-	unsigned flags = block_records_known(nd, block, len) ? LDG_RECORDS_VERIFIED : 0;
-	int rc = ldg_check_block(nd->ledger, block, len, NULL, 0, flags, err, sizeof(err));
+	/* records this node checked already (gossip, an earlier proposal)
+	 * are found in nd->checked and not checked again; the rest are */
+	int rc = ldg_check_block(nd->ledger, block, len, NULL, 0, 0, err, sizeof(err));
 	(void)prev_hash;
-	TR_LOG(TR_LOG_DEBUG, "msg=\"validated proposal\" height=%llu known=%d ms=%llu",
-	       (unsigned long long)height, flags != 0, (unsigned long long)(tr_mono_ms() - t0));
+	TR_LOG(TR_LOG_DEBUG, "msg=\"validated proposal\" height=%llu ms=%llu",
+	       (unsigned long long)height, (unsigned long long)(tr_mono_ms() - t0));
 	if (rc) {
 		TR_LOG(TR_LOG_WARN, "msg=\"refused proposal\" height=%llu reason=\"%s\"",
 		       (unsigned long long)height, err);
@@ -961,6 +949,7 @@ static int home_open(node *nd, char *err, size_t errlen)
 		rc = ldg_open(path, nd->c, &lo, &nd->ledger, err, errlen);
 		if (rc)
 			return rc;
+		ldg_use_checked(nd->ledger, nd->checked);
 	}
 	if (nd->opt->api_url)
 		snprintf(nd->api_url, sizeof(nd->api_url), "%s", nd->opt->api_url);
@@ -1034,6 +1023,7 @@ static void node_free(node *nd)
 	free(nd->proposed);
 	pbft_free(nd->cons);
 	ldg_close(nd->ledger);
+	ldg_checked_free(nd->checked);
 	tr_consortium_free(nd->c);
 	tr_key_free(nd->key);
 	if (nd->lock_fd >= 0)
@@ -1109,6 +1099,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 	pthread_cond_init(&nd.check_cv, NULL);
 
 	rc = mp_init(&nd.mp);
+	if (rc == TR_OK)
+		rc = ldg_checked_new(&nd.checked);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -1189,6 +1181,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		pbft_stats ps;
 		p2p_link_stats ls = {0};
 		unsigned long long qdrop = 0;
+		uint64_t ck_hits, ck_misses;
+		ldg_checked_stats(nd.checked, &ck_hits, &ck_misses);
 		pthread_mutex_lock(&nd.mu);
 		for (uint32_t i = 0; i < nd.c->n; i++)
 			qdrop += nd.peer_dropped[i];
@@ -1202,7 +1196,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       "dropped_wrong=%llu frames_in=%llu frames_out=%llu send_dropped=%llu "
 		       "links_refused=%llu handshakes_evicted=%llu bad_frames=%llu queue_dropped=%llu "
 		       "tx_dropped=%llu send_full=%llu batches_out=%llu links_stalled=%llu "
-		       "regossiped=%llu regossip_held=%llu regossip_checked=%llu",
+		       "regossiped=%llu regossip_held=%llu regossip_checked=%llu checked_hits=%llu "
+		       "checked_misses=%llu",
 		       (unsigned long long)pbft_height(nd.cons), (unsigned long long)nd.committed_records,
 		       (unsigned long long)ps.view_changes, (unsigned long long)ps.dropped_malformed,
 		       (unsigned long long)ps.dropped_badsig, (unsigned long long)ps.dropped_stale,
@@ -1213,7 +1208,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       (unsigned long long)ls.tx_dropped, (unsigned long long)ls.send_full,
 		       (unsigned long long)ls.batches_out, (unsigned long long)ls.stalled,
 		       (unsigned long long)nd.regossiped, (unsigned long long)nd.again_held,
-		       (unsigned long long)nd.again_checked);
+		       (unsigned long long)nd.again_checked, (unsigned long long)ck_hits,
+		       (unsigned long long)ck_misses);
 	}
 	if (nd.fatal) {
 		fail_waiters(&nd, nd.fatal_why);

@@ -137,8 +137,8 @@ void api_stop(node *nd);
 void api_reply(api_ctx *a, Trellis__ApiReply *rep);
 void api_reply_error(api_ctx *a, int code, const char *reason);
 /* Check the records of a submit (form, signer, signature); ids out. */
-int node_check_records(const tr_consortium *c, const ProtobufCBinaryData *recs, size_t n,
-		       uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen) TR_MUST_USE;
+int node_check_records(const tr_consortium *c, ldg_checked *k, const ProtobufCBinaryData *recs,
+		       size_t n, uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen) TR_MUST_USE;
 
 /* ==== The node ==== */
 
@@ -182,6 +182,7 @@ struct node {
 	uint8_t *proposed;              /* the whole block this node last proposed (owned) */
 	size_t proposed_len;
 	uint64_t committed_records;
+	ldg_checked *checked; /* record bytes checked already, shared with the ledger */
 	uint64_t regossiped;  /* pending records sent again to the primary */
 	uint64_t regossip_at; /* when regossip() last scanned the mempool */
 	uint64_t lost_seen;  /* the link's tx_dropped at the last regossip() */

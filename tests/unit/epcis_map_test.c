@@ -251,6 +251,139 @@ static void test_hostile_bytes(void **state)
 	}
 }
 
+/* What ep_json_canonical vouches for must be exactly jansson's compact
+ * dump of what the bytes parse to: x parses, canonical(x) => dump(x) == x. */
+static bool canon_sound(const char *x, size_t n)
+{
+	json_error_t je;
+	json_t *v = json_loadb(x, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	char *d;
+	bool ok;
+	if (!v)
+		return true; /* not JSON: ep_event_rederive never asks */
+	if (!ep_json_canonical((const uint8_t *)x, n)) {
+		json_decref(v);
+		return true;
+	}
+	d = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	assert_non_null(d);
+	ok = strlen(d) == n && memcmp(d, x, n) == 0;
+	if (!ok)
+		print_error("vouched for %.*s, jansson writes %s\n", (int)n, x, d);
+	free(d);
+	json_decref(v);
+	return ok;
+}
+
+/* Deterministic mutations (xorshift) of s: insert, delete or replace one
+ * byte, the new byte drawn from what makes JSON differ in form. */
+static size_t mutate(uint64_t *seed, const char *s, size_t n, char *out, size_t cap)
+{
+	static const char pool[] = " \t\n\\/\"u0189AaFf-+.eE,:{}[]\x7f\xc3\xa9";
+	uint64_t x = *seed;
+	size_t at, m;
+	x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+	*seed = x;
+	at = n ? (size_t)(x % n) : 0;
+	if (n + 2 > cap)
+		return 0;
+	memcpy(out, s, n);
+	m = n;
+	switch ((x >> 32) % 3) {
+	case 0: /* insert */
+		memmove(out + at + 1, out + at, n - at);
+		out[at] = pool[(x >> 40) % (sizeof(pool) - 1)];
+		m = n + 1;
+		break;
+	case 1: /* delete */
+		if (n) {
+			memmove(out + at, out + at + 1, n - at - 1);
+			m = n - 1;
+		}
+		break;
+	default:
+		if (n)
+			out[at] = pool[(x >> 40) % (sizeof(pool) - 1)];
+	}
+	return m;
+}
+
+static void test_json_canonical(void **state)
+{
+	static const struct {
+		const char *text;
+		bool canonical;
+	} cases[] = {
+		{"{\"a\":1,\"b\":[true,false,null],\"c\":{}}", true},
+		{"{\"a\": 1}", false},          /* whitespace */
+		{"{\"a\":1} ", false},          /* trailing whitespace */
+		{"{\"a\":-0}", false},          /* jansson writes 0 */
+		{"{\"a\":-12}", true},
+		{"{\"a\":1.5}", false},         /* reals: left to jansson */
+		{"{\"a\":1e3}", false},
+		{"{\"a\":123456789012345678}", true},
+		{"{\"a\":1234567890123456789}", false}, /* 19 digits: not vouched */
+		{"{\"a\":\"x\\/y\"}", false},   /* jansson writes / */
+		{"{\"a\":\"\\u0041\"}", false}, /* jansson writes A */
+		{"{\"a\":\"\\u00e9\"}", false}, /* jansson writes UTF-8 */
+		{"{\"a\":\"\xc3\xa9\x7f\"}", true},
+		{"{\"a\":\"\\u001F\"}", true},
+		{"{\"a\":\"\\u001f\"}", false}, /* jansson writes capitals */
+		{"{\"a\":\"\\u0008\"}", false}, /* jansson writes \b */
+		{"{\"a\":\"\\b\\f\\n\\r\\t\\\"\\\\\"}", true},
+		{"\"bare\"", true},
+		{"[1,\"x\"]", true},
+	};
+	char files[EXAMPLES_MAX][512], mut[8192], mut2[8192];
+	size_t nf = example_files(files), texts = 0, vouched = 0, tried = 0;
+	uint64_t seed = 0x9e3779b97f4a7c15u;
+	(void)state;
+	for (size_t i = 0; i < TR_ARRAY_LEN(cases); i++) {
+		size_t n = strlen(cases[i].text);
+		if (ep_json_canonical((const uint8_t *)cases[i].text, n) != cases[i].canonical)
+			fail_msg("ep_json_canonical(%s) is not %d", cases[i].text, cases[i].canonical);
+		assert_true(canon_sound(cases[i].text, n));
+	}
+	/* every event and @context of the examples, as trellis submit stores
+	 * them, and 300 mutations of each */
+	for (size_t f = 0; f < nf; f++) {
+		json_error_t je;
+		json_t *doc = json_load_file(files[f], JSON_REJECT_DUPLICATES, &je), *list;
+		if (!doc)
+			continue;
+		if (ep_document_events(doc, &list, NULL) != TR_OK) {
+			json_decref(doc);
+			continue;
+		}
+		for (size_t i = 0; i <= json_array_size(list); i++) {
+			json_t *v = i < json_array_size(list) ? json_array_get(list, i)
+							      : json_object_get(doc, "@context");
+			char *t = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER |
+							    JSON_ENCODE_ANY)
+				    : NULL;
+			size_t n = t ? strlen(t) : 0;
+			if (!t)
+				continue;
+			texts++;
+			if (ep_json_canonical((const uint8_t *)t, n))
+				vouched++;
+			for (int k = 0; k < 300 && n < sizeof(mut) - 8; k++, tried++) {
+				size_t m = mutate(&seed, t, n, mut, sizeof(mut));
+				size_t m2 = mutate(&seed, mut, m, mut2, sizeof(mut2));
+				assert_true(canon_sound(mut, m));
+				assert_true(canon_sound(mut2, m2));
+			}
+			free(t);
+		}
+		json_decref(doc);
+	}
+	/* the fast path is the usual one: most stored events are vouched for */
+	if (texts < 60 || vouched * 10 < texts * 7)
+		fail_msg("%zu of %zu example texts vouched for", vouched, texts);
+	print_message("ep_json_canonical: %zu of %zu example texts vouched for, %zu mutations\n",
+		      vouched, texts, tried);
+}
+
 static void test_time_ms(void **state)
 {
 	int64_t ms;
@@ -269,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_structured_fields),
 		cmocka_unit_test(test_syntaxes_one_hash),
 		cmocka_unit_test(test_hostile_bytes),
+		cmocka_unit_test(test_json_canonical),
 		cmocka_unit_test(test_time_ms),
 	};
 	if (tr_crypto_init() != TR_OK)

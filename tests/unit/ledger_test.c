@@ -1007,6 +1007,89 @@ static void test_kept_parse(void **state)
 	batch_free(&bad);
 }
 
+/* ldg_checked: a record is checked in full once, then found by its bytes;
+ * bytes that differ in one bit (a forged signature, another signer) are
+ * checked in full and refused, also inside a block checked through the
+ * set; a refused record is never added. */
+static void test_checked_once(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0}, bad = {0};
+	built b;
+	ldg_checked *k;
+	uint8_t id[TR_HASH_LEN], id2[TR_HASH_LEN];
+	uint64_t hits, misses;
+	char err[512] = "";
+
+	assert_int_equal(ldg_checked_new(&k), TR_OK);
+	batch_fill(fx, &recs, 3, 0);
+	/* first meeting: checked in full, added */
+	assert_int_equal(ldg_record_check_once(fx->c, k, recs.rec[0], recs.len[0], 0, id, err,
+					       sizeof(err)),
+			 TR_OK);
+	assert_memory_equal(id, recs.id[0], TR_HASH_LEN);
+	assert_true(ldg_checked_has(k, recs.rec[0], recs.len[0]));
+	assert_false(ldg_checked_has(k, recs.rec[1], recs.len[1]));
+	/* second meeting: found, and the event id is still computed */
+	assert_int_equal(ldg_record_check_once(fx->c, k, recs.rec[0], recs.len[0], 0, id2, err,
+					       sizeof(err)),
+			 TR_OK);
+	assert_memory_equal(id2, recs.id[0], TR_HASH_LEN);
+	ldg_checked_stats(k, &hits, &misses);
+	assert_int_equal(hits, 2);   /* the has() above and the second check */
+	assert_int_equal(misses, 2); /* the first check and has(rec[1]) */
+
+	/* the same record with one signature bit flipped: refused, not added */
+	bad.rec[0] = malloc(recs.len[0]);
+	assert_non_null(bad.rec[0]);
+	memcpy(bad.rec[0], recs.rec[0], recs.len[0]);
+	bad.len[0] = recs.len[0];
+	bad.n = 1;
+	record_tamper(&bad, 0, TAMPER_SIG, 0);
+	assert_int_equal(ldg_record_check_once(fx->c, k, bad.rec[0], bad.len[0], 0, id, err,
+					       sizeof(err)),
+			 TR_EBADSIG);
+	assert_false(ldg_checked_has(k, bad.rec[0], bad.len[0]));
+	assert_int_equal(ldg_record_check_once(fx->c, k, bad.rec[0], bad.len[0], 0, id, err,
+					       sizeof(err)),
+			 TR_EBADSIG);
+	/* a hit skips only the signature: the signer is still checked */
+	batch_free(&bad);
+	batch_add(fx, &bad, 0, fx->seq++, 0);
+	assert_int_equal(ldg_record_check_once(fx->c, k, bad.rec[0], bad.len[0], 0, id, err,
+					       sizeof(err)),
+			 TR_OK);
+	record_tamper(&bad, 0, TAMPER_SIGNER, fx->n);
+	assert_int_equal(ldg_record_check_once(fx->c, k, bad.rec[0], bad.len[0], 0, id, err,
+					       sizeof(err)),
+			 TR_EINVAL);
+
+	/* a block checked through the set: records 0 and 2 are found, the
+	 * forged record 1 is checked and refused */
+	ldg_use_checked(fx->l, k);
+	assert_int_equal(ldg_record_check_once(fx->c, k, recs.rec[2], recs.len[2], 0, id, err,
+					       sizeof(err)),
+			 TR_OK);
+	record_tamper(&recs, 1, TAMPER_SIG, 0);
+	block_next(fx, &recs, &b);
+	expect_refused(fx, &b, 0, TR_EBADSIG, "record 1: bad signature");
+	built_free(&b);
+	/* the same records with record 1 good again: appended, and record 1
+	 * was added on the way */
+	record_tamper(&recs, 1, TAMPER_SIG, 0);
+	assert_false(ldg_checked_has(k, recs.rec[1], recs.len[1]));
+	block_next(fx, &recs, &b);
+	cert_make(fx, &b, NULL);
+	append_ok(fx, &b, 0);
+	assert_true(ldg_checked_has(k, recs.rec[1], recs.len[1]));
+	verify_ok(fx, b.height);
+	built_free(&b);
+	ldg_use_checked(fx->l, NULL);
+	ldg_checked_free(k);
+	batch_free(&recs);
+	batch_free(&bad);
+}
+
 /* ==== 4. ldg_verify finds what was changed behind the ledger ==== */
 
 /* Close the ledger, edit its LMDB environment directly, reopen it. */
@@ -1224,6 +1307,7 @@ int main(void)
 		T4B1(test_refuse_garbage),
 		T4B1(test_records_verified_flag),
 		T4(test_kept_parse),
+		T4(test_checked_once),
 		T4B3(test_verify_block_tampered),
 		T4B3(test_verify_cert_tampered),
 		T4B3(test_verify_event_deleted),

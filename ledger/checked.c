@@ -1,0 +1,136 @@
+/*
+ * checked.c: the set of record bytes this process has already checked
+ * (ldg_checked), so that a record met twice is checked once.
+ *
+ * A node meets most records twice: in the gossip of the partner they were
+ * submitted to, and in the PRE-PREPARE of the block that carries them.
+ * Whichever comes first is checked in full (Ed25519 verify and the Event
+ * re-derived from its json: ~80 us); the other finds the bytes here.
+ *
+ * Why it is sound: ldg_record_check's answer depends only on the record's
+ * bytes and the consortium, and a node has one consortium. So the set
+ * keeps a fingerprint of each record's bytes that passed: 128-bit SipHash
+ * (libsodium's crypto_shorthash_siphashx24) under a key drawn at random
+ * when the set is made and never shown; a partner who does not know the
+ * key cannot aim a collision, and a chance one among 2^19 entries is about
+ * 2^-90. Hits skip only the signature and the re-derivation;
+ * ldg_record_check still checks the form, signer and algorithm.
+ *
+ * Bounds: LDG_CHECKED_SLOTS fingerprints (8 MiB), in buckets of four; a
+ * full bucket forgets its oldest entry, which at worst costs that record
+ * one more check. Thread-safe: the node's checker threads and its node
+ * thread share one set under one mutex (a lookup is a few dozen ns).
+ */
+#include "ledger/ledger_internal.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WAYS 4
+#define BUCKETS (LDG_CHECKED_SLOTS / WAYS)
+
+_Static_assert((BUCKETS & (BUCKETS - 1)) == 0, "a power of two of buckets");
+_Static_assert(crypto_shorthash_siphashx24_BYTES == 16, "a 128-bit fingerprint");
+
+typedef struct {
+	uint8_t fp[WAYS][16]; /* all zero = empty */
+	uint8_t next;         /* the way the next insert replaces */
+} bucket;
+
+struct ldg_checked {
+	pthread_mutex_t mu;
+	uint8_t key[crypto_shorthash_siphashx24_KEYBYTES];
+	uint64_t hits, misses;
+	bucket *b;
+};
+
+int ldg_checked_new(ldg_checked **out)
+{
+	ldg_checked *k = calloc(1, sizeof(*k));
+	*out = NULL;
+	if (!k)
+		return TR_ENOMEM;
+	k->b = calloc(BUCKETS, sizeof(*k->b));
+	if (!k->b || pthread_mutex_init(&k->mu, NULL) != 0) {
+		free(k->b);
+		free(k);
+		return TR_ENOMEM;
+	}
+	randombytes_buf(k->key, sizeof(k->key));
+	*out = k;
+	return TR_OK;
+}
+
+void ldg_checked_free(ldg_checked *k)
+{
+	if (!k)
+		return;
+	pthread_mutex_destroy(&k->mu);
+	sodium_memzero(k->key, sizeof(k->key));
+	free(k->b);
+	free(k);
+}
+
+static bucket *find(ldg_checked *k, const uint8_t *rec, size_t len, uint8_t fp[16])
+{
+	uint64_t lo;
+	crypto_shorthash_siphashx24(fp, rec, len, k->key);
+	fp[0] |= 1; /* never all zero, the empty slot */
+	memcpy(&lo, fp, sizeof(lo));
+	return &k->b[(lo >> 1) & (BUCKETS - 1)];
+}
+
+bool ldg_checked_has(ldg_checked *k, const uint8_t *rec, size_t len)
+{
+	uint8_t fp[16];
+	bool hit = false;
+	bucket *b = find(k, rec, len, fp);
+	pthread_mutex_lock(&k->mu);
+	for (int w = 0; w < WAYS && !hit; w++)
+		hit = memcmp(b->fp[w], fp, sizeof(fp)) == 0;
+	if (hit)
+		k->hits++;
+	else
+		k->misses++;
+	pthread_mutex_unlock(&k->mu);
+	return hit;
+}
+
+void ldg_checked_add(ldg_checked *k, const uint8_t *rec, size_t len)
+{
+	uint8_t fp[16];
+	bucket *b = find(k, rec, len, fp);
+	pthread_mutex_lock(&k->mu);
+	for (int w = 0; w < WAYS; w++)
+		if (memcmp(b->fp[w], fp, sizeof(fp)) == 0)
+			goto out; /* two checkers raced on one record */
+	memcpy(b->fp[b->next], fp, sizeof(fp));
+	b->next = (uint8_t)((b->next + 1) % WAYS);
+out:
+	pthread_mutex_unlock(&k->mu);
+}
+
+void ldg_checked_stats(ldg_checked *k, uint64_t *hits, uint64_t *misses)
+{
+	pthread_mutex_lock(&k->mu);
+	*hits = k->hits;
+	*misses = k->misses;
+	pthread_mutex_unlock(&k->mu);
+}
+
+int ldg_record_check_once(const tr_consortium *c, ldg_checked *k, const uint8_t *rec,
+			  size_t len, unsigned flags, uint8_t id[TR_HASH_LEN], char *err,
+			  size_t errlen)
+{
+	int rc;
+	if (!k || (flags & LDG_RECORDS_VERIFIED))
+		return ldg_record_check(c, rec, len, flags, id, err, errlen);
+	if (len <= c->params.record_max_bytes && ldg_checked_has(k, rec, len))
+		return ldg_record_check(c, rec, len, LDG_RECORDS_VERIFIED, id, err, errlen);
+	rc = ldg_record_check(c, rec, len, flags, id, err, errlen);
+	if (rc == TR_OK)
+		ldg_checked_add(k, rec, len);
+	return rc;
+}
