@@ -324,74 +324,6 @@ int ep_time_ms(const char *s, int64_t *ms)
 	return TR_OK;
 }
 
-bool ep_json_canonical(const uint8_t *s, size_t n)
-{
-	bool in_str = false;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = s[i];
-		if (in_str) {
-			unsigned v = 0;
-			if (c == '"') {
-				in_str = false;
-				continue;
-			}
-			if (c != '\\') {
-				if (c < 0x20)
-					return false; /* not JSON */
-				continue;     /* jansson writes UTF-8 and DEL as they are */
-			}
-			if (++i >= n)
-				return false;
-			switch (s[i]) {
-			case '"':
-			case '\\':
-			case 'b':
-			case 'f':
-			case 'n':
-			case 'r':
-			case 't':
-				continue;
-			case 'u': /* only "\\u%04X" of a control without a short form */
-				if (n - i <= 4)
-					return false;
-				for (size_t d = 1; d <= 4; d++) {
-					uint8_t h = s[i + d];
-					if (h >= '0' && h <= '9')
-						v = v * 16 + (unsigned)(h - '0');
-					else if (h >= 'A' && h <= 'F')
-						v = v * 16 + (unsigned)(h - 'A' + 10);
-					else
-						return false;
-				}
-				if (v == 0 || v >= 0x20 || v == '\b' || v == '\f' || v == '\n' ||
-				    v == '\r' || v == '\t')
-					return false;
-				i += 4;
-				continue;
-			default: /* "\\/" and the like: jansson writes them otherwise */
-				return false;
-			}
-		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == '-' || (c >= '0' && c <= '9')) {
-			/* an integer jansson prints back digit for digit: no "-0",
-			 * at most 18 digits; a real is left to json_dumps */
-			size_t j = i + (c == '-'), d0 = j;
-			while (j < n && s[j] >= '0' && s[j] <= '9')
-				j++;
-			if (j == d0 || j - d0 > 18 || (s[d0] == '0' && (j - d0 > 1 || c == '-')))
-				return false;
-			if (j < n && (s[j] == '.' || s[j] == 'e' || s[j] == 'E'))
-				return false;
-			i = j - 1;
-		} else if (!strchr("{}[]:,truefalsn", c) || c == '\0') {
-			return false; /* whitespace, or anything else */
-		}
-	}
-	return !in_str;
-}
-
 /* ep_map_event; json / ctxtext, when not NULL, are the event's and the
  * context's compact dumps, given by a caller that has them (borrowed). */
 static int map_event(const ep_ctx *ctx, const json_t *context, json_t *event, const char *path,
@@ -695,13 +627,24 @@ int ep_event_rederive(const uint8_t *bytes, size_t len, char *err, size_t errlen
 	size_t olen = 0;
 	char why[512];
 	const char *field;
+	bool canon_json, canon_ctx = false;
 	int rc = ep_event_unpack(bytes, len, &ev);
 
 	if (rc) {
 		snprintf(err, errlen, "event is not a valid Event message");
 		return rc;
 	}
-	event = json_loadb((const char *)ev->json.data, ev->json.len, JSON_REJECT_DUPLICATES, &je);
+	/* The json (and context) must be the compact dump of what they parse
+	 * to. The usual record's are read by ep_json_load_canonical, which
+	 * takes only bytes that are that dump already, so the mapping takes
+	 * them as they are instead of dumping the tree again; everything else
+	 * is parsed by jansson, and dumped and compared below. */
+	canon_json = (event = ep_json_load_canonical(ev->json.data, ev->json.len, false)) != NULL;
+	if (!event) {
+		event = json_loadb((const char *)ev->json.data, ev->json.len, JSON_REJECT_DUPLICATES,
+				   &je);
+		canon_json = event && ep_json_canonical(ev->json.data, ev->json.len);
+	}
 	if (!json_is_object(event)) {
 		snprintf(err, errlen, "event json is not a JSON object: %s",
 			 event ? "another JSON value" : je.text);
@@ -714,8 +657,13 @@ int ep_event_rederive(const uint8_t *bytes, size_t len, char *err, size_t errlen
 		goto out;
 	}
 	if (ev->context.len) {
-		context = json_loadb((const char *)ev->context.data, ev->context.len,
-				     JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+		canon_ctx = (context = ep_json_load_canonical(ev->context.data, ev->context.len,
+							      true)) != NULL;
+		if (!context) {
+			context = json_loadb((const char *)ev->context.data, ev->context.len,
+					     JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+			canon_ctx = context && ep_json_canonical(ev->context.data, ev->context.len);
+		}
 		doc = context ? json_object() : NULL;
 		if (!doc || json_object_set(doc, "@context", context)) {
 			snprintf(err, errlen, "event context is not JSON: %s",
@@ -729,17 +677,9 @@ int ep_event_rederive(const uint8_t *bytes, size_t len, char *err, size_t errlen
 		snprintf(err, errlen, "event context: %s", tr_strerror(rc));
 		goto out;
 	}
-	/* The json (and context) must be the compact dump of what they parse
-	 * to. Bytes that ep_json_canonical vouches for are that dump
-	 * already, so the mapping takes them instead of dumping the tree
-	 * again (~4 us a record); the rest are dumped and compared below. */
-	rc = map_event(ctx, context, event, "json",
-		       ep_json_canonical(ev->json.data, ev->json.len) ? ev->json.data : NULL,
-		       ev->json.len,
-		       ev->context.len && ep_json_canonical(ev->context.data, ev->context.len)
-			       ? ev->context.data
-			       : NULL,
-		       ev->context.len, &out, &olen, NULL, why, sizeof(why));
+	rc = map_event(ctx, context, event, "json", canon_json ? ev->json.data : NULL, ev->json.len,
+		       canon_ctx ? ev->context.data : NULL, ev->context.len, &out, &olen, NULL, why,
+		       sizeof(why));
 	if (rc) {
 		snprintf(err, errlen, "event %s", why);
 		goto out;

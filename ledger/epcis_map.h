@@ -20,10 +20,10 @@
 #define LEDGER_EPCIS_MAP_H
 
 #include "ledger/epcis_hash.h"
+#include "ledger/json_canon.h"
 #include "proto/trellis.pb-c.h"
 
 #include <jansson.h>
-#include <stdbool.h>
 
 /* Items mapped from one list of one event (epcList, quantityList, ...). */
 #define EP_MAP_LIST_MAX 100000
@@ -52,18 +52,6 @@
  */
 int ep_map_event(const ep_ctx *ctx, const json_t *context, json_t *event, const char *path,
 		 uint8_t **out, size_t *len, char *hash, char *err, size_t errlen) TR_MUST_USE;
-
-/*
- * True only when the n bytes at s, which jansson parsed (duplicate keys
- * refused), are exactly what json_dumps(JSON_COMPACT | JSON_PRESERVE_ORDER,
- * with JSON_ENCODE_ANY for a bare value) writes for what they parse to: no
- * whitespace between tokens; integers of at most 18 digits, no "-0"; in
- * strings, UTF-8 as it is and only jansson's escapes (\" \\ \b \f \n \r \t,
- * and \u00XX in capitals for the other controls). False for everything else,
- * reals included (they need jansson's own printing): a false answer only
- * means "dump and compare". Safe on any bytes.
- */
-bool ep_json_canonical(const uint8_t *s, size_t n);
 
 /*
  * Unpack serialised Event bytes (from a record) with a bounded allocator.

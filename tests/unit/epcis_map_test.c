@@ -251,27 +251,44 @@ static void test_hostile_bytes(void **state)
 	}
 }
 
-/* What ep_json_canonical vouches for must be exactly jansson's compact
- * dump of what the bytes parse to: x parses, canonical(x) => dump(x) == x. */
-static bool canon_sound(const char *x, size_t n)
+/* Held to jansson (json_loadb with duplicate keys refused, any value):
+ * what ep_json_canonical vouches for is exactly jansson's compact dump of
+ * what it parses to; what ep_json_load_canonical reads, jansson reads too,
+ * into an equal tree whose dump is those very bytes. *fast says whether
+ * the fast reader took x. */
+static bool canon_sound(const char *x, size_t n, bool *fast)
 {
 	json_error_t je;
 	json_t *v = json_loadb(x, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-	char *d;
-	bool ok;
-	if (!v)
-		return true; /* not JSON: ep_event_rederive never asks */
-	if (!ep_json_canonical((const uint8_t *)x, n)) {
-		json_decref(v);
-		return true;
+	json_t *f = ep_json_load_canonical((const uint8_t *)x, n, true);
+	bool canon = ep_json_canonical((const uint8_t *)x, n), ok = true;
+	char *d = NULL, *fd = NULL;
+	*fast = f != NULL;
+	if (f && (!v || !json_equal(f, v) || !canon)) {
+		print_error("fast reader took %.*s: jansson %s, equal %d, canonical %d\n", (int)n, x,
+			    v ? "reads it" : je.text, v && json_equal(f, v), canon);
+		ok = false;
 	}
-	d = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-	assert_non_null(d);
-	ok = strlen(d) == n && memcmp(d, x, n) == 0;
-	if (!ok)
-		print_error("vouched for %.*s, jansson writes %s\n", (int)n, x, d);
+	if (v && canon) {
+		d = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+		assert_non_null(d);
+		if (strlen(d) != n || memcmp(d, x, n) != 0) {
+			print_error("vouched for %.*s, jansson writes %s\n", (int)n, x, d);
+			ok = false;
+		}
+	}
+	if (f) {
+		fd = json_dumps(f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+		assert_non_null(fd);
+		if (strlen(fd) != n || memcmp(fd, x, n) != 0) {
+			print_error("fast reader's tree of %.*s dumps as %s\n", (int)n, x, fd);
+			ok = false;
+		}
+	}
 	free(d);
+	free(fd);
 	json_decref(v);
+	json_decref(f);
 	return ok;
 }
 
@@ -279,7 +296,7 @@ static bool canon_sound(const char *x, size_t n)
  * byte, the new byte drawn from what makes JSON differ in form. */
 static size_t mutate(uint64_t *seed, const char *s, size_t n, char *out, size_t cap)
 {
-	static const char pool[] = " \t\n\\/\"u0189AaFf-+.eE,:{}[]\x7f\xc3\xa9";
+	static const char pool[] = " \t\n\\/\"u0189AaFf-+.eE,:{}[]\x7f\xc3\xa9\xc0\x80\xed\xa0\xf4\x90\xf5";
 	uint64_t x = *seed;
 	size_t at, m;
 	x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -333,17 +350,38 @@ static void test_json_canonical(void **state)
 		{"{\"a\":\"\\b\\f\\n\\r\\t\\\"\\\\\"}", true},
 		{"\"bare\"", true},
 		{"[1,\"x\"]", true},
+		{"{\"a\":\"\xf0\x9f\x8d\x85\"}", true},  /* U+1F345 as UTF-8 */
+		{"{\"a\":1,\"a\":2}", true},             /* jansson refuses: duplicate */
+		{"{\"a\":\"\xed\xa0\x80\"}", true},     /* jansson refuses: a surrogate */
+		{"{\"a\":\"\xc0\xaf\"}", true},         /* jansson refuses: overlong */
 	};
 	char files[EXAMPLES_MAX][512], mut[8192], mut2[8192];
 	size_t nf = example_files(files), texts = 0, vouched = 0, tried = 0;
 	uint64_t seed = 0x9e3779b97f4a7c15u;
 	(void)state;
+	bool fast;
+	size_t fast_texts = 0, fast_mut = 0;
+	char deep[2 * (EP_JSON_FAST_DEPTH + 1) + 1];
 	for (size_t i = 0; i < TR_ARRAY_LEN(cases); i++) {
 		size_t n = strlen(cases[i].text);
-		if (ep_json_canonical((const uint8_t *)cases[i].text, n) != cases[i].canonical)
+		json_error_t je;
+		json_t *v = json_loadb(cases[i].text, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+		if (v && ep_json_canonical((const uint8_t *)cases[i].text, n) != cases[i].canonical)
 			fail_msg("ep_json_canonical(%s) is not %d", cases[i].text, cases[i].canonical);
-		assert_true(canon_sound(cases[i].text, n));
+		assert_true(canon_sound(cases[i].text, n, &fast));
+		/* the fast reader takes exactly the vouched-for texts jansson reads */
+		if (fast != (v && cases[i].canonical))
+			fail_msg("fast reader %s %s", fast ? "took" : "left", cases[i].text);
+		json_decref(v);
 	}
+	/* a bare value only when asked for; nesting past EP_JSON_FAST_DEPTH is
+	 * left to jansson */
+	assert_null(ep_json_load_canonical((const uint8_t *)"\"bare\"", 6, false));
+	memset(deep, '[', EP_JSON_FAST_DEPTH + 1);
+	memset(deep + EP_JSON_FAST_DEPTH + 1, ']', EP_JSON_FAST_DEPTH + 1);
+	assert_null(ep_json_load_canonical((const uint8_t *)deep, sizeof(deep) - 1, false));
+	assert_true(canon_sound(deep + 1, sizeof(deep) - 3, &fast));
+	assert_true(fast); /* one level less is taken */
 	/* every event and @context of the examples, as trellis submit stores
 	 * them, and 300 mutations of each */
 	for (size_t f = 0; f < nf; f++) {
@@ -367,21 +405,28 @@ static void test_json_canonical(void **state)
 			texts++;
 			if (ep_json_canonical((const uint8_t *)t, n))
 				vouched++;
+			assert_true(canon_sound(t, n, &fast));
+			fast_texts += fast;
 			for (int k = 0; k < 300 && n < sizeof(mut) - 8; k++, tried++) {
 				size_t m = mutate(&seed, t, n, mut, sizeof(mut));
 				size_t m2 = mutate(&seed, mut, m, mut2, sizeof(mut2));
-				assert_true(canon_sound(mut, m));
-				assert_true(canon_sound(mut2, m2));
+				assert_true(canon_sound(mut, m, &fast));
+				fast_mut += fast;
+				assert_true(canon_sound(mut2, m2, &fast));
+				fast_mut += fast;
 			}
 			free(t);
 		}
 		json_decref(doc);
 	}
 	/* the fast path is the usual one: most stored events are vouched for */
-	if (texts < 60 || vouched * 10 < texts * 7)
-		fail_msg("%zu of %zu example texts vouched for", vouched, texts);
-	print_message("ep_json_canonical: %zu of %zu example texts vouched for, %zu mutations\n",
-		      vouched, texts, tried);
+	if (texts < 60 || vouched * 10 < texts * 7 || fast_texts != vouched)
+		fail_msg("%zu of %zu example texts vouched for, %zu read fast", vouched, texts,
+			 fast_texts);
+	print_message("ep_json_canonical: %zu of %zu example texts vouched for and read fast; "
+		      "%zu mutations, %zu of them read fast\n",
+		      vouched, texts, 2 * tried, fast_mut);
+	assert_true(fast_mut > 1000); /* the oracle saw the fast reader at work */
 }
 
 static void test_time_ms(void **state)
