@@ -73,23 +73,26 @@ void ldg_checked_free(ldg_checked *k)
 	free(k);
 }
 
-static bucket *find(ldg_checked *k, const uint8_t *rec, size_t len, uint8_t fp[16])
+static void fingerprint(const ldg_checked *k, const uint8_t *rec, size_t len, uint8_t fp[16])
 {
-	uint64_t lo;
 	crypto_shorthash_siphashx24(fp, rec, len, k->key);
 	fp[0] |= 1; /* never all zero, the empty slot */
+}
+
+static bucket *bucket_of(ldg_checked *k, const uint8_t fp[16])
+{
+	uint64_t lo;
 	memcpy(&lo, fp, sizeof(lo));
 	return &k->b[(lo >> 1) & (BUCKETS - 1)];
 }
 
-bool ldg_checked_has(ldg_checked *k, const uint8_t *rec, size_t len)
+static bool has_fp(ldg_checked *k, const uint8_t fp[16])
 {
-	uint8_t fp[16];
+	bucket *b = bucket_of(k, fp);
 	bool hit = false;
-	bucket *b = find(k, rec, len, fp);
 	pthread_mutex_lock(&k->mu);
 	for (int w = 0; w < WAYS && !hit; w++)
-		hit = memcmp(b->fp[w], fp, sizeof(fp)) == 0;
+		hit = memcmp(b->fp[w], fp, 16) == 0;
 	if (hit)
 		k->hits++;
 	else
@@ -98,18 +101,31 @@ bool ldg_checked_has(ldg_checked *k, const uint8_t *rec, size_t len)
 	return hit;
 }
 
-void ldg_checked_add(ldg_checked *k, const uint8_t *rec, size_t len)
+static void add_fp(ldg_checked *k, const uint8_t fp[16])
 {
-	uint8_t fp[16];
-	bucket *b = find(k, rec, len, fp);
+	bucket *b = bucket_of(k, fp);
 	pthread_mutex_lock(&k->mu);
 	for (int w = 0; w < WAYS; w++)
-		if (memcmp(b->fp[w], fp, sizeof(fp)) == 0)
+		if (memcmp(b->fp[w], fp, 16) == 0)
 			goto out; /* two checkers raced on one record */
-	memcpy(b->fp[b->next], fp, sizeof(fp));
+	memcpy(b->fp[b->next], fp, 16);
 	b->next = (uint8_t)((b->next + 1) % WAYS);
 out:
 	pthread_mutex_unlock(&k->mu);
+}
+
+bool ldg_checked_has(ldg_checked *k, const uint8_t *rec, size_t len)
+{
+	uint8_t fp[16];
+	fingerprint(k, rec, len, fp);
+	return has_fp(k, fp);
+}
+
+void ldg_checked_add(ldg_checked *k, const uint8_t *rec, size_t len)
+{
+	uint8_t fp[16];
+	fingerprint(k, rec, len, fp);
+	add_fp(k, fp);
 }
 
 void ldg_checked_stats(ldg_checked *k, uint64_t *hits, uint64_t *misses)
@@ -124,13 +140,15 @@ int ldg_record_check_once(const tr_consortium *c, ldg_checked *k, const uint8_t 
 			  size_t len, unsigned flags, uint8_t id[TR_HASH_LEN], char *err,
 			  size_t errlen)
 {
+	uint8_t fp[16];
 	int rc;
-	if (!k || (flags & LDG_RECORDS_VERIFIED))
+	if (!k || (flags & LDG_RECORDS_VERIFIED) || len > c->params.record_max_bytes)
 		return ldg_record_check(c, rec, len, flags, id, err, errlen);
-	if (len <= c->params.record_max_bytes && ldg_checked_has(k, rec, len))
+	fingerprint(k, rec, len, fp); /* once, for the lookup and the add */
+	if (has_fp(k, fp))
 		return ldg_record_check(c, rec, len, LDG_RECORDS_VERIFIED, id, err, errlen);
 	rc = ldg_record_check(c, rec, len, flags, id, err, errlen);
 	if (rc == TR_OK)
-		ldg_checked_add(k, rec, len);
+		add_fp(k, fp);
 	return rc;
 }
