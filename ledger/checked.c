@@ -8,7 +8,9 @@
  * re-derived from its json: ~80 us); the other finds the bytes here.
  *
  * Why it is sound: ldg_record_check's answer depends only on the record's
- * bytes and the consortium, and a node has one consortium. So the set
+ * bytes and the consortium; a set belongs to one consortium (its chain_id,
+ * the hash of the consortium file, partner keys included) and is not
+ * consulted for another. So the set
  * keeps a fingerprint of each record's bytes that passed: 128-bit SipHash
  * (libsodium's crypto_shorthash_siphashx24) under a key drawn at random
  * when the set is made and never shown; a partner who does not know the
@@ -41,12 +43,13 @@ typedef struct {
 
 struct ldg_checked {
 	pthread_mutex_t mu;
+	uint8_t chain_id[TR_HASH_LEN]; /* the consortium whose checks these are */
 	uint8_t key[crypto_shorthash_siphashx24_KEYBYTES];
 	uint64_t hits, misses;
 	bucket *b;
 };
 
-int ldg_checked_new(ldg_checked **out)
+int ldg_checked_new(const tr_consortium *c, ldg_checked **out)
 {
 	ldg_checked *k = calloc(1, sizeof(*k));
 	*out = NULL;
@@ -59,6 +62,7 @@ int ldg_checked_new(ldg_checked **out)
 		return TR_ENOMEM;
 	}
 	randombytes_buf(k->key, sizeof(k->key));
+	memcpy(k->chain_id, c->chain_id, TR_HASH_LEN);
 	*out = k;
 	return TR_OK;
 }
@@ -121,15 +125,11 @@ bool ldg_checked_has(ldg_checked *k, const uint8_t *rec, size_t len)
 	return has_fp(k, fp);
 }
 
-void ldg_checked_add(ldg_checked *k, const uint8_t *rec, size_t len)
-{
-	uint8_t fp[16];
-	fingerprint(k, rec, len, fp);
-	add_fp(k, fp);
-}
-
 void ldg_checked_stats(ldg_checked *k, uint64_t *hits, uint64_t *misses)
 {
+	*hits = *misses = 0;
+	if (!k)
+		return;
 	pthread_mutex_lock(&k->mu);
 	*hits = k->hits;
 	*misses = k->misses;
@@ -142,7 +142,9 @@ int ldg_record_check_once(const tr_consortium *c, ldg_checked *k, const uint8_t 
 {
 	uint8_t fp[16];
 	int rc;
-	if (!k || (flags & LDG_RECORDS_VERIFIED) || len > c->params.record_max_bytes)
+	/* another consortium's set (a caller's mistake): not used */
+	if (!k || (flags & LDG_RECORDS_VERIFIED) || len > c->params.record_max_bytes ||
+	    memcmp(k->chain_id, c->chain_id, TR_HASH_LEN) != 0)
 		return ldg_record_check(c, rec, len, flags, id, err, errlen);
 	fingerprint(k, rec, len, fp); /* once, for the lookup and the add */
 	if (has_fp(k, fp))

@@ -194,15 +194,15 @@ static json_t *integer(reader *r)
 {
 	bool neg = *r->p == '-';
 	const uint8_t *d0 = r->p + neg, *q = d0;
-	json_int_t v = 0;
-	while (q < r->end && *q >= '0' && *q <= '9')
-		v = v * 10 + (*q++ - '0');
+	uint64_t v = 0; /* reads at most 19 digits, which fit; a 19th is refused */
+	while (q < r->end && *q >= '0' && *q <= '9' && q - d0 <= 18)
+		v = v * 10 + (uint64_t)(*q++ - '0');
 	if (q == d0 || q - d0 > 18 || (*d0 == '0' && (q - d0 > 1 || neg)))
 		return NULL;
 	if (q < r->end && (*q == '.' || *q == 'e' || *q == 'E'))
 		return NULL; /* a real: jansson's */
 	r->p = q;
-	return json_integer(neg ? -v : v);
+	return json_integer(neg ? -(json_int_t)v : (json_int_t)v);
 }
 
 static json_t *literal(reader *r, const char *word, json_t *v)

@@ -33,7 +33,8 @@
  * For bytes that jansson parsed (duplicate keys refused): true only when
  * they are exactly jansson's compact dump of what they parse to. False
  * for everything outside the subset, so false means "dump and compare",
- * not "wrong". Safe on any bytes.
+ * not "wrong". Only for bytes json_loadb accepted: on others the answer
+ * means nothing (it is true for "[1," or "tru"); it never reads past n.
  */
 bool ep_json_canonical(const uint8_t *s, size_t n);
 

@@ -131,13 +131,13 @@ int ldg_record_check(const tr_consortium *c, const uint8_t *rec, size_t len, uns
  * met twice (its gossip, then the block carrying it) is checked once.
  * Keyed by a 128-bit SipHash of the bytes under a random secret key; a
  * full bucket forgets its oldest entry (one more check, never a wrong
- * answer). One set serves one consortium. */
+ * answer). A set serves the consortium it was made for; for any other,
+ * ldg_record_check_once checks in full. Only ldg_record_check_once adds. */
 #define LDG_CHECKED_SLOTS (1u << 19) /* 8 MiB of fingerprints */
 typedef struct ldg_checked ldg_checked;
-int ldg_checked_new(ldg_checked **out) TR_MUST_USE;
+int ldg_checked_new(const tr_consortium *c, ldg_checked **out) TR_MUST_USE;
 void ldg_checked_free(ldg_checked *k);
 bool ldg_checked_has(ldg_checked *k, const uint8_t *rec, size_t len);
-void ldg_checked_add(ldg_checked *k, const uint8_t *rec, size_t len);
 void ldg_checked_stats(ldg_checked *k, uint64_t *hits, uint64_t *misses);
 
 /* ldg_record_check that skips the signature and the re-derivation of

@@ -949,6 +949,10 @@ static int home_open(node *nd, char *err, size_t errlen)
 		rc = ldg_open(path, nd->c, &lo, &nd->ledger, err, errlen);
 		if (rc)
 			return rc;
+		if (ldg_checked_new(nd->c, &nd->checked) != TR_OK) {
+			snprintf(err, errlen, "out of memory");
+			return TR_ENOMEM;
+		}
 		ldg_use_checked(nd->ledger, nd->checked);
 	}
 	if (nd->opt->api_url)
@@ -1099,8 +1103,6 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 	pthread_cond_init(&nd.check_cv, NULL);
 
 	rc = mp_init(&nd.mp);
-	if (rc == TR_OK)
-		rc = ldg_checked_new(&nd.checked);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
 		goto out;

@@ -264,6 +264,20 @@ static bool canon_sound(const char *x, size_t n, bool *fast)
 	bool canon = ep_json_canonical((const uint8_t *)x, n), ok = true;
 	char *d = NULL, *fd = NULL;
 	*fast = f != NULL;
+	{ /* without "any": a bare value is refused, like json_loadb does */
+		json_t *v0 = json_loadb(x, n, JSON_REJECT_DUPLICATES, &je);
+		json_t *f0 = ep_json_load_canonical((const uint8_t *)x, n, false);
+		if (f0 && (!v0 || !json_equal(f0, v0))) {
+			print_error("fast reader (not any) took %.*s\n", (int)n, x);
+			ok = false;
+		}
+		if ((f0 != NULL) != (f && v0)) {
+			print_error("fast reader (not any) differs on %.*s\n", (int)n, x);
+			ok = false;
+		}
+		json_decref(v0);
+		json_decref(f0);
+	}
 	if (f && (!v || !json_equal(f, v) || !canon)) {
 		print_error("fast reader took %.*s: jansson %s, equal %d, canonical %d\n", (int)n, x,
 			    v ? "reads it" : je.text, v && json_equal(f, v), canon);
@@ -296,7 +310,8 @@ static bool canon_sound(const char *x, size_t n, bool *fast)
  * byte, the new byte drawn from what makes JSON differ in form. */
 static size_t mutate(uint64_t *seed, const char *s, size_t n, char *out, size_t cap)
 {
-	static const char pool[] = " \t\n\\/\"u0189AaFf-+.eE,:{}[]\x7f\xc3\xa9\xc0\x80\xed\xa0\xf4\x90\xf5";
+	static const char pool[] = " \t\n\\/\"u0123456789AaFfbnrt-+.eE,:{}[]\x01\x7f\xc3\xa9\xc0"
+				   "\x80\xbf\xed\xa0\xe0\xf0\xf4\x90\xf5\xff";
 	uint64_t x = *seed;
 	size_t at, m;
 	x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -354,6 +369,15 @@ static void test_json_canonical(void **state)
 		{"{\"a\":1,\"a\":2}", true},             /* jansson refuses: duplicate */
 		{"{\"a\":\"\xed\xa0\x80\"}", true},     /* jansson refuses: a surrogate */
 		{"{\"a\":\"\xc0\xaf\"}", true},         /* jansson refuses: overlong */
+		{"{\"a\":\"\xe0\x80\x80\"}", true},     /* jansson refuses: overlong */
+		{"{\"a\":\"\xf0\x8f\xbf\xbf\"}", true}, /* jansson refuses: overlong */
+		{"{\"a\":\"\xf4\x90\x80\x80\"}", true}, /* jansson refuses: past U+10FFFF */
+		{"{\"a\":\"\xf4\x8f\xbf\xbf\"}", true}, /* U+10FFFF */
+		{"{\"a\":\"\xe0\xa0\x80\"}", true},     /* U+0800 */
+		{"{\"a\":\"\xe2\x80\xa8\"}", true},     /* U+2028: jansson writes it as it is */
+		{"{\"a\":99999999999999999999}", false},  /* jansson refuses: too big */
+		{"{\"a\":-9223372036854775808}", false}, /* 19 digits: not vouched */
+		{"{\"a\":-999999999999999999}", true},
 	};
 	char files[EXAMPLES_MAX][512], mut[8192], mut2[8192];
 	size_t nf = example_files(files), texts = 0, vouched = 0, tried = 0;

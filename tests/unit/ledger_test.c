@@ -1021,7 +1021,7 @@ static void test_checked_once(void **state)
 	uint64_t hits, misses;
 	char err[512] = "";
 
-	assert_int_equal(ldg_checked_new(&k), TR_OK);
+	assert_int_equal(ldg_checked_new(fx->c, &k), TR_OK);
 	batch_fill(fx, &recs, 3, 0);
 	/* first meeting: checked in full, added */
 	assert_int_equal(ldg_record_check_once(fx->c, k, recs.rec[0], recs.len[0], 0, id, err,
@@ -1085,6 +1085,19 @@ static void test_checked_once(void **state)
 	verify_ok(fx, b.height);
 	built_free(&b);
 	ldg_use_checked(fx->l, NULL);
+
+	/* the set is not consulted for another consortium: there, partner 0's
+	 * key is another one, and the record found in the set is refused */
+	{
+		tr_key *keys2[PARTNERS_MAX];
+		tr_consortium *c2 = consortium_new(fx->n, keys2);
+		assert_true(ldg_checked_has(k, recs.rec[0], recs.len[0]));
+		assert_int_equal(ldg_record_check_once(c2, k, recs.rec[0], recs.len[0], 0, id, err,
+						       sizeof(err)),
+				 TR_EBADSIG);
+		tr_consortium_free(c2);
+		keys_free(keys2, fx->n);
+	}
 	ldg_checked_free(k);
 	batch_free(&recs);
 	batch_free(&bad);
