@@ -5,20 +5,20 @@
  * A node meets most records twice: in the gossip of the partner they were
  * submitted to, and in the PRE-PREPARE of the block that carries them.
  * Whichever comes first is checked in full (Ed25519 verify and the Event
- * re-derived from its json: ~80 us); the other finds the bytes here.
+ * re-derived from its json: ~60 us); the other finds the bytes here.
  *
  * Why it is sound: ldg_record_check's answer depends only on the record's
  * bytes and the consortium; a set belongs to one consortium (its chain_id,
  * the hash of the consortium file, partner keys included) and is not
- * consulted for another. So the set
- * keeps a fingerprint of each record's bytes that passed: 128-bit SipHash
+ * consulted for another. So the set keeps a fingerprint of each record's
+ * bytes that passed: 128-bit SipHash
  * (libsodium's crypto_shorthash_siphashx24) under a key drawn at random
  * when the set is made and never shown; a partner who does not know the
  * key cannot aim a collision, and a chance one among 2^19 entries is about
  * 2^-90. Hits skip only the signature and the re-derivation;
  * ldg_record_check still checks the form, signer and algorithm.
  *
- * Bounds: LDG_CHECKED_SLOTS fingerprints (8 MiB), in buckets of four; a
+ * Bounds: LDG_CHECKED_SLOTS fingerprints (8.5 MB), in buckets of four; a
  * full bucket forgets its oldest entry, which at worst costs that record
  * one more check. Thread-safe: the node's checker threads and its node
  * thread share one set under one mutex (a lookup is a few dozen ns).
