@@ -19,6 +19,7 @@
 #include "common/consortium.h"
 #include "common/crypto.h"
 #include "common/tr.h"
+#include "p2p/close.h"
 #include "p2p/link.h"
 #include "p2p/noise.h"
 
@@ -431,7 +432,9 @@ static void test_outsider_big_auth(void **state)
 	p2p_noise_free(hs);
 	p2p_noise_cipher_free(tx);
 	p2p_noise_cipher_free(rx);
-	nng_close(s);
+	/* the link refused this pipe: NNG 1.5.2's nng_close can then hang
+	 * (p2p/close.h; seen here under valgrind) */
+	(void)p2p_close_bounded(s, 3000);
 	pair_close(&p);
 }
 
