@@ -63,7 +63,7 @@ int ldg_record_check(const tr_consortium *c, const uint8_t *rec, size_t len, uns
 		     uint8_t id[TR_HASH_LEN], char *err, size_t errlen)
 {
 	Trellis__Record *r;
-	Trellis__Event *ev;
+	Trellis__Event *ev = NULL;
 	const tr_partner *p;
 	int rc = TR_EINVAL;
 
@@ -100,14 +100,12 @@ int ldg_record_check(const tr_consortium *c, const uint8_t *rec, size_t len, uns
 		snprintf(err, errlen, "record has an empty event");
 		goto out;
 	}
-	ev = trellis__event__unpack(NULL, r->event.len, r->event.data);
-	if (!ev || ev->base.n_unknown_fields || ev->json.len == 0) {
+	/* bounded, unknown fields and an empty json refused; kept for the
+	 * re-derivation below */
+	if (ep_event_unpack(r->event.data, r->event.len, &ev) != TR_OK) {
 		snprintf(err, errlen, "record event is not a valid Event message");
-		if (ev)
-			trellis__event__free_unpacked(ev, NULL);
 		goto out;
 	}
-	trellis__event__free_unpacked(ev, NULL);
 	if (!(flags & LDG_RECORDS_VERIFIED) &&
 	    tr_verify_tagged(p->alg, p->key, TR_TAG_EVENT, c->chain_id, r->event.data,
 			     r->event.len, r->signature.data) != TR_OK) {
@@ -120,11 +118,13 @@ int ldg_record_check(const tr_consortium *c, const uint8_t *rec, size_t len, uns
 	 * signature, checked once per record bytes (LDG_RECORDS_VERIFIED
 	 * says the caller ran this function on them). */
 	if (!(flags & LDG_RECORDS_VERIFIED) &&
-	    (rc = ep_event_rederive(r->event.data, r->event.len, err, errlen)) != TR_OK)
+	    (rc = ep_event_rederive_unpacked(ev, r->event.data, r->event.len, err, errlen)) !=
+		    TR_OK)
 		goto out;
 	tr_sha256(id, r->event.data, r->event.len);
 	rc = TR_OK;
 out:
+	ep_event_free(ev);
 	trellis__record__free_unpacked(r, NULL);
 	return rc;
 }

@@ -849,6 +849,15 @@ static const struct {
 	{"sensorElementList", K_SENSORS, V_NONE},
 };
 
+/* Where key is in order[], or -1 (a first-letter test spares most strcmp). */
+static int order_index(const char *key)
+{
+	for (size_t i = 0; i < TR_ARRAY_LEN(order); i++)
+		if (order[i].name[0] == key[0] && strcmp(order[i].name, key) == 0)
+			return (int)i;
+	return -1;
+}
+
 /* Members left out of the hash. */
 static const char *const ignored[] = {"type", "eventID", "recordTime", "errorDeclaration"};
 
@@ -896,10 +905,7 @@ static int put_tail(const ep_ctx *ctx, sbuf *out, const json_t *event)
 	int rc = TR_OK;
 
 	json_object_foreach((json_t *)(uintptr_t)event, k, v) {
-		bool std = false;
-		for (size_t i = 0; i < TR_ARRAY_LEN(order) && !std; i++)
-			std = strcmp(k, order[i].name) == 0;
-		if (std || skip_always(k) || in_list(k, ignored, TR_ARRAY_LEN(ignored)) ||
+		if (order_index(k) >= 0 || skip_always(k) || in_list(k, ignored, TR_ARRAY_LEN(ignored)) ||
 		    ctx_ignores(ctx, k))
 			continue;
 		if (strcmp(k, "bizTransactionList") == 0 || strcmp(k, "sourceList") == 0 ||
@@ -950,10 +956,19 @@ int ep_prehash(const ep_ctx *ctx, const json_t *event, char **out, size_t *len)
 	sb_puts(&b, "eventType=");
 	sb_putn(&b, type, tl);
 	rc = TR_OK;
-	for (size_t k = 0; k < TR_ARRAY_LEN(order) && rc == TR_OK; k++) {
-		json_t *v = json_object_get(event, order[k].name);
-		if (v && !ctx_ignores(ctx, order[k].name))
-			rc = put_field(ctx, &b, k, v);
+	/* one pass over the members instead of a lookup per standard name */
+	{
+		const json_t *slot[TR_ARRAY_LEN(order)] = {0};
+		const char *key;
+		json_t *val;
+		json_object_foreach((json_t *)(uintptr_t)event, key, val) {
+			int k = order_index(key);
+			if (k >= 0)
+				slot[k] = val;
+		}
+		for (size_t k = 0; k < TR_ARRAY_LEN(order) && rc == TR_OK; k++)
+			if (slot[k] && !ctx_ignores(ctx, order[k].name))
+				rc = put_field(ctx, &b, k, slot[k]);
 	}
 	if (rc == TR_OK)
 		rc = put_tail(ctx, &b, event);

@@ -619,7 +619,21 @@ static const char *first_difference(const Trellis__Event *a, const Trellis__Even
 
 int ep_event_rederive(const uint8_t *bytes, size_t len, char *err, size_t errlen)
 {
-	Trellis__Event *ev = NULL, *again = NULL;
+	Trellis__Event *ev = NULL;
+	int rc = ep_event_unpack(bytes, len, &ev);
+	if (rc) {
+		snprintf(err, errlen, "event is not a valid Event message");
+		return rc;
+	}
+	rc = ep_event_rederive_unpacked(ev, bytes, len, err, errlen);
+	ep_event_free(ev);
+	return rc;
+}
+
+int ep_event_rederive_unpacked(const Trellis__Event *ev, const uint8_t *bytes, size_t len,
+			       char *err, size_t errlen)
+{
+	Trellis__Event *again = NULL;
 	json_t *event = NULL, *context = NULL, *doc = NULL;
 	ep_ctx *ctx = NULL;
 	json_error_t je;
@@ -628,12 +642,7 @@ int ep_event_rederive(const uint8_t *bytes, size_t len, char *err, size_t errlen
 	char why[512];
 	const char *field;
 	bool canon_json, canon_ctx = false;
-	int rc = ep_event_unpack(bytes, len, &ev);
-
-	if (rc) {
-		snprintf(err, errlen, "event is not a valid Event message");
-		return rc;
-	}
+	int rc;
 	/* The json (and context) must be the compact dump of what they parse
 	 * to. The usual record's are read by ep_json_load_canonical, which
 	 * takes only bytes that are that dump already, so the mapping takes
@@ -702,7 +711,6 @@ int ep_event_rederive(const uint8_t *bytes, size_t len, char *err, size_t errlen
 		snprintf(err, errlen, "event field '%s' differs from what its json maps to", field);
 out:
 	ep_event_free(again);
-	ep_event_free(ev);
 	free(out);
 	ep_ctx_free(ctx);
 	json_decref(doc);

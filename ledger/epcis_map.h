@@ -80,6 +80,9 @@ int ep_event_unpack(const uint8_t *bytes, size_t len, Trellis__Event **out) TR_M
  * list is not stored; the hash differs) and are refused.
  */
 int ep_event_rederive(const uint8_t *bytes, size_t len, char *err, size_t errlen) TR_MUST_USE;
+/* The same for a caller that already unpacked bytes with ep_event_unpack. */
+int ep_event_rederive_unpacked(const Trellis__Event *ev, const uint8_t *bytes, size_t len,
+			       char *err, size_t errlen) TR_MUST_USE;
 
 /* Free an Event from ep_event_unpack. NULL is fine. */
 void ep_event_free(Trellis__Event *ev);
