@@ -905,8 +905,8 @@ static int put_tail(const ep_ctx *ctx, sbuf *out, const json_t *event)
 	int rc = TR_OK;
 
 	json_object_foreach((json_t *)(uintptr_t)event, k, v) {
-		if (order_index(k) >= 0 || skip_always(k) || in_list(k, ignored, TR_ARRAY_LEN(ignored)) ||
-		    ctx_ignores(ctx, k))
+		if (order_index(k) >= 0 || skip_always(k) ||
+		    in_list(k, ignored, TR_ARRAY_LEN(ignored)) || ctx_ignores(ctx, k))
 			continue;
 		if (strcmp(k, "bizTransactionList") == 0 || strcmp(k, "sourceList") == 0 ||
 		    strcmp(k, "destinationList") == 0) {

@@ -649,11 +649,9 @@ int ep_event_rederive_unpacked(const Trellis__Event *ev, const uint8_t *bytes, s
 	 * them as they are instead of dumping the tree again; everything else
 	 * is parsed by jansson, and dumped and compared below. */
 	canon_json = (event = ep_json_load_canonical(ev->json.data, ev->json.len, false)) != NULL;
-	if (!event) {
+	if (!event)
 		event = json_loadb((const char *)ev->json.data, ev->json.len, JSON_REJECT_DUPLICATES,
 				   &je);
-		canon_json = event && ep_json_canonical(ev->json.data, ev->json.len);
-	}
 	if (!json_is_object(event)) {
 		snprintf(err, errlen, "event json is not a JSON object: %s",
 			 event ? "another JSON value" : je.text);
@@ -668,11 +666,9 @@ int ep_event_rederive_unpacked(const Trellis__Event *ev, const uint8_t *bytes, s
 	if (ev->context.len) {
 		canon_ctx = (context = ep_json_load_canonical(ev->context.data, ev->context.len,
 							      true)) != NULL;
-		if (!context) {
+		if (!context)
 			context = json_loadb((const char *)ev->context.data, ev->context.len,
 					     JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-			canon_ctx = context && ep_json_canonical(ev->context.data, ev->context.len);
-		}
 		doc = context ? json_object() : NULL;
 		if (!doc || json_object_set(doc, "@context", context)) {
 			snprintf(err, errlen, "event context is not JSON: %s",

@@ -1,7 +1,7 @@
 /*
- * json_canon.c: checking and reading JSON in trellis' stored form (see
- * json_canon.h). Both functions refuse what they cannot vouch for; the
- * caller then falls back on jansson, which is the rule.
+ * json_canon.c: reading JSON in trellis' stored form (see json_canon.h).
+ * It refuses what it cannot vouch for; the caller then falls back on
+ * jansson, which is the rule.
  */
 #include "ledger/json_canon.h"
 
@@ -26,61 +26,6 @@ static int control_escape(const uint8_t *hex)
 	if (v == 0 || v >= 0x20 || v == '\b' || v == '\f' || v == '\n' || v == '\r' || v == '\t')
 		return -1;
 	return (int)v;
-}
-
-bool ep_json_canonical(const uint8_t *s, size_t n)
-{
-	bool in_str = false;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = s[i];
-		if (in_str) {
-			if (c == '"') {
-				in_str = false;
-				continue;
-			}
-			if (c != '\\') {
-				if (c < 0x20)
-					return false; /* not JSON */
-				continue;     /* jansson writes UTF-8 and DEL as they are */
-			}
-			if (++i >= n)
-				return false;
-			switch (s[i]) {
-			case '"':
-			case '\\':
-			case 'b':
-			case 'f':
-			case 'n':
-			case 'r':
-			case 't':
-				continue;
-			case 'u': /* only "\\u%04X" of a control without a short form */
-				if (n - i <= 4 || control_escape(s + i + 1) < 0)
-					return false;
-				i += 4;
-				continue;
-			default: /* "\\/" and the like: jansson writes them otherwise */
-				return false;
-			}
-		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == '-' || (c >= '0' && c <= '9')) {
-			/* an integer jansson prints back digit for digit: no "-0",
-			 * at most 18 digits; a real is left to json_dumps */
-			size_t j = i + (c == '-'), d0 = j;
-			while (j < n && s[j] >= '0' && s[j] <= '9')
-				j++;
-			if (j == d0 || j - d0 > 18 || (s[d0] == '0' && (j - d0 > 1 || c == '-')))
-				return false;
-			if (j < n && (s[j] == '.' || s[j] == 'e' || s[j] == 'E'))
-				return false;
-			i = j - 1;
-		} else if (!strchr("{}[]:,truefalsn", c) || c == '\0') {
-			return false; /* whitespace, or anything else */
-		}
-	}
-	return !in_str;
 }
 
 /* ==== Reading the subset ==== */

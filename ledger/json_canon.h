@@ -4,11 +4,11 @@
  * An Event's json and @context are stored as jansson's compact dump
  * (json_dumps with JSON_COMPACT | JSON_PRESERVE_ORDER, JSON_ENCODE_ANY for a
  * bare value), and every node checks that a partner's record keeps that
- * form (ep_event_rederive). These two functions make that check cheap for
- * the usual record without changing what it accepts: each answers only
- * for a subset of JSON it can vouch for exactly, and leaves the rest to
- * jansson. epcis_map_test holds them to jansson on every example event
- * and tens of thousands of mutations of them.
+ * form (ep_event_rederive). ep_json_load_canonical makes that check cheap
+ * for the usual record without changing what it accepts: it reads only a
+ * subset of JSON it can vouch for exactly, and leaves the rest to jansson
+ * (then dumped and compared). epcis_map_test holds it to jansson on every
+ * example event and tens of thousands of mutations of them.
  *
  * The subset: no whitespace between tokens; integers of at most 18 digits
  * (no "-0", no reals); in strings, UTF-8 as it is (RFC 3629: no overlong
@@ -28,15 +28,6 @@
 
 /* Deepest nesting ep_json_load_canonical takes (jansson's limit is 2048). */
 #define EP_JSON_FAST_DEPTH 64
-
-/*
- * For bytes that jansson parsed (duplicate keys refused): true only when
- * they are exactly jansson's compact dump of what they parse to. False
- * for everything outside the subset, so false means "dump and compare",
- * not "wrong". Only for bytes json_loadb accepted: on others the answer
- * means nothing (it is true for "[1," or "tru"); it never reads past n.
- */
-bool ep_json_canonical(const uint8_t *s, size_t n);
 
 /*
  * Parse bytes of the subset into the tree json_loadb(JSON_REJECT_DUPLICATES,

@@ -678,9 +678,7 @@ static const char *open_batch(session *s, const uint8_t *msg, size_t len, Link__
 	for (size_t i = 0; i < b->n_frames; i++) {
 		const Link__Frame *f = b->frames[i];
 		if (f->base.n_unknown_fields || f->version != 1 || f->payload.len > P2P_FRAME_MAX ||
-		    (f->kind != P2P_KIND_CONSENSUS && f->kind != P2P_KIND_GOSSIP &&
-		     f->kind != P2P_KIND_HEIGHT &&
-		     (f->kind != LINK_KIND_PROBE || f->payload.len != 0)))
+		    (!kind_ok(f->kind) && (f->kind != LINK_KIND_PROBE || f->payload.len != 0)))
 			goto bad;
 	}
 	*out = b;
