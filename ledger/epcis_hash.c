@@ -198,6 +198,14 @@ static int days_in_month(int y, int m)
 	return dm[m - 1];
 }
 
+/* v as exactly n decimal digits (v < 10^n) */
+static void put_digits(char *out, int n, unsigned v)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		out[i] = (char)('0' + v % 10);
+	TR_ASSERT(v == 0);
+}
+
 int ep_time_utc(const char *s, size_t len, char out[25])
 {
 	int Y, M, D, h, mi, sec = 0, ms = 0, oh = 0, om = 0, sign = 0;
@@ -260,11 +268,23 @@ int ep_time_utc(const char *s, size_t len, char out[25])
 	civil_from_days(days, &y, &m, &d);
 	if (y < 1 || y > 9999)
 		return TR_EINVAL;
-	char tmp[96];
-	int w = snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)y, m, d,
-			 (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60), ms);
-	TR_ASSERT(w == 24);
-	memcpy(out, tmp, 25);
+	/* "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", written by hand: this runs
+	 * for every time of every event a node re-derives */
+	put_digits(out, 4, (unsigned)y);
+	out[4] = '-';
+	put_digits(out + 5, 2, (unsigned)m);
+	out[7] = '-';
+	put_digits(out + 8, 2, (unsigned)d);
+	out[10] = 'T';
+	put_digits(out + 11, 2, (unsigned)(rem / 3600));
+	out[13] = ':';
+	put_digits(out + 14, 2, (unsigned)(rem % 3600 / 60));
+	out[16] = ':';
+	put_digits(out + 17, 2, (unsigned)(rem % 60));
+	out[19] = '.';
+	put_digits(out + 20, 3, (unsigned)ms);
+	out[23] = 'Z';
+	out[24] = '\0';
 	return TR_OK;
 }
 
@@ -306,6 +326,21 @@ static bool fmt_double(double d, char *out, size_t cap)
 		return false;
 	if (d == 0) {
 		snprintf(out, cap, "0");
+		return true;
+	}
+	if (d == trunc(d) && fabs(d) < 1e18 && cap >= 21) {
+		/* "%.0f" by hand: quantities are mostly whole numbers */
+		char tmp[20];
+		uint64_t v = (uint64_t)fabs(d);
+		size_t n = 0, o = 0;
+		do
+			tmp[n++] = (char)('0' + v % 10);
+		while ((v /= 10) != 0);
+		if (d < 0)
+			out[o++] = '-';
+		while (n)
+			out[o++] = tmp[--n];
+		out[o] = '\0';
 		return true;
 	}
 	if (d == trunc(d)) {

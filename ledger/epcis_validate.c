@@ -145,6 +145,23 @@ static int at_key(ep_ctx *c, const char *key, size_t klen, json_t *v, ep_check f
 	return rc;
 }
 
+/* "[i]" into seg (snprintf's "[%zu]", by hand: every array item of every
+ * event a node re-derives passes here); returns its length. */
+static size_t index_seg(char seg[32], size_t i)
+{
+	char tmp[24];
+	size_t n = 0, o = 0;
+	do
+		tmp[n++] = (char)('0' + i % 10);
+	while ((i /= 10) != 0);
+	seg[o++] = '[';
+	while (n)
+		seg[o++] = tmp[--n];
+	seg[o++] = ']';
+	seg[o] = '\0';
+	return o;
+}
+
 /* Check v, item i of an array, with fn. */
 static int at_index(ep_ctx *c, size_t i, json_t *v, ep_check fn, const void *arg)
 {
@@ -152,8 +169,7 @@ static int at_index(ep_ctx *c, size_t i, json_t *v, ep_check fn, const void *arg
 	char seg[32];
 	int rc;
 
-	snprintf(seg, sizeof(seg), "[%zu]", i);
-	path_put(c, seg, strlen(seg), sizeof(seg));
+	path_put(c, seg, index_seg(seg, i), sizeof(seg));
 	rc = path_enter(c);
 	if (rc == 0)
 		rc = fn(c, v, arg);
@@ -189,8 +205,7 @@ static int fail_at_index(ep_ctx *c, size_t i, const char *fmt, ...)
 	va_list ap;
 	int rc;
 
-	snprintf(seg, sizeof(seg), "[%zu]", i);
-	path_put(c, seg, strlen(seg), sizeof(seg));
+	path_put(c, seg, index_seg(seg, i), sizeof(seg));
 	va_start(ap, fmt);
 	rc = vfail(c, TR_EINVAL, fmt, ap);
 	va_end(ap);

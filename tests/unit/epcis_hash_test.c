@@ -352,6 +352,39 @@ static void test_bad_events(void **state)
 	}
 }
 
+/* Whole-number quantities are written by hand, not by "%.0f": the
+ * pre-hash must not change. */
+static void test_whole_numbers(void **state)
+{
+	static const double vals[] = {1,    -1,    7,      10,      -10,      100,   123456789,
+				      1e15, -1e15, 9007199254740993.0, 123456789012345678.0,
+				      999999999999999999.0, 1e18, -1e18, 1e19, 4.5e20, 0.5, -0.0};
+	(void)state;
+	for (size_t i = 0; i < TR_ARRAY_LEN(vals); i++) {
+		char doc[512], want[512], *pre = NULL;
+		size_t len;
+		json_error_t je;
+		snprintf(doc, sizeof doc,
+			 "{\"type\":\"ObjectEvent\",\"eventTime\":\"2020-03-04T11:00:30Z\","
+			 "\"quantityList\":[{\"epcClass\":\"urn:epc:class:lgtin:4012345.012345.998877\","
+			 "\"quantity\":%.17g}]}",
+			 vals[i]);
+		json_t *v = json_loads(doc, 0, &je);
+		assert_non_null(v);
+		assert_int_equal(ep_prehash(NULL, v, &pre, &len), TR_OK);
+		if (vals[i] == 0)
+			snprintf(want, sizeof want, "quantity=0");
+		else if (vals[i] == (double)(long long)vals[i] || vals[i] >= 1e18 || vals[i] <= -1e18)
+			snprintf(want, sizeof want, "quantity=%.0f", vals[i]);
+		else
+			snprintf(want, sizeof want, "quantity=%g", vals[i]);
+		if (!strstr(pre, want))
+			fail_msg("%.17g: want '%s' in %s", vals[i], want, pre);
+		free(pre);
+		json_decref(v);
+	}
+}
+
 static void test_times(void **state)
 {
 	static const char *const ok[][2] = {
@@ -362,6 +395,8 @@ static void test_times(void **state)
 		{"2020-02-28T23:00:00-01:00", "2020-02-29T00:00:00.000Z"},
 		{"2019-10-21T14:45:00Z", "2019-10-21T14:45:00.000Z"},
 		{"2020-03-04T11:00:30.5", "2020-03-04T11:00:30.500Z"},
+		{"0001-01-01T01:02:03.04+01:00", "0001-01-01T00:02:03.040Z"},
+		{"9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999Z"},
 	};
 	static const char *const bad[] = {"", "2020-13-01T00:00:00Z", "2020-01-01", "0001-01-01T00:00:00+01:00",
 					  "2020-01-01T24:00:00Z", "2020-01-01T00:00:00+25:00",
@@ -520,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_equal_forms),
 		cmocka_unit_test(test_bad_events),
 		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_whole_numbers),
 		cmocka_unit_test(test_id_keys),
 		cmocka_unit_test(test_cbv_values),
 	};

@@ -447,6 +447,15 @@ static void test_non_epc_in_epc_list(void **state)
 		    "[\"urn:epc:id:sgtin:0614141.107346.1\", \"urn:epc:id:sgtin:0614141.107346.2\","
 		    " \"urn:epc:id:sgtin:0614141.107346.1\"]",
 		    P ".epcList[2]: duplicate of an earlier item");
+	/* item numbers of more than one digit */
+	expect_edit(object_event, "epcList",
+		    "[\"urn:epc:id:sgtin:0614141.107346.0\", \"urn:epc:id:sgtin:0614141.107346.1\","
+		    " \"urn:epc:id:sgtin:0614141.107346.2\", \"urn:epc:id:sgtin:0614141.107346.3\","
+		    " \"urn:epc:id:sgtin:0614141.107346.4\", \"urn:epc:id:sgtin:0614141.107346.5\","
+		    " \"urn:epc:id:sgtin:0614141.107346.6\", \"urn:epc:id:sgtin:0614141.107346.7\","
+		    " \"urn:epc:id:sgtin:0614141.107346.8\", \"urn:epc:id:sgtin:0614141.107346.9\","
+		    " \"urn:epc:id:sgtin:0614141.107346.10\", \"pallet 7\"]",
+		    P ".epcList[11]: not an EPC URI or GS1 Digital Link URI");
 }
 
 static void test_negative_quantity(void **state)
