@@ -641,19 +641,26 @@ static void set_fatal(node *nd, const char *what, const char *detail)
 	TR_LOG(TR_LOG_ERROR, "msg=\"stopping\" reason=\"%s\"", nd->fatal_why);
 }
 
-static void serve(node *nd, const pbft_action *a)
+void node_serve(node *nd, pbft_replica peer, uint64_t first, uint64_t last)
 {
-	for (uint64_t h = a->first; h <= a->last && h >= 1; h++) {
+	/* what waits for peer now, plus what this call queues (the SEND
+	 * actions leave after it returns) */
+	size_t queued = nd->link ? p2p_link_queued(nd->link, peer.v, P2P_KIND_CONSENSUS) : SIZE_MAX;
+	for (uint64_t h = first; h <= last && h >= 1 && queued < NODE_SERVE_QUEUED_MAX; h++) {
 		uint8_t *blk, *cert;
 		size_t bl, cl;
 		int rc;
 		if (ldg_block_get(nd->ledger, h, &blk, &bl, &cert, &cl) != TR_OK)
 			break;
-		rc = pbft_serve(nd->cons, a->peer, h, blk, bl, cert, cl);
+		/* one block goes alone whatever its size */
+		rc = queued > 0 && bl + cl > NODE_SERVE_QUEUED_MAX - queued
+			     ? TR_EFULL
+			     : pbft_serve(nd->cons, peer, h, blk, bl, cert, cl);
 		free(blk);
 		free(cert);
 		if (rc)
 			break;
+		queued += bl + cl;
 	}
 }
 
@@ -683,7 +690,7 @@ static void push_to_laggard(node *nd, uint32_t peer, uint64_t their)
 	a.peer.v = peer;
 	a.first = their + 1;
 	a.last = ours - their > PBFT_FETCH_SPAN_MAX ? their + PBFT_FETCH_SPAN_MAX : ours;
-	serve(nd, &a);
+	node_serve(nd, a.peer, a.first, a.last);
 }
 
 /* Carry out every queued consensus action, in order. */
@@ -759,7 +766,7 @@ static void run_actions(node *nd)
 			break;
 		}
 		case PBFT_ACT_SERVE:
-			serve(nd, &a);
+			node_serve(nd, a.peer, a.first, a.last);
 			break;
 		}
 		pbft_action_fini(&a);

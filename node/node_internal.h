@@ -121,6 +121,25 @@ int mp_attach(mp_entry *e, waiter *w, size_t idx) TR_MUST_USE;
 /* Unlink e and free it; its waiter references are handed to *waiters. */
 void mp_remove(mempool *m, mp_entry *e, wref **waiters);
 
+/* ==== Catch-up answers (node.c) ==== */
+
+/* Of one partner's consensus queue (P2P_QUEUE_URGENT_MAX), what catch-up
+ * blocks may fill; the rest stays for votes. */
+#define NODE_SERVE_QUEUED_MAX (P2P_QUEUE_URGENT_MAX / 2)
+
+/* Send partner peer the committed blocks first..last with their
+ * certificates (pbft_serve: the replies are queued as SEND actions, for
+ * the caller to carry out), stopping at the first one missing. Each reply
+ * costs a read, copies and a signature over the whole block, and the
+ * FETCH request that asks for PBFT_FETCH_SPAN_MAX of them is a few
+ * hundred bytes a partner may send every tick; so only as many go as fit
+ * in NODE_SERVE_QUEUED_MAX of the partner's link queue, counting what
+ * already waits there. A partner that keeps asking without taking what it
+ * was sent (or whose link is down) then costs nothing more; one that
+ * takes the blocks gets them as fast as its link carries them. When
+ * nothing waits, one block goes whatever its size. */
+void node_serve(node *nd, pbft_replica peer, uint64_t first, uint64_t last);
+
 /* ==== Client API (api.c) ==== */
 
 enum { CTX_RECV, CTX_WAIT, CTX_SEND };

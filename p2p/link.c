@@ -562,6 +562,18 @@ size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, si
 	return sent;
 }
 
+size_t p2p_link_queued(p2p_link *l, uint32_t peer, uint32_t kind)
+{
+	size_t n = SIZE_MAX;
+	if (peer >= l->cfg.c->n || peer == l->cfg.self || !kind_ok(kind))
+		return SIZE_MAX;
+	pthread_mutex_lock(&l->mu);
+	if (data_session(l, peer))
+		n = l->q[peer][kind == P2P_KIND_GOSSIP ? Q_BULK : Q_URGENT].bytes;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
 /* ==== Receiving ==== */
 
 /* Decrypt an NNG message of chunks into *plain (malloc'd). Touches only

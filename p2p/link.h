@@ -130,6 +130,13 @@ int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payl
 /* Send to every other partner; returns how many were queued. */
 size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, size_t len);
 
+/* Bytes of frames of this kind waiting in partner peer's queue (not yet
+ * in a batch): what a caller that produces frames on request (catch-up
+ * blocks) checks first, so that a partner that does not take them costs
+ * no more work. SIZE_MAX when no link to peer is up (a send would be
+ * refused), or for self, a non-partner or another kind. */
+size_t p2p_link_queued(p2p_link *l, uint32_t peer, uint32_t kind);
+
 /* "self", "up" or "connecting" for partner i. */
 const char *p2p_link_peer_state(p2p_link *l, uint32_t i);
 void p2p_link_get_stats(p2p_link *l, p2p_link_stats *out);
