@@ -10,6 +10,7 @@
 #ifndef TR_H
 #define TR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -121,6 +122,13 @@ int tr_unhex(uint8_t *out, size_t outlen, const char *hex) TR_MUST_USE;
 long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t allowed,
 		       uint64_t sub_allowed);
 #define TR_PB_FIELD(n) ((uint64_t)1 << (n))
+
+/* Whether buf[0..len) is exactly what protobuf-c packs m (the message it
+ * unpacked to) into: no field repeated, reordered or padded (STYLE 17).
+ * Two encodings of one block would let a partner make nodes hold and
+ * serve different bytes for it. */
+struct ProtobufCMessage;
+bool tr_pb_canonical(const struct ProtobufCMessage *m, const uint8_t *buf, size_t len);
 
 /* Read a whole file, at most size_max bytes, into a malloc'd buffer with a
  * trailing NUL (not counted in *len). "-" reads stdin. On error, errmsg

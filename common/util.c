@@ -6,6 +6,7 @@
 #include "common/tr.h"
 
 #include <errno.h>
+#include <protobuf-c/protobuf-c.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -106,6 +107,19 @@ static bool pb_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
 			return true;
 	}
 	return false;
+}
+
+bool tr_pb_canonical(const struct ProtobufCMessage *m, const uint8_t *buf, size_t len)
+{
+	uint8_t *again;
+	bool same;
+	if (protobuf_c_message_get_packed_size(m) != len)
+		return false;
+	if (!(again = malloc(len ? len : 1)))
+		return false;
+	same = protobuf_c_message_pack(m, again) == len && memcmp(again, buf, len) == 0;
+	free(again);
+	return same;
 }
 
 long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t allowed,

@@ -192,6 +192,11 @@ static int unpack_block(const uint8_t *block, size_t len, size_t max, Trellis__B
 	*b = (Trellis__Block *)pbft_wire_unpack(&trellis__block__descriptor, block, len);
 	if (!*b)
 		return TR_EINVAL;
+	if (!tr_pb_canonical(&(*b)->base, block, len)) {
+		protobuf_c_message_free_unpacked(&(*b)->base, &free_allocator);
+		*b = NULL;
+		return TR_EINVAL;
+	}
 	*h = (Trellis__BlockHeader *)pbft_wire_unpack(&trellis__block_header__descriptor,
 						       (*b)->header.data, (*b)->header.len);
 	return TR_OK;

@@ -260,6 +260,10 @@ int ldg__parse_block(const tr_consortium *c, ldg_checked *k, const uint8_t *byte
 		snprintf(err, errlen, "block has unknown fields");
 		goto fail;
 	}
+	if (!tr_pb_canonical(&pb->blk->base, bytes, len)) {
+		snprintf(err, errlen, "block is not in canonical form (a field repeated or out of order)");
+		goto fail;
+	}
 	pb->hdr = trellis__block_header__unpack(NULL, pb->blk->header.len, pb->blk->header.data);
 	if (!pb->hdr || pb->hdr->base.n_unknown_fields) {
 		snprintf(err, errlen, "block header is not a valid BlockHeader message");

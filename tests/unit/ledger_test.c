@@ -911,6 +911,45 @@ static void test_refuse_unknown_fields(void **state)
 	batch_free(&recs);
 }
 
+/* The same Block content in other bytes: a junk header field in front
+ * (the last one wins when unpacked), or the header field after the
+ * records. Same header hash, same records: refused all the same, so that
+ * no partner can make nodes hold and serve different bytes for a block. */
+static void test_refuse_non_canonical(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0};
+	built b;
+	uint8_t *grown;
+	size_t hlen;
+
+	batch_fill(fx, &recs, 2, 0);
+	block_next(fx, &recs, &b);
+	grown = malloc(b.block_len + 6);
+	assert_non_null(grown);
+	memcpy(grown, "\x0a\x04junk", 6); /* field 1 (header), 4 bytes */
+	memcpy(grown + 6, b.block, b.block_len);
+	free(b.block);
+	b.block = grown;
+	b.block_len += 6;
+	expect_refused(fx, &b, 0, TR_EINVAL, "canonical");
+	/* header (field 1) moved behind the records (field 2) */
+	memmove(b.block, b.block + 6, b.block_len - 6);
+	b.block_len -= 6;
+	assert_int_equal(b.block[0], 0x0a);
+	hlen = 2 + b.block[1]; /* a header of < 128 bytes: one length byte */
+	assert_true(b.block[1] < 0x80 && hlen < b.block_len);
+	grown = malloc(b.block_len);
+	assert_non_null(grown);
+	memcpy(grown, b.block + hlen, b.block_len - hlen);
+	memcpy(grown + b.block_len - hlen, b.block, hlen);
+	free(b.block);
+	b.block = grown;
+	expect_refused(fx, &b, 0, TR_EINVAL, "canonical");
+	built_free(&b);
+	batch_free(&recs);
+}
+
 static void test_refuse_garbage(void **state)
 {
 	fixture *fx = *state;
@@ -1317,6 +1356,7 @@ int main(void)
 		T4B1(test_refuse_cert_other_height),
 		T4B1(test_refuse_no_cert),
 		T4B1(test_refuse_unknown_fields),
+		T4B1(test_refuse_non_canonical),
 		T4B1(test_refuse_garbage),
 		T4B1(test_records_verified_flag),
 		T4(test_kept_parse),
