@@ -13,8 +13,12 @@
 
 #include "p2p/close.h"
 
+#include <errno.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 void api_reply(api_ctx *a, Trellis__ApiReply *rep)
 {
@@ -123,6 +127,104 @@ static void ctx_cb(void *arg)
 		node_job_push(nd, j);
 }
 
+/* ==== Listener watchdog ==== */
+
+/*
+ * NNG 1.5.2's ipc listener stops handing connections to the socket for good
+ * when a client hangs up before NNG has negotiated its connection: the
+ * failed negotiation's NNG_ECLOSED reaches the listener as if it had been
+ * closed itself (nng issue #1518, fixed in 1.6.0). It still accepts and
+ * sends its SP header, but no request is ever read again, while the node
+ * runs on. A paused node (SIGSTOP) meets it as soon as one `trellis status
+ * --timeout 1` gives up. So the node thread connects to its own ipc
+ * listener every API_PROBE_EVERY_MS as a REQ peer and waits for a
+ * connection of that listener to reach the socket (NNG_PIPE_EV_ADD_POST:
+ * its own or any client's). None within API_PROBE_TICKS node ticks
+ * (running time: a paused node is not a deaf listener), or a refused
+ * connection, and the node listens again: it unlinks the socket's path
+ * and listens on it anew. The deaf listener is left open: closing it would
+ * also close the connections of clients still waiting for their submits.
+ */
+#define API_PROBE_EVERY_MS 1000
+#define API_PROBE_TICKS 40
+
+static void on_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	node *nd = arg;
+	(void)ev;
+	if ((uint32_t)nng_listener_id(nng_pipe_listener(p)) == atomic_load(&nd->api_listener))
+		atomic_fetch_add(&nd->api_ipc_pipes, 1);
+}
+
+/* Listen on the API URL; an ipc listener's id goes to nd->api_listener. */
+static int api_listen(node *nd)
+{
+	nng_listener l;
+	int rv = nng_listen(nd->sock, nd->api_url, &l, 0);
+	if (rv == 0)
+		atomic_store(&nd->api_listener, (uint32_t)nng_listener_id(l));
+	return rv;
+}
+
+static void probe_end(node *nd)
+{
+	close(nd->probe_fd);
+	nd->probe_fd = -1;
+}
+
+static void api_relisten(node *nd, const char *path, const char *why)
+{
+	int rv;
+	nd->api_relistens++;
+	unlink(path);
+	rv = api_listen(nd);
+	TR_LOG(rv ? TR_LOG_ERROR : TR_LOG_WARN,
+	       "msg=\"API listener does not accept: listening again\" api=%s why=%s result=\"%s\"",
+	       nd->api_url, why, rv ? nng_strerror(rv) : "ok");
+}
+
+void api_watch(node *nd)
+{
+	static const uint8_t req_header[8] = {0, 'S', 'P', 0, 0x00, 0x30, 0, 0}; /* REQ v0 */
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *path = nd->api_url + 6;
+	uint64_t now;
+	int e;
+
+	if (!nd->sock_open || strncmp(nd->api_url, "ipc://", 6) != 0 ||
+	    strlen(path) >= sizeof(sa.sun_path))
+		return;
+	if (nd->probe_fd >= 0) {
+		/* a connection came through: its negotiation is over, so hanging up is safe */
+		if (atomic_load(&nd->api_ipc_pipes) != nd->probe_pipes) {
+			probe_end(nd);
+		} else if (++nd->probe_ticks >= API_PROBE_TICKS) {
+			probe_end(nd);
+			api_relisten(nd, path, "silent");
+		}
+		return;
+	}
+	now = tr_mono_ms();
+	if (now < nd->probe_next_ms)
+		return;
+	nd->probe_next_ms = now + API_PROBE_EVERY_MS;
+	nd->probe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (nd->probe_fd < 0)
+		return;
+	nd->probe_pipes = atomic_load(&nd->api_ipc_pipes);
+	nd->probe_ticks = 0;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(nd->probe_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		e = errno;
+		probe_end(nd);
+		if (e == ECONNREFUSED || e == ENOENT)
+			api_relisten(nd, path, "refused");
+		return; /* EAGAIN: the backlog is full, so it is busy, not deaf */
+	}
+	if (write(nd->probe_fd, req_header, sizeof(req_header)) != (ssize_t)sizeof(req_header))
+		probe_end(nd);
+}
+
 int api_start(node *nd, char *err, size_t errlen)
 {
 	int rv;
@@ -145,7 +247,8 @@ int api_start(node *nd, char *err, size_t errlen)
 		}
 		nd->nctx++;
 	}
-	if ((rv = nng_listen(nd->sock, nd->api_url, NULL, 0)) != 0) {
+	nng_pipe_notify(nd->sock, NNG_PIPE_EV_ADD_POST, on_pipe_added, nd);
+	if ((rv = api_listen(nd)) != 0) {
 		snprintf(err, errlen, "cannot listen on '%s': %s", nd->api_url, nng_strerror(rv));
 		return TR_EIO;
 	}
@@ -163,6 +266,8 @@ int api_start(node *nd, char *err, size_t errlen)
 
 void api_stop(node *nd)
 {
+	if (nd->probe_fd >= 0)
+		probe_end(nd);
 	/* NNG 1.5.2's nng_close sometimes never returns (p2p/close.h) */
 	if (nd->sock_open && !p2p_close_bounded(nd->sock, 3000)) {
 		TR_LOG(TR_LOG_WARN, "msg=\"API socket did not close in time; exiting without it\"");

@@ -1101,6 +1101,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 	memset(&nd, 0, sizeof(nd));
 	nd.opt = o;
 	nd.lock_fd = -1;
+	nd.probe_fd = -1;
 	pthread_mutex_init(&nd.mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1178,6 +1179,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 			pbft_tick(nd.cons);
 			run_actions(&nd);
 			regossip(&nd);
+			api_watch(&nd);
 		}
 		if (now - nd.last_height_ms >= HEIGHT_EVERY_MS) {
 			nd.last_height_ms = now;
@@ -1206,7 +1208,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       "links_refused=%llu handshakes_evicted=%llu bad_frames=%llu queue_dropped=%llu "
 		       "tx_dropped=%llu send_full=%llu batches_out=%llu links_stalled=%llu "
 		       "regossiped=%llu regossip_held=%llu regossip_checked=%llu checked_hits=%llu "
-		       "checked_misses=%llu",
+		       "checked_misses=%llu api_relistens=%llu",
 		       (unsigned long long)pbft_height(nd.cons), (unsigned long long)nd.committed_records,
 		       (unsigned long long)ps.view_changes, (unsigned long long)ps.dropped_malformed,
 		       (unsigned long long)ps.dropped_badsig, (unsigned long long)ps.dropped_stale,
@@ -1218,7 +1220,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       (unsigned long long)ls.batches_out, (unsigned long long)ls.stalled,
 		       (unsigned long long)nd.regossiped, (unsigned long long)nd.again_held,
 		       (unsigned long long)nd.again_checked, (unsigned long long)ck_hits,
-		       (unsigned long long)ck_misses);
+		       (unsigned long long)ck_misses, (unsigned long long)nd.api_relistens);
 	}
 	if (nd.fatal) {
 		fail_waiters(&nd, nd.fatal_why);

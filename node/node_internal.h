@@ -15,6 +15,7 @@
 
 #include <nng/nng.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 typedef struct node node;
@@ -155,6 +156,9 @@ int api_start(node *nd, char *err, size_t errlen) TR_MUST_USE;
 void api_stop(node *nd);
 void api_reply(api_ctx *a, Trellis__ApiReply *rep);
 void api_reply_error(api_ctx *a, int code, const char *reason);
+/* Once per node tick: probe the ipc API listener, listen again when it no
+ * longer accepts (api.c, "Listener watchdog"). */
+void api_watch(node *nd);
 /* Check the records of a submit (form, signer, signature); ids out. */
 int node_check_records(const tr_consortium *c, ldg_checked *k, const ProtobufCBinaryData *recs,
 		       size_t n, uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen) TR_MUST_USE;
@@ -178,6 +182,13 @@ struct node {
 	bool sock_open;
 	api_ctx ctxs[NODE_API_CONTEXTS];
 	size_t nctx;
+	_Atomic uint32_t api_listener;  /* id of the ipc API listener */
+	_Atomic uint64_t api_ipc_pipes; /* connections it handed to the socket */
+	int probe_fd;            /* api_watch's connection to the ipc API, or -1 */
+	uint64_t probe_pipes;    /* api_ipc_pipes when it connected */
+	unsigned probe_ticks;    /* node ticks it has waited */
+	uint64_t probe_next_ms;  /* when the next probe starts */
+	uint64_t api_relistens;  /* times the API listener was found deaf */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
