@@ -331,6 +331,47 @@ static int api_url_of(const opts *o, char *url, size_t len)
 	return cli_api_url(url, len, o->home);
 }
 
+/* The node had accepted a submit but answers an error (it stopped, or
+ * dropped one of its records): some events may be committed. List those
+ * the home's ledger holds as submit lists them, and say how many. */
+static void submit_partial(const opts *o, const char *file, const cli_records *recs,
+			   const char *reason)
+{
+	cli_home h;
+	ldg *l = NULL;
+	char err[1024], path[600], hex[2 * TR_HASH_LEN + 1];
+	ldg_options lo = {.readonly = true};
+	size_t done = 0;
+
+	snprintf(path, sizeof(path), "%s/data", o->home);
+	if (cli_home_open(&h, o->home, false, err, sizeof(err)) != TR_OK) {
+		cli_fail("'%s' not all committed: %s; check each event with get", file, reason);
+		return;
+	}
+	if (ldg_open(path, h.c, &lo, &l, err, sizeof(err)) != TR_OK) {
+		cli_fail("'%s' not all committed: %s; check each event with get", file, reason);
+		cli_home_close(&h);
+		return;
+	}
+	for (size_t i = 0; i < recs->n; i++) {
+		uint8_t *rec;
+		size_t len;
+		uint64_t height;
+		uint32_t pos;
+		if (ldg_record_get(l, recs->ids[i], &rec, &len, &height, &pos) != TR_OK)
+			continue;
+		free(rec);
+		done++;
+		tr_hex(hex, recs->ids[i], TR_HASH_LEN);
+		if (!o->json)
+			printf("%s height %llu position %u\n", hex, (unsigned long long)height, pos);
+	}
+	cli_fail("'%s': %zu of %zu events committed%s, not all committed: %s", file, done, recs->n,
+		 done && !o->json ? " (listed)" : "", reason);
+	ldg_close(l);
+	cli_home_close(&h);
+}
+
 static int cmd_submit(const opts *o)
 {
 	cli_home h;
@@ -397,6 +438,11 @@ static int cmd_submit(const opts *o)
 	if (rc) {
 		cli_fail("%s", err);
 		ex = tr_exit_code(rc);
+		goto out;
+	}
+	if (rep->error && rep->accepted) {
+		submit_partial(o, file, &recs, rep->reason);
+		ex = tr_exit_code(rep->error);
 		goto out;
 	}
 	if (rep->error) {

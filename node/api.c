@@ -44,6 +44,15 @@ void api_reply_error(api_ctx *a, int code, const char *reason)
 	api_reply(a, &rep);
 }
 
+void api_reply_late(api_ctx *a, int code, const char *reason)
+{
+	Trellis__ApiReply rep = TRELLIS__API_REPLY__INIT;
+	rep.error = code;
+	rep.reason = (char *)(uintptr_t)reason;
+	rep.accepted = true;
+	api_reply(a, &rep);
+}
+
 int node_check_records(const tr_consortium *c, ldg_checked *k, const ProtobufCBinaryData *recs,
 		       size_t n, uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen)
 {

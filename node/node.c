@@ -337,10 +337,13 @@ static void do_submit(node *nd, job *j)
 			/* out of memory half-way: the attached entries stay pending, and
 			 * this client is told; its records may still commit */
 			TR_LOG(TR_LOG_ERROR, "msg=\"out of memory adding a submit\"");
-			w->ctx = NULL; /* answered below; attached entries keep w alive */
-			if (w->remaining == 0)
+			w->ctx = NULL; /* answered here; attached entries keep w alive */
+			if (w->remaining == 0) {
 				waiter_free(w);
-			goto nomem;
+				goto nomem;
+			}
+			api_reply_late(j->ctx, TR_ENOMEM, "out of memory");
+			return;
 		}
 		w->remaining++;
 	}
@@ -613,7 +616,7 @@ static void committed(node *nd, uint64_t height, const uint8_t *block, size_t le
 				snprintf(msg, sizeof(msg),
 					 "record %zu: duplicate event id %s (committed at height %llu position %zu from another partner's record)",
 					 r->idx, tr_hex(hex, id, TR_HASH_LEN), (unsigned long long)height, i);
-				api_reply_error(w->ctx, TR_EEXIST, msg);
+				api_reply_late(w->ctx, TR_EEXIST, msg);
 				w->ctx = NULL;
 			}
 			if (--w->remaining == 0) {
@@ -791,7 +794,7 @@ static void drop_entry(node *nd, mp_entry *e, int code, const char *why)
 		if (w->ctx) {
 			char msg[600];
 			snprintf(msg, sizeof(msg), "record %zu not committed: %s", r->idx, why);
-			api_reply_error(w->ctx, code, msg);
+			api_reply_late(w->ctx, code, msg);
 			w->ctx = NULL;
 		}
 		if (--w->remaining == 0)
@@ -1047,13 +1050,13 @@ static void node_free(node *nd)
 
 /* Tell every client still waiting that its records will not be answered
  * by this run of the node (they may still commit later, elsewhere). */
-static void fail_waiters(node *nd, const char *why)
+static void fail_waiters(node *nd, int code, const char *why)
 {
 	bool any = false;
 	for (mp_entry *e = nd->mp.head; e; e = e->next)
 		for (wref *r = e->waiters; r; r = r->next)
 			if (r->w->ctx) {
-				api_reply_error(r->w->ctx, TR_EIO, why);
+				api_reply_late(r->w->ctx, code, why);
 				r->w->ctx = NULL;
 				any = true;
 			}
@@ -1223,11 +1226,12 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       (unsigned long long)ck_misses, (unsigned long long)nd.api_relistens);
 	}
 	if (nd.fatal) {
-		fail_waiters(&nd, nd.fatal_why);
+		fail_waiters(&nd, TR_EIO, nd.fatal_why);
 		snprintf(err, errlen, "%s", nd.fatal_why);
 		rc = TR_EIO;
 	} else {
-		fail_waiters(&nd, "the node stopped before these records were committed; they may still commit: check with get");
+		fail_waiters(&nd, TR_EUNREACH,
+			     "the node stopped before they were committed; they may still commit");
 		rc = TR_OK;
 	}
 out:

@@ -156,6 +156,9 @@ int api_start(node *nd, char *err, size_t errlen) TR_MUST_USE;
 void api_stop(node *nd);
 void api_reply(api_ctx *a, Trellis__ApiReply *rep);
 void api_reply_error(api_ctx *a, int code, const char *reason);
+/* As api_reply_error, for a submit whose records the node had accepted:
+ * some of them may be committed (ApiReply.accepted). */
+void api_reply_late(api_ctx *a, int code, const char *reason);
 /* Once per node tick: probe the ipc API listener, listen again when it no
  * longer accepts (api.c, "Listener watchdog"). */
 void api_watch(node *nd);

@@ -41,4 +41,35 @@ stop_node "$PID"
 ok $? "trellisd stops cleanly"
 clean_log "$H/node.log"
 ok $? "node log has no sanitizer or memory report"
+
+# ---- SIGTERM while a submit is half committed: one record per block, so a
+# document of 2,000 events takes 2,000 durable commits. The client must not
+# say "refused, nothing submitted": it lists what committed and exits 4.
+H2=$TMP/slow
+$TR init --home "$H2" --name slow --listen 127.0.0.1:7001 >/dev/null &&
+	$TR consortium create -o "$TMP/slow.json" "$(cat "$H2/partner.line")" >/dev/null &&
+	sed 's/"block_max_records": 2000/"block_max_records": 1/' "$TMP/slow.json" > "$H2/consortium.json"
+ok $? "a one-partner home with one record per block"
+start_node "$H2"
+ok $? "its node starts"
+PID2=$NODE_PID
+gen_doc 2000 slow 0 > "$TMP/slow-doc.json"
+$TR --home "$H2" submit "$TMP/slow-doc.json" > "$TMP/slow.out" 2> "$TMP/slow.err" &
+CLIENT=$!
+i=0
+until [ "$($TR --home "$H2" status --json 2>/dev/null | perl -MJSON::PP -e 'local $/; print decode_json(<STDIN>)->{height}')" -gt 0 ] 2>/dev/null; do
+	i=$((i + 1)); [ $i -lt 600 ] || break; sleep 0.1
+done
+stop_node "$PID2"
+ok $? "SIGTERM in the middle of the submit: the node stops cleanly"
+wait "$CLIENT"
+is "$?" "4" "the client exits 4 (the node stopped)"
+err=$(cat "$TMP/slow.err")
+is "$(echo "$err" | wc -l)" "1" "one error line"
+like "$err" "not all committed" "it does not claim that nothing was submitted"
+n=$(wc -l < "$TMP/slow.out")
+like "$err" "^trellis: '.*slow-doc.json': $n of 2000 events committed" "it counts the committed events ($n)"
+h=$($TR --home "$H2" verify --json | perl -MJSON::PP -e 'local $/; print decode_json(<STDIN>)->{blocks}')
+is "$h" "$n" "the ledger holds exactly the events it listed"
+like "$(head -1 "$TMP/slow.out")" '^[0-9a-f]{64} height 1 position 0$' "listed as submit lists them"
 done_testing
