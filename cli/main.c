@@ -11,6 +11,7 @@
 #include "cli/proof.h"
 #include "cli/query.h"
 #include "ledger/ledger.h"
+#include "node/node.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -430,6 +431,14 @@ static int cmd_submit(const opts *o)
 	req.version = 1;
 	req.body_case = TRELLIS__API_REQUEST__BODY_SUBMIT;
 	req.submit = &sub;
+	/* the node drops a bigger request unread, and the client would only
+	 * see the connection reset */
+	len = trellis__api_request__get_packed_size(&req);
+	if (len > NODE_REQUEST_BYTES_MAX) {
+		cli_fail("'%s': its %zu signed events make a request of %zu bytes, more than the node takes (%u): split the document",
+			 file, recs.n, len, NODE_REQUEST_BYTES_MAX);
+		goto out;
+	}
 	if (api_url_of(o, url, sizeof(url))) {
 		cli_fail("home path too long");
 		goto out;

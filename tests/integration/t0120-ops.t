@@ -37,6 +37,14 @@ out=$($TR --home "$H" submit --timeout 10 "$SHARED/epcis/examples/Example_9.6.1-
 ok $? "and takes a submit"
 is "$(echo "$out" | wc -l)" "2" "one line per event"
 
+# ---- a document under the 64 MiB file limit whose signed records are over
+# the node's 64 MiB request limit: refused by the client, naming the file
+gen_doc 85000 big 520 > "$TMP/big.json"
+err=$($TR --home "$H" submit "$TMP/big.json" 2>&1 >/dev/null)
+is "$?" "2" "a submit over the node's request limit is bad input (exit 2)"
+like "$err" "^trellis: '.*big.json': .*bytes, more than the node takes" "the error names the file and the limit"
+is "$($TR --home "$H" status --json | perl -MJSON::PP -e 'local $/; print decode_json(<STDIN>)->{height}')" "1" "nothing of it was committed"
+
 stop_node "$PID"
 ok $? "trellisd stops cleanly"
 clean_log "$H/node.log"
