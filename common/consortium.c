@@ -426,6 +426,14 @@ int tr_consortium_parse(const uint8_t *bytes, size_t len, tr_consortium **out, c
 				rc = TR_EINVAL;
 				goto fail;
 			}
+			/* each node listens on its address: two cannot share one */
+			if (strcmp(c->partners[j].address, c->partners[i].address) == 0) {
+				snprintf(err, errlen, "partner '%s' has the same address '%s' as '%s'",
+					 c->partners[i].name, c->partners[i].address,
+					 c->partners[j].name);
+				rc = TR_EINVAL;
+				goto fail;
+			}
 			/* A location has one owner, as tr_consortium_create requires. */
 			for (size_t a = 0; a < c->partners[i].nlocations; a++)
 				for (size_t b = 0; b < c->partners[j].nlocations; b++)
@@ -530,6 +538,13 @@ int tr_consortium_create(const char *const *lines, size_t nlines, char **json, c
 			if (memcmp(ps[i].key, ps[j].key, TR_PUBKEY_LEN) == 0) {
 				snprintf(err, errlen, "partner line %zu: duplicate key (also line %zu, '%s')",
 					 i + 1, j + 1, ps[j].name);
+				rc = TR_EINVAL;
+				goto fail;
+			}
+			if (strcmp(ps[i].address, ps[j].address) == 0) {
+				snprintf(err, errlen,
+					 "partner line %zu: duplicate address '%s' (also line %zu, '%s')",
+					 i + 1, ps[i].address, j + 1, ps[j].name);
 				rc = TR_EINVAL;
 				goto fail;
 			}

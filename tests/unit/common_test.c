@@ -1259,6 +1259,7 @@ static void test_consortium_create_refused(void **state)
 {
 	char buf[2][LINE_CAP], b64[TR_B64_LEN(TR_PUBKEY_LEN)], k0[TR_B64_LEN(TR_PUBKEY_LEN)];
 	char same_name[LINE_CAP], same_key[LINE_CAP], same_loc[LINE_CAP], bad_line[LINE_CAP];
+	char same_addr[LINE_CAP];
 	const char *lines[2], *key0;
 	char err[ERR_CAP];
 
@@ -1272,7 +1273,9 @@ static void test_consortium_create_refused(void **state)
 	fill_key(same_key, sizeof(same_key), "other ed25519:KEY other.example:7009", k0);
 	fill_key(same_loc, sizeof(same_loc), "other ed25519:KEY other.example:7009 x,lot-2", b64);
 	fill_key(bad_line, sizeof(bad_line), "other ed25519:KEY other.example:0", b64);
-	const char *const second[] = {same_name, same_key, same_loc, bad_line};
+	/* two nodes cannot listen on one address: the first dialled itself */
+	fill_key(same_addr, sizeof(same_addr), "other ed25519:KEY farm.example:7001", b64);
+	const char *const second[] = {same_name, same_key, same_loc, bad_line, same_addr};
 
 	{ /* The control: line 1 with a good second line. */
 		char *json;
@@ -1414,6 +1417,7 @@ static void test_consortium_parse_refused(void **state)
 		{"a location listed twice", 0, "locations", "[\"lot-1\", \"lot-1\"]"},
 		{"a location with a space", 0, "locations", "[\"lot 1\"]"},
 		{"a location owned by two partners", 1, "locations", "[\"lot-2\"]"},
+		{"a duplicate partner address", 1, "address", "\"farm.example:7001\""},
 	};
 	/* n and f agree with each other, not with the partners array. */
 	const struct mutation n3f0[] = {
