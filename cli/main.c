@@ -502,12 +502,18 @@ static int cmd_status(const opts *o)
 	Trellis__ApiReply *rep = NULL;
 	const Trellis__StatusReply *s;
 	char err[1024], url[600], head[2 * TR_HASH_LEN + 1], cid[2 * TR_HASH_LEN + 1];
+	struct stat st;
 	int rc;
 
 	if (need_home(o))
 		return TR_EXIT_USAGE;
 	if (o->npos != 1)
 		return usage();
+	/* a mistyped home is not a node that does not answer */
+	if (!o->api && stat(o->home, &st) != 0) {
+		cli_fail("cannot open home '%s': %s", o->home, strerror(errno));
+		return TR_EXIT_INPUT;
+	}
 	if (api_url_of(o, url, sizeof(url))) {
 		cli_fail("home path too long");
 		return TR_EXIT_USAGE;

@@ -21,6 +21,11 @@ answers() {
 	return 1
 }
 
+# ---- a home that does not exist (a typo) is not an unreachable node
+err=$($TR --home "$TMP/nohome" status 2>&1)
+is "$?" "2" "status with a home that does not exist: exit 2"
+like "$err" "^trellis: cannot open home '.*/nohome': No such file or directory$" "the error names the home"
+
 # ---- a client hangs up before the paused node took its connection
 # (as `testnet/status.sh` does with its 2 s timeout, or a Ctrl-C): NNG
 # 1.5.2's ipc listener stops accepting for good when the negotiation of
