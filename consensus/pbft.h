@@ -170,8 +170,11 @@ void pbft_tick(pbft *p);
  * timeout asks for a view change. */
 void pbft_note_pending(pbft *p, bool pending);
 
-/* True when this replica is the primary of its view, in normal mode, not
- * catching up, with no proposal in flight: the node may cut a block. */
+/* True when this replica is the primary of its view, in normal mode, with
+ * no proposal in flight and none it must re-send: the node may cut a
+ * block. A fetch in progress does not stop it: the height a peer claims
+ * is no proof that this replica is behind (a primary that really is
+ * behind proposes at a height the others refuse, and is replaced). */
 bool pbft_can_propose(const pbft *p);
 
 /* Propose a serialised trellis.Block. Its header must have height =
