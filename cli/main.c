@@ -229,7 +229,20 @@ static int cmd_init(const opts *o)
 		cli_fail("%s", err);
 		goto fail;
 	}
-	fputs(line, stdout);
+	if (o->json) {
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s%}", "home", o->home, "name", p.name,
+				      "alg", tr_alg_name(alg), "address", p.address, "partner_line",
+				      line, strlen(line) - 1);
+		char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		if (out)
+			puts(out);
+		else /* a home path that is not UTF-8 has no JSON string */
+			fputs(line, stdout);
+		free(out);
+		json_decref(j);
+	} else {
+		fputs(line, stdout);
+	}
 	tr_key_free(key);
 	return 0;
 fail:
@@ -306,10 +319,17 @@ static int cmd_consortium(const opts *o)
 		uint8_t id[TR_HASH_LEN];
 		char hex[2 * TR_HASH_LEN + 1];
 		tr_sha256(id, json, strlen(json));
-		if (o->json)
-			printf("{\"file\":\"%s\",\"partners\":%zu,\"chain_id\":\"%s\"}\n", o->out, n,
-			       tr_hex(hex, id, TR_HASH_LEN));
-		else
+		if (o->json) {
+			json_t *j = json_pack("{s:s, s:i, s:s}", "file", o->out, "partners", (json_int_t)n,
+					      "chain_id", tr_hex(hex, id, TR_HASH_LEN));
+			char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+			if (out)
+				puts(out);
+			else /* a file name that is not UTF-8 has no JSON string */
+				printf("wrote %s: %zu partners, chain_id %s\n", o->out, n, hex);
+			free(out);
+			json_decref(j);
+		} else
 			printf("wrote %s: %zu partner%s, f = %zu, chain_id %s\n", o->out, n,
 			       n == 1 ? "" : "s", (n - 1) / 3, tr_hex(hex, id, TR_HASH_LEN));
 	}
@@ -507,8 +527,10 @@ static int cmd_status(const opts *o)
 
 	if (need_home(o))
 		return TR_EXIT_USAGE;
-	if (o->npos != 1)
-		return usage();
+	if (o->npos != 1) {
+		cli_fail("usage: trellis --home H status [--json]");
+		return TR_EXIT_USAGE;
+	}
 	/* a mistyped home is not a node that does not answer */
 	if (!o->api && stat(o->home, &st) != 0) {
 		cli_fail("cannot open home '%s': %s", o->home, strerror(errno));
@@ -684,8 +706,10 @@ static int cmd_verify(const opts *o)
 	char err[1024], hex[2 * TR_HASH_LEN + 1];
 	int rc, ex;
 
-	if (o->npos != 1)
-		return usage();
+	if (o->npos != 1) {
+		cli_fail("usage: trellis --home H verify [--full] [--json]");
+		return TR_EXIT_USAGE;
+	}
 	ex = open_ledger_ro(o, &h, &l);
 	if (ex)
 		return ex;
@@ -770,6 +794,6 @@ int main(int argc, char **argv)
 				    .nargs = o.npos};
 		return strcmp(verb, "prove") == 0 ? cli_cmd_prove(&p) : cli_cmd_verify_proof(&p);
 	}
-	cli_fail("unknown command '%s'", verb);
-	return usage();
+	cli_fail("unknown command '%s' ('trellis help' lists the commands)", verb);
+	return TR_EXIT_USAGE;
 }

@@ -456,7 +456,47 @@ typedef struct {
 	ldg *l;
 	const char *lot; /* --lot, or NULL */
 	size_t rows;
+	bool json; /* one JSON object per row (JSON Lines), not CSV */
 } fsma_export;
+
+/* The columns, in order: the CSV header and the JSON keys. */
+static const char *const fsma_cols[] = {
+	"cte", "traceability_lot_code", "traceability_lot_code_source", "gtin", "product_id",
+	"quantity", "unit_of_measure", "location_gln", "location_id", "event_time",
+	"reference_document_type", "reference_document_number", "previous_source",
+	"next_recipient", "input_lots", "recorded_by", "event_id"};
+#define FSMA_COLS TR_ARRAY_LEN(fsma_cols)
+
+/* A JSON string of s; joined fields cut at their buffer's end may end
+ * inside a UTF-8 sequence, which is dropped. */
+static json_t *json_text(const char *s)
+{
+	size_t n = strlen(s);
+	for (int cut = 0; cut < 4 && cut <= (int)n; cut++) {
+		json_t *j = json_stringn(s, n - (size_t)cut);
+		if (j)
+			return j;
+	}
+	return json_string("");
+}
+
+static void fsma_emit(const fsma_export *x, const char *const v[FSMA_COLS])
+{
+	if (x->json) {
+		json_t *o = json_object();
+		char *line;
+		for (size_t i = 0; i < FSMA_COLS; i++)
+			json_object_set_new(o, fsma_cols[i], json_text(v[i]));
+		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (line)
+			puts(line);
+		free(line);
+		json_decref(o);
+		return;
+	}
+	for (size_t i = 0; i < FSMA_COLS; i++)
+		csv_field(v[i], i + 1 == FSMA_COLS);
+}
 
 /* The traceability lot code source of the row's lot (docs/fsma204.md):
  * the place of the event that created the lot, "" when unknown. */
@@ -514,23 +554,13 @@ static void fsma_row(fsma_export *x, const Trellis__Event *ev, const ldg_event_i
 	}
 	join_parties(prev, sizeof(prev), ev->sources, ev->n_sources);
 	join_parties(next, sizeof(next), ev->destinations, ev->n_destinations);
-	csv_field(cte, false);
-	csv_field(lot, false);
-	csv_field(source, false);
-	csv_field(gtin, false);
-	csv_field(class_key ? class_key : "", false);
-	csv_field(qty ? qty->quantity : "", false);
-	csv_field(qty ? qty->uom : "", false);
-	csv_field(gln, false);
-	csv_field(where, false);
-	csv_field(ev->event_time, false);
-	csv_field(ref_type, false);
-	csv_field(ref_num, false);
-	csv_field(prev, false);
-	csv_field(next, false);
-	csv_field(inputs, false);
-	csv_field(info->signer, false);
-	csv_field(tr_hex(hex, info->event_id, TR_HASH_LEN), true);
+	{
+		const char *const v[FSMA_COLS] = {
+			cte, lot, source, gtin, class_key ? class_key : "", qty ? qty->quantity : "",
+			qty ? qty->uom : "", gln, where, ev->event_time, ref_type, ref_num, prev, next,
+			inputs, info->signer, tr_hex(hex, info->event_id, TR_HASH_LEN)};
+		fsma_emit(x, v);
+	}
 	x->rows++;
 }
 
@@ -572,12 +602,11 @@ static int export_fsma_one(void *ctx, const Trellis__Event *ev, const ldg_event_
 
 static int cmd_export_fsma(const cli_query_opts *q, ldg *l, int64_t from, int64_t to)
 {
-	fsma_export x = {l, q->lot, 0};
+	fsma_export x = {l, q->lot, 0, q->json};
 	int rc;
-	fputs("cte,traceability_lot_code,traceability_lot_code_source,gtin,product_id,quantity,unit_of_measure,location_gln,"
-	      "location_id,event_time,reference_document_type,reference_document_number,"
-	      "previous_source,next_recipient,input_lots,recorded_by,event_id\r\n",
-	      stdout);
+	if (!q->json)
+		for (size_t i = 0; i < FSMA_COLS; i++)
+			csv_field(fsma_cols[i], i + 1 == FSMA_COLS);
 	rc = ldg_events_each(l, from, to, export_fsma_one, &x);
 	if (rc) {
 		cli_fail("cannot export: %s", tr_strerror(rc));

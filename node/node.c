@@ -908,6 +908,14 @@ static int home_open(node *nd, char *err, size_t errlen)
 	char path[600];
 	int rc, idx;
 
+	/* a folder that is no home (no key file) gets no lock file either */
+	if (node_home_path(path, sizeof(path), home, "key"))
+		goto toolong;
+	if (access(path, F_OK) != 0) {
+		snprintf(err, errlen, "cannot open home '%s': not a trellis home (key: %s; see trellis init)",
+			 home, strerror(errno));
+		return TR_EIO;
+	}
 	if (node_home_path(path, sizeof(path), home, "trellisd.lock"))
 		goto toolong;
 	nd->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

@@ -90,9 +90,31 @@ like "$err" "node unreachable" "the error says the node is unreachable"
 err=$($TR --home "$H" submit "$TMP/one.json" 2>&1)
 is "$?" "4" "submit with no node: exit 4"
 
-# ---- usage
-$TR frobnicate >/dev/null 2>&1
+# ---- usage: one line on stderr, exit 1
+err=$($TR frobnicate 2>&1)
 is "$?" "1" "unknown verb: exit 1"
+is "$(printf '%s\n' "$err" | wc -l)" "1" "unknown verb: one line"
+err=$($TR --home "$H" status extra 2>&1)
+is "$?" "1" "status with an extra argument: exit 1"
+is "$(printf '%s\n' "$err" | wc -l)" "1" "status with an extra argument: one line"
+err=$($TR --home "$H" verify extra 2>&1)
+is "$?" "1" "verify with an extra argument: exit 1"
+like "$err" "^trellis: usage: trellis --home H verify" "verify: the usage line"
+
+# ---- --json where the output is not otherwise JSON
+out=$($TR init --home "$TMP/j" --name jay --listen 127.0.0.1:7009 --json)
+ok $? "init --json"
+is "$(printf '%s' "$out" | perl -MJSON::PP -0ne 'print decode_json($_)->{partner_line}')" "$(cat "$TMP/j/partner.line")" "init --json gives the partner line"
+out=$($TR consortium create --json -o "$TMP/q\"uote.json" "$L1" "$L2")
+printf '%s' "$out" | perl -MJSON::PP -0ne 'exit(decode_json($_)->{file} =~ /q"uote\.json$/ ? 0 : 1)'
+ok $? "consortium create --json escapes the file name"
+
+# ---- trellisd on a folder that is no home: refused, nothing left behind
+mkdir "$TMP/nohome"
+err=$($TRD --home "$TMP/nohome" 2>&1)
+is "$?" "2" "trellisd on a folder without a key: exit 2"
+like "$err" "not a trellis home" "the error says it is no home"
+test ! -e "$TMP/nohome/trellisd.lock"; ok $? "no lock file left in it"
 $TR --home "$H" get 2>/dev/null
 is "$?" "1" "get without an id: exit 1"
 

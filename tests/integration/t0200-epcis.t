@@ -124,6 +124,12 @@ n2=$($TR --home "$H" export fsma204 --from 2026-05-02 | grep -c '^[a-z]')
 is "$n2" "8" "--from keeps the later events' rows (transformation 3, packing 2, shipping, receiving)"
 nl=$($TR --home "$H" export fsma204 --lot FIELD-A | grep -c '^[a-z]')
 is "$nl" "5" "--lot keeps one lot's rows"
+js=$($TR --home "$H" export fsma204 --json)
+ok $? "export fsma204 --json"
+is "$(printf '%s\n' "$js" | wc -l)" "$(($(printf '%s\n' "$csv" | wc -l) - 1))" "--json: one line per CSV row, no header"
+printf '%s\n' "$js" | perl -MJSON::PP -ne 'my $o = decode_json($_); exit 1 unless keys(%$o) == 17 && defined $o->{traceability_lot_code_source}'
+ok $? "--json: each line a JSON object with the 17 columns"
+like "$js" '"cte":"harvesting","traceability_lot_code":"FIELD-A","traceability_lot_code_source":"https://id.gs1.org/414/0614141000012"' "--json: the columns in order, as in the CSV"
 
 # ---- retraction by errorDeclaration
 perl -0pe 's/"bizStep":"packing","bizLocation":\{"id":"urn:epc:id:sgln:0614141.00003.0"\}\}/"bizStep":"packing","bizLocation":{"id":"urn:epc:id:sgln:0614141.00003.0"},"errorDeclaration":{"declarationTime":"2026-05-03T00:00:00Z","reason":"incorrect_data"}}/' "$TMP/story.json" |
