@@ -164,6 +164,14 @@ struct pbft {
 	buffered_block buf[PBFT_CATCHUP_MAX];
 	future_msg fut[FUTURE_MAX];
 	uint64_t serve_at[N_MAX]; /* rate limits, in ticks (+1, 0 = never) */
+	/* A FETCH request that came within the tick of the previous answer
+	 * to that peer: answered on the next tick (one kept per peer, the
+	 * latest wins), so the limit holds without making an honest peer
+	 * that took its blocks quickly wait for its fetch timeout. */
+	struct {
+		bool have;
+		uint64_t first, last;
+	} serve_next[N_MAX];
 	uint64_t push_at[N_MAX];
 
 	/* Cached outgoing messages (for retransmission). */
@@ -479,6 +487,20 @@ static void want(pbft *p, uint64_t target, uint32_t peer)
 	}
 }
 
+/* Answer a FETCH request of `peer` for first..last (first <= height):
+ * at most PBFT_FETCH_SPAN_MAX blocks, one answer per peer per tick. */
+static void serve_request(pbft *p, uint32_t peer, uint64_t first, uint64_t last)
+{
+	pbft_action *a;
+	p->serve_at[peer] = p->now + 1;
+	a = act_push(p, PBFT_ACT_SERVE);
+	a->peer.v = peer;
+	a->first = first;
+	a->last = last < p->height ? last : p->height;
+	if (a->last - a->first + 1 > PBFT_FETCH_SPAN_MAX)
+		a->last = a->first + PBFT_FETCH_SPAN_MAX - 1;
+}
+
 /* A peer showed it is behind (at `their`): push blocks from their+1,
  * at most once per retransmission interval. */
 static void push_blocks(pbft *p, uint32_t peer, uint64_t their)
@@ -550,8 +572,15 @@ static int advance(pbft *p, const uint8_t *block, size_t len, const uint8_t hash
 		/* Still leaving the view: the next resend tells the new height. */
 		set_bytes(&p->out_vc, &p->out_vc_len, NULL, 0);
 	}
-	if (p->fetch.active && p->height >= p->fetch.target)
-		p->fetch.active = false;
+	if (p->fetch.active) {
+		/* Progress: FETCH_TRIES_MAX counts timeouts in a row
+		 * without a block, not over a whole long catch-up. (The
+		 * timeout itself still runs from the request, so a peer
+		 * that drips blocks is left at the next timeout.) */
+		p->fetch.tries = 0;
+		if (p->height >= p->fetch.target)
+			p->fetch.active = false;
+	}
 	p->progress_again = true;
 	return 0;
 }
@@ -1607,7 +1636,6 @@ static int on_signed(pbft *p, uint32_t from, const Pbft__Signed *s, const uint8_
 		break;
 	case PBFT__BODY__KIND_FETCH_REQUEST: {
 		const Pbft__FetchRequest *fr = body->fetch_request;
-		pbft_action *a;
 		if (fr->first == 0 || fr->first > fr->last) {
 			p->st.dropped_malformed++;
 			rc = TR_EINVAL;
@@ -1615,18 +1643,21 @@ static int on_signed(pbft *p, uint32_t from, const Pbft__Signed *s, const uint8_
 		}
 		if (fr->first > p->height)
 			break;
-		/* One answer per peer per tick: a flood costs us nothing. */
+		/* One answer per peer per tick: a flood costs us nothing. A
+		 * request within the tick of the last answer waits for the
+		 * next tick (it replaces any waiting one): an honest peer
+		 * asks again as soon as it took the previous batch, often
+		 * within the tick, and must not wait for its fetch timeout. */
 		if (p->serve_at[from] == p->now + 1) {
-			p->st.dropped_stale++;
+			if (p->serve_next[from].have)
+				p->st.dropped_stale++;
+			p->serve_next[from].have = true;
+			p->serve_next[from].first = fr->first;
+			p->serve_next[from].last = fr->last;
 			break;
 		}
-		p->serve_at[from] = p->now + 1;
-		a = act_push(p, PBFT_ACT_SERVE);
-		a->peer.v = from;
-		a->first = fr->first;
-		a->last = fr->last < p->height ? fr->last : p->height;
-		if (a->last - a->first + 1 > PBFT_FETCH_SPAN_MAX)
-			a->last = a->first + PBFT_FETCH_SPAN_MAX - 1;
+		p->serve_next[from].have = false;
+		serve_request(p, from, fr->first, fr->last);
 		break;
 	}
 	case PBFT__BODY__KIND_FETCH_REPLY: {
@@ -1772,6 +1803,14 @@ void pbft_tick(pbft *p)
 {
 	bool work;
 	p->now++;
+	/* Requests that came too soon after the previous answer. */
+	for (uint32_t i = 0; i < p->n; i++) {
+		if (!p->serve_next[i].have)
+			continue;
+		p->serve_next[i].have = false;
+		if (p->serve_next[i].first <= p->height)
+			serve_request(p, i, p->serve_next[i].first, p->serve_next[i].last);
+	}
 	/* Catch-up: ask someone else when the answer is late. */
 	if (p->fetch.active && p->now - p->fetch.sent_at >= p->fetch_ticks) {
 		if (++p->fetch.tries >= FETCH_TRIES_MAX || p->n == 1) {

@@ -3,7 +3,9 @@
  * a one-partner network commits a proposal at once with a certificate of
  * its own vote; the action order is PERSIST before the PRE-PREPARE leaves;
  * garbage and oversized input is dropped with an error, never an abort;
- * bad configs and corrupt persisted state are refused.
+ * bad configs and corrupt persisted state are refused; on a four-replica
+ * network in memory, a replica far behind catches up at about one batch a
+ * tick.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -303,6 +305,264 @@ static void test_block_canonical(void **state)
 	net_fini(&nt);
 }
 
+/* ==== A four-replica network in memory, for catch-up ====
+ *
+ * The harness plays the node for every replica it drives: it carries the
+ * actions out in order, keeps each replica's committed blocks and answers
+ * SERVE from them. Messages go through one FIFO and are all delivered
+ * within the tick that sent them: a LAN whose round trip is far shorter
+ * than a tick, as with the node's 50 ms tick. Time is counted in ticks,
+ * never read from a clock. A replica left NULL is played by the test. */
+
+#define CU_N 4
+#define CU_CHAIN_MAX 400
+#define CU_QUEUE_MAX 8192
+
+typedef struct {
+	uint8_t *block, *cert;
+	size_t len, cert_len;
+} cu_entry;
+
+typedef struct {
+	uint32_t from, to;
+	uint8_t *bytes;
+	size_t len;
+} cu_msg;
+
+typedef struct {
+	net nt;
+	pbft *r[CU_N];
+	cu_entry store[CU_N][CU_CHAIN_MAX + 1];
+	uint64_t fetches[CU_N]; /* FETCH actions each replica issued */
+	cu_msg q[CU_QUEUE_MAX];
+	size_t q_head, q_count;
+} cluster;
+
+static void cu_send(cluster *cl, uint32_t from, uint32_t to, const uint8_t *b, size_t len)
+{
+	cu_msg *m;
+	assert_true(cl->q_count < CU_QUEUE_MAX);
+	m = &cl->q[(cl->q_head + cl->q_count++) % CU_QUEUE_MAX];
+	m->from = from;
+	m->to = to;
+	m->len = len;
+	m->bytes = malloc(len ? len : 1);
+	assert_non_null(m->bytes);
+	memcpy(m->bytes, b, len);
+}
+
+static void cu_store(cluster *cl, uint32_t i, uint64_t h, const uint8_t *b, size_t len,
+		     const uint8_t *cert, size_t cert_len)
+{
+	cu_entry *e;
+	assert_true(h >= 1 && h <= CU_CHAIN_MAX);
+	e = &cl->store[i][h];
+	assert_null(e->block);
+	e->block = malloc(len);
+	e->cert = malloc(cert_len);
+	assert_non_null(e->block);
+	assert_non_null(e->cert);
+	memcpy(e->block, b, len);
+	memcpy(e->cert, cert, cert_len);
+	e->len = len;
+	e->cert_len = cert_len;
+}
+
+static void cu_actions(cluster *cl, uint32_t i)
+{
+	pbft_action a;
+	while (pbft_pop(cl->r[i], &a) == 0) {
+		switch (a.kind) {
+		case PBFT_ACT_SEND:
+			cu_send(cl, i, a.peer.v, a.bytes, a.len);
+			break;
+		case PBFT_ACT_BROADCAST:
+			for (uint32_t j = 0; j < CU_N; j++)
+				if (j != i)
+					cu_send(cl, i, j, a.bytes, a.len);
+			break;
+		case PBFT_ACT_COMMIT:
+			cu_store(cl, i, a.height, a.bytes, a.len, a.cert, a.cert_len);
+			break;
+		case PBFT_ACT_FETCH:
+			cl->fetches[i]++;
+			cu_send(cl, i, a.peer.v, a.bytes, a.len);
+			break;
+		case PBFT_ACT_SERVE:
+			for (uint64_t h = a.first; h <= a.last && h <= CU_CHAIN_MAX; h++) {
+				const cu_entry *e = &cl->store[i][h];
+				if (!e->block)
+					break;
+				assert_int_equal(pbft_serve(cl->r[i], a.peer, h, e->block, e->len,
+							    e->cert, e->cert_len),
+						 0);
+			}
+			break;
+		default:
+			break;
+		}
+		pbft_action_fini(&a);
+	}
+}
+
+static void cu_deliver(cluster *cl)
+{
+	while (cl->q_count) {
+		cu_msg m = cl->q[cl->q_head];
+		cl->q_head = (cl->q_head + 1) % CU_QUEUE_MAX;
+		cl->q_count--;
+		if (cl->r[m.to]) {
+			(void)pbft_step(cl->r[m.to], (pbft_replica){m.from}, m.bytes, m.len);
+			cu_actions(cl, m.to);
+		}
+		free(m.bytes);
+	}
+}
+
+static void cu_tick(cluster *cl)
+{
+	for (uint32_t i = 0; i < CU_N; i++)
+		if (cl->r[i]) {
+			pbft_tick(cl->r[i]);
+			cu_actions(cl, i);
+		}
+	cu_deliver(cl);
+}
+
+/* A certificate of replicas 0, 1 and 2 for (view, height, hash). */
+static void make_cert(const net *nt, uint64_t view, uint64_t height,
+		      const uint8_t hash[TR_HASH_LEN], uint8_t **out, size_t *len)
+{
+	Trellis__CommitCertificate cc = TRELLIS__COMMIT_CERTIFICATE__INIT;
+	Trellis__CommitVote votes[3];
+	Trellis__CommitVote *vp[3];
+	uint8_t sigs[3][TR_SIG_LEN];
+	for (uint32_t k = 0; k < 3; k++) {
+		assert_int_equal(pbft_wire_sign_commit(nt->keys[k], nt->c.chain_id, view, height,
+						       hash, sigs[k]),
+				 0);
+		trellis__commit_vote__init(&votes[k]);
+		votes[k].replica = k;
+		votes[k].signature.data = sigs[k];
+		votes[k].signature.len = TR_SIG_LEN;
+		vp[k] = &votes[k];
+	}
+	cc.view = view;
+	cc.height = height;
+	cc.block_hash.data = (uint8_t *)(uintptr_t)hash;
+	cc.block_hash.len = TR_HASH_LEN;
+	cc.n_votes = 3;
+	cc.votes = vp;
+	assert_int_equal(pbft_wire_pack(&cc.base, out, len), 0);
+}
+
+/* Replicas in `ahead` start at height k of one certified chain (which
+ * their stores hold), the others with an empty chain; NULL ones in
+ * `played` are left to the test. */
+static cluster *cu_new(uint64_t k, const bool ahead[CU_N], const bool played[CU_N])
+{
+	cluster *cl = calloc(1, sizeof *cl);
+	uint8_t head[TR_HASH_LEN];
+	assert_non_null(cl);
+	assert_true(k <= CU_CHAIN_MAX);
+	net_init(&cl->nt, CU_N);
+	memcpy(head, cl->nt.c.chain_id, TR_HASH_LEN);
+	for (uint64_t h = 1; h <= k; h++) {
+		uint8_t *blk, *cert;
+		size_t bl, cl_len;
+		pbft_wire_header hd;
+		make_block(&cl->nt, h, head, 0, 0, &blk, &bl);
+		assert_int_equal(pbft_wire_block_header(blk, bl, 1u << 20, &hd), 0);
+		make_cert(&cl->nt, 0, h, hd.hash, &cert, &cl_len);
+		for (uint32_t i = 0; i < CU_N; i++)
+			if (ahead[i])
+				cu_store(cl, i, h, blk, bl, cert, cl_len);
+		memcpy(head, hd.hash, TR_HASH_LEN);
+		free(blk);
+		free(cert);
+	}
+	for (uint32_t i = 0; i < CU_N; i++) {
+		pbft_config cfg;
+		if (played[i])
+			continue;
+		memset(&cfg, 0, sizeof cfg);
+		cfg.consortium = &cl->nt.c;
+		cfg.self.v = i;
+		cfg.key = cl->nt.keys[i];
+		cfg.tick_ms = 100; /* base 20 ticks: a fetch times out after 10 */
+		cfg.validate = accept_all;
+		if (ahead[i] && k > 0) {
+			cfg.height = k;
+			memcpy(cfg.head, head, TR_HASH_LEN);
+			cfg.head_cert = cl->store[i][k].cert;
+			cfg.head_cert_len = cl->store[i][k].cert_len;
+		}
+		assert_int_equal(pbft_new(&cfg, &cl->r[i]), 0);
+	}
+	return cl;
+}
+
+static void cu_free(cluster *cl)
+{
+	cu_deliver(cl);
+	for (uint32_t i = 0; i < CU_N; i++) {
+		pbft_free(cl->r[i]);
+		for (uint64_t h = 0; h <= CU_CHAIN_MAX; h++) {
+			free(cl->store[i][h].block);
+			free(cl->store[i][h].cert);
+		}
+	}
+	net_fini(&cl->nt);
+	free(cl);
+}
+
+/* The primary (replica 0) cuts one empty block when it may. */
+static void cu_propose(cluster *cl)
+{
+	uint8_t head[TR_HASH_LEN], *blk;
+	size_t bl;
+	pbft *p = cl->r[0];
+	if (!pbft_can_propose(p) || pbft_height(p) >= CU_CHAIN_MAX)
+		return;
+	pbft_head(p, head);
+	make_block(&cl->nt, pbft_height(p) + 1, head, pbft_view(p), 0, &blk, &bl);
+	assert_int_equal(pbft_propose(p, blk, bl), 0);
+	free(blk);
+	cu_actions(cl, 0);
+	cu_deliver(cl);
+}
+
+/* An honest replica 4*32 blocks behind, while the others keep committing
+ * one block a tick, catches up at one batch of PBFT_FETCH_SPAN_MAX blocks
+ * per tick or so: its next request must not wait for the fetch timeout
+ * because it reached the serving peer within the tick that peer answered
+ * the previous one. */
+static void test_catch_up_pace(void **state)
+{
+	const uint64_t k = 4 * PBFT_FETCH_SPAN_MAX;
+	const bool ahead[CU_N] = {true, true, true, false}, played[CU_N] = {false};
+	cluster *cl;
+	uint32_t ticks = 0;
+	(void)state;
+	cl = cu_new(k, ahead, played);
+	while (pbft_height(cl->r[3]) < k && ticks < 200) {
+		cu_propose(cl);
+		cu_tick(cl);
+		ticks++;
+	}
+	/* one tick per batch, a few to start; the fetch timeout is 10 */
+	assert_true(pbft_height(cl->r[3]) >= k);
+	assert_in_range(ticks, 1, k / PBFT_FETCH_SPAN_MAX + 4);
+	/* and it keeps up with the head, then stops fetching */
+	for (uint32_t t = 0; t < 20; t++) {
+		cu_propose(cl);
+		cu_tick(cl);
+	}
+	assert_int_equal(pbft_height(cl->r[3]), pbft_height(cl->r[0]));
+	assert_int_equal(pbft_get_mode(cl->r[3]), PBFT_MODE_NORMAL);
+	cu_free(cl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_bad_config_and_state),
 		cmocka_unit_test(test_is_vote),
 		cmocka_unit_test(test_block_canonical),
+		cmocka_unit_test(test_catch_up_pace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
