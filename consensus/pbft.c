@@ -161,6 +161,8 @@ struct pbft {
 		uint64_t sent_at;
 		uint32_t tries;
 	} fetch;
+	uint64_t claim[N_MAX]; /* highest height each partner showed, unchecked */
+	uint64_t proved;       /* highest height a checked certificate showed */
 	buffered_block buf[PBFT_CATCHUP_MAX];
 	future_msg fut[FUTURE_MAX];
 	uint64_t serve_at[N_MAX]; /* rate limits, in ticks (+1, 0 = never) */
@@ -471,19 +473,74 @@ static void issue_fetch(pbft *p, uint32_t peer)
 	p->fetch.sent_at = p->now;
 }
 
-/* Some peer shows it has committed up to `target`: fetch what we miss. */
-static void want(pbft *p, uint64_t target, uint32_t peer)
+/* How far to fetch: the highest height that something this replica can
+ * trust vouches for, at most PBFT_CATCHUP_MAX beyond its head. One
+ * partner's claim (a message for a far height, the height of a
+ * VIEW-CHANGE, whose certificate is not checked on arrival) may be a lie
+ * that would keep this replica "catching-up" and asking honest peers for
+ * blocks that do not exist; a height that f+1 distinct partners claim
+ * has an honest one among them, and a checked certificate (2f+1 COMMITs,
+ * a NEW-VIEW's base) is proof on its own. Bounded: n * n steps. */
+static uint64_t fetch_goal(const pbft *p)
 {
+	uint64_t goal = p->proved;
+	for (uint32_t i = 0; i < p->n; i++) {
+		uint32_t at_least = 0;
+		if (p->claim[i] <= goal)
+			continue;
+		for (uint32_t j = 0; j < p->n; j++)
+			if (p->claim[j] >= p->claim[i])
+				at_least++;
+		if (at_least >= p->f + 1)
+			goal = p->claim[i];
+	}
+	if (goal > p->height + PBFT_CATCHUP_MAX)
+		goal = p->height + PBFT_CATCHUP_MAX;
+	return goal;
+}
+
+/* The partner to ask after `from`: the next one that claimed a height
+ * beyond ours (one always has while the goal is beyond it), else the
+ * next one. */
+static uint32_t next_fetch_peer(const pbft *p, uint32_t from)
+{
+	uint32_t next;
+	for (uint32_t k = 1; k < p->n; k++) {
+		uint32_t i = (from + k) % p->n;
+		if (i != p->self && p->claim[i] > p->height)
+			return i;
+	}
+	next = (from + 1) % p->n;
+	return next == p->self ? (next + 1) % p->n : next;
+}
+
+/* Partner `peer` shows it has committed up to `target` (`proven`: by a
+ * checked certificate): fetch what we miss, as far as fetch_goal() lets. */
+static void want(pbft *p, uint64_t target, uint32_t peer, bool proven)
+{
+	uint64_t goal;
+	bool news = false;
 	if (target <= p->height || peer >= p->n || peer == p->self)
 		return;
-	if (target > p->height + PBFT_CATCHUP_MAX)
-		target = p->height + PBFT_CATCHUP_MAX;
+	if (target > p->claim[peer]) {
+		p->claim[peer] = target;
+		news = true;
+	}
+	if (proven && target > p->proved) {
+		p->proved = target;
+		news = true;
+	}
+	if (p->fetch.active && !news)
+		return;
+	goal = fetch_goal(p);
+	if (goal <= p->height)
+		return;
 	if (!p->fetch.active) {
-		p->fetch.target = target;
+		p->fetch.target = goal;
 		p->fetch.tries = 0;
 		issue_fetch(p, peer);
-	} else if (target > p->fetch.target) {
-		p->fetch.target = target;
+	} else if (goal > p->fetch.target) {
+		p->fetch.target = goal;
 	}
 }
 
@@ -578,8 +635,12 @@ static int advance(pbft *p, const uint8_t *block, size_t len, const uint8_t hash
 		 * timeout itself still runs from the request, so a peer
 		 * that drips blocks is left at the next timeout.) */
 		p->fetch.tries = 0;
-		if (p->height >= p->fetch.target)
-			p->fetch.active = false;
+		if (p->height >= p->fetch.target) {
+			/* the goal may reach further now (PBFT_CATCHUP_MAX) */
+			p->fetch.target = fetch_goal(p);
+			if (p->height >= p->fetch.target)
+				p->fetch.active = false;
+		}
 	}
 	p->progress_again = true;
 	return 0;
@@ -646,7 +707,7 @@ static void check_committed(pbft *p)
 			len = p->nv.len;
 		}
 		if (!block) {
-			want(p, p->height + 1, i == p->self ? (p->self + 1) % p->n : i);
+			want(p, p->height + 1, i == p->self ? (p->self + 1) % p->n : i, true);
 			return;
 		}
 		cview = v->view;
@@ -878,7 +939,7 @@ static int place(pbft *p, uint32_t from, uint64_t view, uint64_t height, bool is
 	}
 	if (height > p->height + 1) {
 		/* The sender committed up to height-1 at least. */
-		want(p, height - 1, from);
+		want(p, height - 1, from, false);
 		return 1;
 	}
 	if (is_commit)
@@ -1290,7 +1351,7 @@ static int enter_view(pbft *p, uint64_t view, const nv_decision *d, const uint8_
 	if (rc)
 		return rc;
 	if (p->height < d->base)
-		want(p, d->base, d->base_from);
+		want(p, d->base, d->base_from, true);
 	p->progress_again = true;
 	return 0;
 }
@@ -1419,7 +1480,7 @@ static int on_view_change(pbft *p, uint32_t from, const Pbft__Signed *s)
 		return rc;
 	}
 	if (v.height > p->height)
-		want(p, v.height, from);
+		want(p, v.height, from, false); /* certificate not checked yet */
 	else if (v.height < p->height)
 		push_blocks(p, from, v.height);
 	if (v.new_view < p->view || (!p->vc_mode && v.new_view == p->view)) {
@@ -1817,10 +1878,7 @@ void pbft_tick(pbft *p)
 			p->fetch.active = false;
 			p->fetch.target = p->height;
 		} else {
-			uint32_t next = (p->fetch.peer + 1) % p->n;
-			if (next == p->self)
-				next = (next + 1) % p->n;
-			issue_fetch(p, next);
+			issue_fetch(p, next_fetch_peer(p, p->fetch.peer));
 		}
 	}
 	/* View-change timer. */

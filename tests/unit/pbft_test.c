@@ -5,7 +5,7 @@
  * garbage and oversized input is dropped with an error, never an abort;
  * bad configs and corrupt persisted state are refused; on a four-replica
  * network in memory, a replica far behind catches up at about one batch a
- * tick.
+ * tick, and one liar claiming far heights cannot keep the others fetching.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -563,6 +563,68 @@ static void test_catch_up_pace(void **state)
 	cu_free(cl);
 }
 
+/* A Byzantine replica (3) keeps claiming heights far beyond the chain
+ * (VIEW-CHANGEs, which carry a height, and PREPAREs for far heights).
+ * The honest replicas, all at one height, must not report catching-up
+ * nor send FETCH requests beyond a bounded start. */
+static void test_far_claim_of_one_liar(void **state)
+{
+	const bool ahead[CU_N] = {true, true, true, false},
+		   played[CU_N] = {false, false, false, true};
+	const uint32_t bound = 100, total = 300;
+	cluster *cl;
+	uint64_t fetches_at_bound[CU_N] = {0};
+	(void)state;
+	cl = cu_new(5, ahead, played);
+	for (uint32_t t = 1; t <= total; t++) {
+		if (t % 2 == 0) {
+			Pbft__Body body = PBFT__BODY__INIT;
+			Pbft__ViewChange vc = PBFT__VIEW_CHANGE__INIT;
+			Pbft__Vote v = PBFT__VOTE__INIT;
+			uint8_t junk[16] = {7}, hash[TR_HASH_LEN] = {9}, sig[TR_SIG_LEN];
+			uint8_t *m;
+			size_t len;
+			vc.new_view = 1;
+			vc.height = 1000 + t; /* a new body each time: never a duplicate */
+			vc.committed.data = junk;
+			vc.committed.len = sizeof junk;
+			body.kind_case = PBFT__BODY__KIND_VIEW_CHANGE;
+			body.view_change = &vc;
+			assert_int_equal(pbft_wire_signed_message(cl->nt.keys[3], cl->nt.c.chain_id,
+								  3, &body, NULL, 0, &m, &len),
+					 0);
+			for (uint32_t j = 0; j < 3; j++)
+				cu_send(cl, 3, j, m, len);
+			free(m);
+			assert_int_equal(pbft_wire_sign_prepare(cl->nt.keys[3], cl->nt.c.chain_id, 0,
+								2000 + t, hash, sig),
+					 0);
+			v.view = 0;
+			v.height = 2000 + t;
+			v.block_hash.data = hash;
+			v.block_hash.len = TR_HASH_LEN;
+			v.signature.data = sig;
+			v.signature.len = TR_SIG_LEN;
+			assert_int_equal(pbft_wire_message(3, NULL, &v, NULL, NULL, &m, &len), 0);
+			for (uint32_t j = 0; j < 3; j++)
+				cu_send(cl, 3, j, m, len);
+			free(m);
+		}
+		cu_tick(cl);
+		if (t == bound)
+			memcpy(fetches_at_bound, cl->fetches, sizeof fetches_at_bound);
+		if (t < bound)
+			continue;
+		for (uint32_t j = 0; j < 3; j++) {
+			assert_int_equal(pbft_get_mode(cl->r[j]), PBFT_MODE_NORMAL);
+			assert_int_equal(pbft_height(cl->r[j]), 5);
+		}
+	}
+	for (uint32_t j = 0; j < 3; j++)
+		assert_int_equal(cl->fetches[j], fetches_at_bound[j]);
+	cu_free(cl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_is_vote),
 		cmocka_unit_test(test_block_canonical),
 		cmocka_unit_test(test_catch_up_pace),
+		cmocka_unit_test(test_far_claim_of_one_liar),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
