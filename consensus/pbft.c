@@ -1924,8 +1924,13 @@ bool pbft_can_propose(const pbft *p)
 {
 	if (p->vc_mode || primary_of(p, p->view) != p->self || p->have_pp)
 		return false;
-	/* Proposed here before a restart: only that block may go here. */
-	if (p->my_prep.have && p->my_prep.view == p->view && p->my_prep.height == p->height + 1)
+	/* Proposed here before a restart: only that block may go here. A
+	 * vote further up in this view (the block a NEW-VIEW it sent forced
+	 * at base+1 while it was still below base; the NEW-VIEW's base is
+	 * not persisted) forbids proposing below it too: the PERSIST of a
+	 * proposal would replace that vote, and back at its height this
+	 * replica could then sign another block there. */
+	if (p->my_prep.have && p->my_prep.view == p->view && p->my_prep.height > p->height)
 		return false;
 	if (p->nv.have && p->nv.view == p->view &&
 	    (p->height < p->nv.base || (p->height == p->nv.base && p->nv.fixed)))
