@@ -7,13 +7,14 @@
 # 2. A 4-node testnet on 127.0.0.1: ~1 KB events from 16 concurrent clients
 #    (CLIENTS=N to change; 8 before 2026-12-01 run 9, see RESULTS.md)
 #    spread over the 4 nodes, 200 per request: committed records/s, the
-#    median of three runs (one run before run 27).
-# 3. The same testnet at half that load (10 events per request, paced):
-#    commit latency p50 / p99 per request (64 paced clients, so that
-#    requests in flight do not cap the rate; 16 before run 9).
-#    Then each node's counters from its last log line: view changes,
+#    median of three runs, each on a fresh testnet (one run before run 27),
+#    with each node's counters from its last log line: view changes,
 #    frames dropped (node queue, NNG), sends refused (full link queue),
 #    stalled links, records re-sent and what the primary did with them.
+# 3. A fresh testnet at half that load (10 events per request, paced):
+#    commit latency p50 / p99 per request (64 paced clients, so that
+#    requests in flight do not cap the rate; 16 before run 9), and the
+#    same counters.
 # 4. A 3-member etcd cluster (Debian's etcd-server, installed if missing) on
 #    127.0.0.1 with 1 KB puts driven by wrk over its HTTP gateway: puts/s,
 #    as a crash-tolerant reference on the same machine.
@@ -39,25 +40,44 @@ VR1=$("$NETLOAD" verify | sed 's/^verify_rps=//')
 CORES=$(nproc)
 echo "baseline (before): Ed25519 verify ${VR1}/s on one core"
 
-TRELLIS_BIN=$BIN "$ROOT/testnet/up.sh" 4 "$DIR/net" >/dev/null
 HOMES=$DIR/net/n1,$DIR/net/n2,$DIR/net/n3,$DIR/net/n4
-"$NETLOAD" load "$HOMES" 2000 8 100 >/dev/null # warm-up
-# Three saturating runs on the same testnet; the median counts (one run
-# of this shared VM moves by +-15%).
+# Each run on a fresh testnet (a 2,000-record warm-up first): the same
+# testnet gets slower as its ledger grows (index pages, bench/RESULTS.md
+# run 27), which would mix two things in one figure.
+fresh() {
+	TRELLIS_BIN=$BIN "$ROOT/testnet/down.sh" "$DIR/net" >/dev/null 2>&1 || true
+	rm -rf "$DIR/net"
+	TRELLIS_BIN=$BIN "$ROOT/testnet/up.sh" 4 "$DIR/net" >/dev/null
+	"$NETLOAD" load "$HOMES" 2000 8 100 >/dev/null
+}
+# what the links and the re-send did, from each node's last log line
+counters() {
+	TRELLIS_BIN=$BIN "$ROOT/testnet/down.sh" "$DIR/net" >/dev/null
+	for i in 1 2 3 4; do
+		echo "  node $i: $(grep 'msg="node stopping"' "$DIR/net/n$i/node.log" |
+			grep -o 'view_changes=[0-9]*\|queue_dropped=[0-9]*\|tx_dropped=[0-9]*\|send_full=[0-9]*\|links_stalled=[0-9]*\|regossip[a-z_]*=[0-9]*' |
+			tr '\n' ' ')"
+	done
+}
+# Three saturating runs; the median counts (one run of this shared VM
+# moves by +-15%; one run before run 27).
 ALL=""
 for r in 1 2 3; do
+	fresh
 	T=$("$NETLOAD" load "$HOMES" "$RECORDS" "$CLIENTS" 200)
 	echo "throughput, run $r: $T"
+	counters
 	ALL="$ALL $(echo "$T" | sed 's/.* rps=\([0-9]*\).*/\1/')"
 done
 RPS=$(echo $ALL | tr ' ' '\n' | sort -n | sed -n 2p)
 echo "throughput: median of$ALL records/s: $RPS"
 HALF=$((RPS / 2))
+fresh
 L=$("$NETLOAD" load "$HOMES" $((HALF * 10)) 64 10 "$HALF")
 echo "latency at half load ($HALF records/s): $L"
+counters
 P50=$(echo "$L" | sed 's/.* p50_ms=\([0-9.]*\).*/\1/')
 P99=$(echo "$L" | sed 's/.* p99_ms=\([0-9.]*\).*/\1/')
-TRELLIS_BIN=$BIN "$ROOT/testnet/down.sh" "$DIR/net" >/dev/null
 # The verify rate of this shared VM swings (15,000-22,500/s within minutes):
 # measured again after the runs, and the higher of the two is the baseline,
 # so that a slow moment cannot make the ratio look better than it is.
@@ -71,12 +91,6 @@ echo "baseline: Ed25519 verify ${VR1}/s before, ${VR2}/s after, on one core; the
 VALL=$(for i in $(seq "$CORES"); do "$NETLOAD" verify & done | sed 's/^verify_rps=//' |
 	awk '{ s += $1 } END { printf "%d", s }'; wait)
 echo "for reference: $CORES verifiers at once, ${VALL}/s in all ($(awk -v a="$VALL" -v b="$VR" -v c="$CORES" 'BEGIN { printf "%.2f", a / (b * c) }') of $CORES x the one-core rate)"
-# what the links and the re-send did, from each node's last log line
-for i in 1 2 3 4; do
-	echo "node $i: $(grep 'msg="node stopping"' "$DIR/net/n$i/node.log" |
-		grep -o 'view_changes=[0-9]*\|queue_dropped=[0-9]*\|tx_dropped=[0-9]*\|send_full=[0-9]*\|links_stalled=[0-9]*\|regossip[a-z_]*=[0-9]*' |
-		tr '\n' ' ')"
-done
 
 # ---- etcd reference
 if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null || ! command -v wrk >/dev/null; then
