@@ -374,6 +374,8 @@ static void submit_partial(const opts *o, const char *file, const cli_records *r
 		cli_home_close(&h);
 		return;
 	}
+	if (o->json) /* as a whole submit answers, with the committed events only */
+		fputs("[", stdout);
 	for (size_t i = 0; i < recs->n; i++) {
 		uint8_t *rec;
 		size_t len;
@@ -382,13 +384,18 @@ static void submit_partial(const opts *o, const char *file, const cli_records *r
 		if (ldg_record_get(l, recs->ids[i], &rec, &len, &height, &pos) != TR_OK)
 			continue;
 		free(rec);
-		done++;
 		tr_hex(hex, recs->ids[i], TR_HASH_LEN);
-		if (!o->json)
+		if (o->json)
+			printf("%s{\"event_id\":\"%s\",\"height\":%llu,\"position\":%u}",
+			       done ? "," : "", hex, (unsigned long long)height, pos);
+		else
 			printf("%s height %llu position %u\n", hex, (unsigned long long)height, pos);
+		done++;
 	}
+	if (o->json)
+		fputs("]\n", stdout);
 	cli_fail("'%s': %zu of %zu events committed%s, not all committed: %s", file, done, recs->n,
-		 done && !o->json ? " (listed)" : "", reason);
+		 done ? " (listed)" : "", reason);
 	ldg_close(l);
 	cli_home_close(&h);
 }

@@ -85,4 +85,25 @@ like "$err" "^trellis: '.*slow-doc.json': $n of 2000 events committed" "it count
 h=$($TR --home "$H2" verify --json | perl -MJSON::PP -e 'local $/; print decode_json(<STDIN>)->{blocks}')
 is "$h" "$n" "the ledger holds exactly the events it listed"
 like "$(head -1 "$TMP/slow.out")" '^[0-9a-f]{64} height 1 position 0$' "listed as submit lists them"
+
+# The same with --json: stdout is the JSON array a whole submit prints,
+# with the committed events only.
+start_node "$H2"
+ok $? "the node starts again"
+PID2=$NODE_PID
+gen_doc 2000 slowjson 0 > "$TMP/slow-doc2.json"
+$TR --home "$H2" submit --json "$TMP/slow-doc2.json" > "$TMP/slow2.out" 2> "$TMP/slow2.err" &
+CLIENT=$!
+i=0
+until [ "$($TR --home "$H2" status --json 2>/dev/null | perl -MJSON::PP -e 'local $/; print decode_json(<STDIN>)->{height}')" -gt "$h" ] 2>/dev/null; do
+	i=$((i + 1)); [ $i -lt 600 ] || break; sleep 0.1
+done
+stop_node "$PID2"
+ok $? "SIGTERM in the middle of a --json submit"
+wait "$CLIENT"
+is "$?" "4" "--json: the client exits 4"
+n2=$(perl -MJSON::PP -e 'local $/; my $a = decode_json(<STDIN>); print scalar(@$a)' < "$TMP/slow2.out")
+like "$(cat "$TMP/slow2.err")" "^trellis: '.*slow-doc2.json': $n2 of 2000 events committed" "--json: stdout holds a JSON array of the $n2 committed events"
+h2=$($TR --home "$H2" verify --json | perl -MJSON::PP -e 'local $/; print decode_json(<STDIN>)->{blocks}')
+is "$h2" "$((h + n2))" "the ledger holds exactly those events more"
 done_testing
