@@ -30,6 +30,9 @@ void cli_home_close(cli_home *h);
 
 /* One error line on stderr: "trellis: " fmt "\n". */
 void cli_fail(const char *fmt, ...) TR_PRINTF(1, 2);
+/* Print j on one line of stdout (compact, keys in insertion order) and
+ * release it; false when nothing was printed (j NULL, or not encodable). */
+bool cli_print_json(json_t *j);
 
 /* Open HOME's consortium and its ledger read-only. Errors go to stderr as
  * one line; returns 0 or a CLI exit code (3 when there is no ledger). */

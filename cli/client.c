@@ -65,6 +65,16 @@ void cli_fail(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+bool cli_print_json(json_t *j)
+{
+	char *text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
+	if (text)
+		printf("%s\n", text);
+	free(text);
+	json_decref(j);
+	return text != NULL;
+}
+
 int cli_ledger_open_ro(const char *home, cli_home *h, ldg **l)
 {
 	char err[1024], path[600];

@@ -230,16 +230,11 @@ static int cmd_init(const opts *o)
 		goto fail;
 	}
 	if (o->json) {
-		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s%}", "home", o->home, "name", p.name,
-				      "alg", tr_alg_name(alg), "address", p.address, "partner_line",
-				      line, strlen(line) - 1);
-		char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
-		if (out)
-			puts(out);
-		else /* a home path that is not UTF-8 has no JSON string */
+		/* a home path that is not UTF-8 has no JSON string: the line */
+		if (!cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s%}", "home", o->home, "name",
+					      p.name, "alg", tr_alg_name(alg), "address",
+					      p.address, "partner_line", line, strlen(line) - 1)))
 			fputs(line, stdout);
-		free(out);
-		json_decref(j);
 	} else {
 		fputs(line, stdout);
 	}
@@ -320,15 +315,11 @@ static int cmd_consortium(const opts *o)
 		char hex[2 * TR_HASH_LEN + 1];
 		tr_sha256(id, json, strlen(json));
 		if (o->json) {
-			json_t *j = json_pack("{s:s, s:i, s:s}", "file", o->out, "partners", (json_int_t)n,
-					      "chain_id", tr_hex(hex, id, TR_HASH_LEN));
-			char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
-			if (out)
-				puts(out);
-			else /* a file name that is not UTF-8 has no JSON string */
+			/* a file name that is not UTF-8 has no JSON string */
+			if (!cli_print_json(json_pack("{s:s, s:I, s:s}", "file", o->out, "partners",
+						      (json_int_t)n, "chain_id",
+						      tr_hex(hex, id, TR_HASH_LEN))))
 				printf("wrote %s: %zu partners, chain_id %s\n", o->out, n, hex);
-			free(out);
-			json_decref(j);
 		} else
 			printf("wrote %s: %zu partner%s, f = %zu, chain_id %s\n", o->out, n,
 			       n == 1 ? "" : "s", (n - 1) / 3, tr_hex(hex, id, TR_HASH_LEN));
@@ -566,7 +557,6 @@ static int cmd_status(const opts *o)
 	if (o->json) {
 		json_t *peers = json_array();
 		json_t *j;
-		char *text;
 		for (size_t i = 0; peers && i < s->n_peers; i++)
 			json_array_append_new(peers, json_pack("{s:s, s:s, s:s}", "name",
 							       s->peers[i]->name, "address",
@@ -577,11 +567,7 @@ static int cmd_status(const opts *o)
 			      (json_int_t)s->view, "mode", s->mode, "mempool", (int)s->mempool,
 			      "partners", (int)s->partners, "f", (int)s->f, "peers",
 			      peers ? peers : json_array());
-		text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
-		if (text)
-			printf("%s\n", text);
-		free(text);
-		json_decref(j);
+		cli_print_json(j);
 	} else {
 		printf("node      %s\nchain_id  %s\nheight    %llu\nhead      %s\nview      %llu\n"
 		       "mode      %s\nmempool   %u\npartners  %u (f = %u)\n",
@@ -652,11 +638,7 @@ static int get_one(const opts *o, const cli_home *h, ldg *l, const char *arg)
 				      bhex, "signer", h->c->partners[r->signer].name, "alg",
 				      tr_alg_name((tr_alg)r->alg), "signature", sig, "event",
 				      evj ? evj : json_null());
-		char *text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
-		if (text)
-			printf("%s\n", text);
-		free(text);
-		json_decref(j);
+		cli_print_json(j);
 	} else {
 		printf("event_id   %s\nheight     %llu\nposition   %u\nblock      %s\n"
 		       "signer     %s (%s)\nsignature  %s\nevent      %.*s\n",

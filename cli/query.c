@@ -26,15 +26,6 @@ int cli_time_arg(const char *s, bool end_of_day, int64_t *ms)
 	return ep_time_ms(s, ms);
 }
 
-static void print_json(json_t *j)
-{
-	char *text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
-	if (text)
-		printf("%s\n", text);
-	free(text);
-	json_decref(j);
-}
-
 static json_t *info_json(const ldg_event_info *e)
 {
 	char hex[2 * TR_HASH_LEN + 1];
@@ -88,7 +79,7 @@ static int cmd_history(const cli_query_opts *q, ldg *l)
 		json_t *arr = json_array();
 		for (size_t i = 0; arr && i < n; i++)
 			json_array_append_new(arr, info_json(&items[i]));
-		print_json(json_pack("{s:s, s:o, s:b}", "id", key, "events", arr ? arr : json_array(),
+		cli_print_json(json_pack("{s:s, s:o, s:b}", "id", key, "events", arr ? arr : json_array(),
 				     "cut", cut));
 	} else {
 		char line[2048];
@@ -212,7 +203,7 @@ static int cmd_trace(const cli_query_opts *q, ldg *l)
 	}
 	if (q->json) {
 		json_t *tree = trace_json(nodes, n, 0);
-		print_json(json_pack("{s:s, s:o, s:i, s:b}", "direction", q->args[1], "tree",
+		cli_print_json(json_pack("{s:s, s:o, s:i, s:b}", "direction", q->args[1], "tree",
 				     tree ? tree : json_null(), "nodes", (int)n, "cut", cut));
 	} else {
 		trace_print(nodes, n);
@@ -484,14 +475,9 @@ static void fsma_emit(const fsma_export *x, const char *const v[FSMA_COLS])
 {
 	if (x->json) {
 		json_t *o = json_object();
-		char *line;
 		for (size_t i = 0; i < FSMA_COLS; i++)
 			json_object_set_new(o, fsma_cols[i], json_text(v[i]));
-		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (line)
-			puts(line);
-		free(line);
-		json_decref(o);
+		cli_print_json(o);
 		return;
 	}
 	for (size_t i = 0; i < FSMA_COLS; i++)

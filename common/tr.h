@@ -123,6 +123,10 @@ long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t 
 		       uint64_t sub_allowed);
 #define TR_PB_FIELD(n) ((uint64_t)1 << (n))
 
+/* v in decimal, NUL-terminated, into out (at least 21 bytes); returns its
+ * length. For hot paths where snprintf's format parsing shows. */
+size_t tr_u64_dec(char *out, uint64_t v);
+
 /* Whether buf[0..len) is exactly what protobuf-c packs m (the message it
  * unpacked to) into: no field repeated, reordered or padded (STYLE 17).
  * Two encodings of one block would let a partner make nodes hold and

@@ -109,17 +109,47 @@ static bool pb_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
 	return false;
 }
 
+size_t tr_u64_dec(char *out, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0, o = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		out[o++] = tmp[--n];
+	out[o] = '\0';
+	return o;
+}
+
+/* A ProtobufCBuffer that compares what protobuf-c packs with the bytes
+ * given, instead of storing it: no copy of a block-sized message. */
+typedef struct {
+	ProtobufCBuffer base; /* first: protobuf-c calls base.append */
+	const uint8_t *want;
+	size_t len, at;
+	bool same;
+} pb_compare;
+
+static void pb_compare_append(ProtobufCBuffer *b, size_t n, const uint8_t *data)
+{
+	pb_compare *c = (pb_compare *)b;
+	if (!c->same || n == 0)
+		return;
+	if (n > c->len - c->at || memcmp(c->want + c->at, data, n) != 0) {
+		c->same = false;
+		return;
+	}
+	c->at += n;
+}
+
 bool tr_pb_canonical(const struct ProtobufCMessage *m, const uint8_t *buf, size_t len)
 {
-	uint8_t *again;
-	bool same;
+	pb_compare c = {{pb_compare_append}, buf, len, 0, true};
 	if (protobuf_c_message_get_packed_size(m) != len)
 		return false;
-	if (!(again = malloc(len ? len : 1)))
-		return false;
-	same = protobuf_c_message_pack(m, again) == len && memcmp(again, buf, len) == 0;
-	free(again);
-	return same;
+	protobuf_c_message_pack_to_buffer(m, &c.base);
+	return c.same && c.at == len;
 }
 
 long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t allowed,

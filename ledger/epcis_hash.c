@@ -328,19 +328,12 @@ static bool fmt_double(double d, char *out, size_t cap)
 		snprintf(out, cap, "0");
 		return true;
 	}
-	if (d == trunc(d) && fabs(d) < 1e18 && cap >= 21) {
+	if (d == trunc(d) && fabs(d) < 1e18 && cap >= 22) {
 		/* "%.0f" by hand: quantities are mostly whole numbers */
-		char tmp[20];
-		uint64_t v = (uint64_t)fabs(d);
-		size_t n = 0, o = 0;
-		do
-			tmp[n++] = (char)('0' + v % 10);
-		while ((v /= 10) != 0);
+		size_t o = 0;
 		if (d < 0)
 			out[o++] = '-';
-		while (n)
-			out[o++] = tmp[--n];
-		out[o] = '\0';
+		tr_u64_dec(out + o, (uint64_t)fabs(d));
 		return true;
 	}
 	if (d == trunc(d)) {

@@ -149,17 +149,12 @@ static int at_key(ep_ctx *c, const char *key, size_t klen, json_t *v, ep_check f
  * event a node re-derives passes here); returns its length. */
 static size_t index_seg(char seg[32], size_t i)
 {
-	char tmp[24];
-	size_t n = 0, o = 0;
-	do
-		tmp[n++] = (char)('0' + i % 10);
-	while ((i /= 10) != 0);
-	seg[o++] = '[';
-	while (n)
-		seg[o++] = tmp[--n];
-	seg[o++] = ']';
-	seg[o] = '\0';
-	return o;
+	size_t n;
+	seg[0] = '[';
+	n = 1 + tr_u64_dec(seg + 1, i);
+	seg[n++] = ']';
+	seg[n] = '\0';
+	return n;
 }
 
 /* Check v, item i of an array, with fn. */

@@ -28,6 +28,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/test_util.h"
+
 #define FX_PARTNERS_MAX 4 /* the fourth partner signs with secp256k1 */
 #define FX_EVENTS_MAX 64 /* events in one test document */
 #define FX_MAP_BYTES ((size_t)64 << 20)
@@ -84,35 +86,13 @@ static inline efx *efx_new(uint32_t n, const char *const *locs)
 	return fx;
 }
 
-static inline void efx_rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[1024];
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		struct stat st;
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
-			continue;
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			efx_rm_rf(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static inline void efx_free(efx *fx)
 {
 	ldg_close(fx->l);
 	for (uint32_t i = 0; i < fx->n; i++)
 		tr_key_free(fx->keys[i]);
 	tr_consortium_free(fx->c);
-	efx_rm_rf(fx->home);
+	tu_rm_rf(fx->home);
 	free(fx);
 }
 

@@ -454,8 +454,9 @@ static void test_non_epc_in_epc_list(void **state)
 		    " \"urn:epc:id:sgtin:0614141.107346.4\", \"urn:epc:id:sgtin:0614141.107346.5\","
 		    " \"urn:epc:id:sgtin:0614141.107346.6\", \"urn:epc:id:sgtin:0614141.107346.7\","
 		    " \"urn:epc:id:sgtin:0614141.107346.8\", \"urn:epc:id:sgtin:0614141.107346.9\","
-		    " \"urn:epc:id:sgtin:0614141.107346.10\", \"pallet 7\"]",
-		    P ".epcList[11]: not an EPC URI or GS1 Digital Link URI");
+		    " \"urn:epc:id:sgtin:0614141.107346.10\", \"urn:epc:id:sgtin:0614141.107346.11\","
+		    " \"pallet 7\"]",
+		    P ".epcList[12]: not an EPC URI or GS1 Digital Link URI");
 }
 
 static void test_negative_quantity(void **state)

@@ -37,6 +37,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/test_util.h"
+
 #define PARTNERS_MAX 4           /* largest consortium the tests make */
 #define BATCH_MAX 8              /* records in one test block */
 #define VOTES_MAX 8              /* votes in one test certificate */
@@ -136,35 +138,13 @@ static int setup4(void **state)
 	return setup(state, 4);
 }
 
-/* Remove dir and everything under it (the homes hold two levels). */
-static void rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		char path[512];
-		struct stat st;
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_rf(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static int teardown(void **state)
 {
 	fixture *fx = *state;
 	ldg_close(fx->l);
 	tr_consortium_free(fx->c);
 	keys_free(fx->keys, fx->n);
-	rm_rf(fx->home);
+	tu_rm_rf(fx->home);
 	free(fx);
 	return 0;
 }

@@ -43,6 +43,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/test_util.h"
+
 #define DEADLINE_MS 60000
 
 typedef struct {
@@ -91,20 +93,6 @@ static bool on_hold(void *ctx, uint32_t peer)
 	return h;
 }
 
-/* A free port on 127.0.0.1, held bound in *fd until the caller closes it
- * (so that two calls cannot return the same one). */
-static int free_port(int *fd)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t n = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(s >= 0);
-	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &n), 0);
-	*fd = s;
-	return ntohs(a.sin_port);
-}
-
 typedef struct {
 	tr_consortium c;
 	tr_key *key[2];
@@ -125,7 +113,7 @@ static void pair_open(pair *p, size_t bulk_max)
 		p->c.partners[i].alg = TR_ALG_ED25519;
 		memcpy(p->c.partners[i].key, tr_key_public(p->key[i]), TR_PUBKEY_LEN);
 		snprintf(p->c.partners[i].address, sizeof(p->c.partners[i].address),
-			 "127.0.0.1:%d", free_port(&fd[i]));
+			 "127.0.0.1:%d", tu_free_port(&fd[i]));
 		pthread_mutex_init(&p->rx[i].mu, NULL);
 		pthread_cond_init(&p->rx[i].cv, NULL);
 	}

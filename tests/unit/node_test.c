@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tests/unit/test_util.h"
+
 #include "common/crypto.h"
 #include "ledger/epcis_map.h"
 #include "node/node_internal.h"
@@ -196,41 +198,6 @@ static void gate_set(gate *g, bool closed)
 	pthread_mutex_unlock(&g->mu);
 }
 
-/* Remove dir and everything under it (the home holds two levels). */
-static void rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		char path[512];
-		struct stat st;
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_rf(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-/* A free port on 127.0.0.1, held bound in *fd until the caller closes it. */
-static int free_port(int *fd)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t n = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(s >= 0);
-	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &n), 0);
-	*fd = s;
-	return ntohs(a.sin_port);
-}
-
 /* Two Ed25519 partners on free ports (f = 0: one vote certifies). */
 static tr_consortium *serve_consortium(tr_key **keys)
 {
@@ -243,7 +210,7 @@ static tr_consortium *serve_consortium(tr_key **keys)
 		tr_partner p = {.alg = TR_ALG_ED25519};
 		assert_int_equal(tr_key_generate(p.alg, &keys[i]), TR_OK);
 		snprintf(p.name, sizeof(p.name), "p%d", i);
-		snprintf(p.address, sizeof(p.address), "127.0.0.1:%d", free_port(&fd[i]));
+		snprintf(p.address, sizeof(p.address), "127.0.0.1:%d", tu_free_port(&fd[i]));
 		memcpy(p.key, tr_key_public(keys[i]), TR_PUBKEY_LEN);
 		assert_int_equal(tr_partner_line_format(&p, lines[i], sizeof(lines[i])), TR_OK);
 		lp[i] = lines[i];
@@ -428,7 +395,7 @@ static void test_serve_bounded_by_link(void **state)
 	free(cert);
 	pthread_mutex_destroy(&g.mu);
 	pthread_cond_destroy(&g.cv);
-	rm_rf(home);
+	tu_rm_rf(home);
 }
 
 int main(void)

@@ -17,6 +17,7 @@
 #include "common/merkle.h"
 #include "consensus/pbft.h"
 #include "consensus/pbft_wire.h"
+#include "ledger/ledger.h"
 
 #include <string.h>
 
@@ -433,27 +434,15 @@ static void cu_tick(cluster *cl)
 static void make_cert(const net *nt, uint64_t view, uint64_t height,
 		      const uint8_t hash[TR_HASH_LEN], uint8_t **out, size_t *len)
 {
-	Trellis__CommitCertificate cc = TRELLIS__COMMIT_CERTIFICATE__INIT;
-	Trellis__CommitVote votes[3];
-	Trellis__CommitVote *vp[3];
+	static const uint32_t replicas[3] = {0, 1, 2};
 	uint8_t sigs[3][TR_SIG_LEN];
-	for (uint32_t k = 0; k < 3; k++) {
+	for (uint32_t k = 0; k < 3; k++)
 		assert_int_equal(pbft_wire_sign_commit(nt->keys[k], nt->c.chain_id, view, height,
 						       hash, sigs[k]),
 				 0);
-		trellis__commit_vote__init(&votes[k]);
-		votes[k].replica = k;
-		votes[k].signature.data = sigs[k];
-		votes[k].signature.len = TR_SIG_LEN;
-		vp[k] = &votes[k];
-	}
-	cc.view = view;
-	cc.height = height;
-	cc.block_hash.data = (uint8_t *)(uintptr_t)hash;
-	cc.block_hash.len = TR_HASH_LEN;
-	cc.n_votes = 3;
-	cc.votes = vp;
-	assert_int_equal(pbft_wire_pack(&cc.base, out, len), 0);
+	assert_int_equal(ldg_cert_build(view, height, hash, replicas,
+					(const uint8_t(*)[TR_SIG_LEN])sigs, 3, out, len),
+			 TR_OK);
 }
 
 /* Replicas in `ahead` start at height k of one certified chain (which
