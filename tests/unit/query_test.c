@@ -320,6 +320,61 @@ static void test_retraction(void **state)
 	efx_free(fx);
 }
 
+/* Which broken rule a block is refused for: the first record in order
+ * that breaks one, whichever rule that is (rules() opens one record at a
+ * time and finds the duplicates within the block afterwards). */
+static void test_rule_order(void **state)
+{
+	const char *locs[2] = {FARM, STORE};
+	efx *fx = efx_new(2, locs);
+	char *stored = efx_doc("{\"type\":\"ObjectEvent\"," T("2026-08-01T09:00:00Z") ",\"action\":\"OBSERVE\","
+			       "\"epcList\":[\"urn:epc:id:sgtin:0614141.107346.9\"]}");
+	const char *x = "{\"type\":\"ObjectEvent\"," T("2026-08-01T10:00:00Z") ",\"action\":\"OBSERVE\","
+			"\"epcList\":[\"urn:epc:id:sgtin:0614141.107346.1\"]}";
+	const char *x2 = "{\"type\":\"ObjectEvent\",\"action\":\"OBSERVE\"," T("2026-08-01T10:00:00.000Z") ","
+			 "\"epcList\":[\"https://id.gs1.org/01/10614141073464/21/1\"]}";
+	const char *theirs = "{\"type\":\"ObjectEvent\"," T("2026-08-01T11:00:00Z") ",\"action\":\"OBSERVE\","
+			     "\"epcList\":[\"" PALLET "\"]," AT(STORE) "}";
+	const char *again = "{\"type\":\"ObjectEvent\"," T("2026-08-01T09:00:00Z") ",\"action\":\"OBSERVE\","
+			    "\"epcList\":[\"https://id.gs1.org/01/10614141073464/21/9\"]}";
+	struct {
+		const char *a, *b, *c;
+		int rc;
+		const char *want;
+	} cases[] = {
+		{x, theirs, x2, TR_EINVAL, "record 1: bizLocation"},
+		{x, x2, theirs, TR_EEXIST, "record 1: duplicate of record 0"},
+		{again, x, x2, TR_EEXIST, "record 0: duplicate of event"},
+		{x, again, theirs, TR_EEXIST, "record 1: duplicate of event"},
+		{theirs, x, x2, TR_EINVAL, "record 0: bizLocation"},
+	};
+	(void)state;
+	efx_commit(fx, 0, stored, NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char three[4096], *doc, err[512] = "";
+		efx_recs r;
+		uint64_t h;
+		uint8_t head[TR_HASH_LEN];
+		snprintf(three, sizeof(three), "%s,%s,%s", cases[i].a, cases[i].b, cases[i].c);
+		doc = efx_doc(three);
+		efx_records(fx, 0, doc, &r);
+		assert_int_equal(efx_append(fx, &r, err, sizeof(err)), cases[i].rc);
+		if (!strstr(err, cases[i].want))
+			fail_msg("case %zu: '%s' does not say '%s'", i, err, cases[i].want);
+		assert_int_equal(ldg_events_admissible(fx->l, (const uint8_t *const *)r.rec, r.len, 3,
+						       err, sizeof(err)),
+				 cases[i].rc);
+		if (!strstr(err, cases[i].want))
+			fail_msg("case %zu, admissible: '%s' does not say '%s'", i, err, cases[i].want);
+		assert_int_equal(ldg_head(fx->l, &h, head), TR_OK);
+		assert_int_equal(h, 1); /* nothing written */
+		efx_recs_free(&r);
+		free(doc);
+	}
+	free(stored);
+	efx_free(fx);
+}
+
 static void test_ownership(void **state)
 {
 	/* p1 owns the store (URN form in the consortium file) */
@@ -567,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_trace),
 		cmocka_unit_test(test_trace_cycle), cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_retraction),  cmocka_unit_test(test_ownership),
+		cmocka_unit_test(test_rule_order),
 		cmocka_unit_test(test_events_each), cmocka_unit_test(test_rederive),
 	};
 	if (tr_crypto_init() != TR_OK)
