@@ -129,19 +129,20 @@ int ldg_record_check(const tr_consortium *c, const uint8_t *rec, size_t len, uns
  * A bounded, thread-safe set of record bytes that passed ldg_record_check
  * in this process (signature and Event re-derivation), so that a record
  * met twice (its gossip, then the block carrying it) is checked once.
+ * Each entry keeps the event id the check computed.
  * Keyed by a 128-bit SipHash of the bytes under a random secret key; a
  * full bucket forgets its oldest entry (one more check, never a wrong
  * answer). A set serves the consortium it was made for; for any other,
  * ldg_record_check_once checks in full. Only ldg_record_check_once adds. */
-#define LDG_CHECKED_SLOTS (1u << 19) /* 8 MiB of fingerprints */
+#define LDG_CHECKED_SLOTS (1u << 19) /* 24 MiB of fingerprints and ids */
 typedef struct ldg_checked ldg_checked;
 int ldg_checked_new(const tr_consortium *c, ldg_checked **out) TR_MUST_USE;
 void ldg_checked_free(ldg_checked *k);
 bool ldg_checked_has(ldg_checked *k, const uint8_t *rec, size_t len);
 void ldg_checked_stats(ldg_checked *k, uint64_t *hits, uint64_t *misses);
 
-/* ldg_record_check that skips the signature and the re-derivation of
- * bytes k holds, and adds the bytes that pass. k may be NULL. */
+/* ldg_record_check, except that bytes k holds pass at once (with the id
+ * kept for them), and that bytes which pass are added. k may be NULL. */
 int ldg_record_check_once(const tr_consortium *c, ldg_checked *k, const uint8_t *rec,
 			  size_t len, unsigned flags, uint8_t id[TR_HASH_LEN], char *err,
 			  size_t errlen) TR_MUST_USE;

@@ -1049,7 +1049,7 @@ static void test_checked_once(void **state)
 	assert_memory_equal(id, recs.id[0], TR_HASH_LEN);
 	assert_true(ldg_checked_has(k, recs.rec[0], recs.len[0]));
 	assert_false(ldg_checked_has(k, recs.rec[1], recs.len[1]));
-	/* second meeting: found, and the event id is still computed */
+	/* second meeting: found, with the event id kept for it */
 	assert_int_equal(ldg_record_check_once(fx->c, k, recs.rec[0], recs.len[0], 0, id2, err,
 					       sizeof(err)),
 			 TR_OK);
@@ -1072,7 +1072,7 @@ static void test_checked_once(void **state)
 	assert_int_equal(ldg_record_check_once(fx->c, k, bad.rec[0], bad.len[0], 0, id, err,
 					       sizeof(err)),
 			 TR_EBADSIG);
-	/* a hit skips only the signature: the signer is still checked */
+	/* another signer in the same record is other bytes: checked in full */
 	batch_free(&bad);
 	batch_add(fx, &bad, 0, fx->seq++, 0);
 	assert_int_equal(ldg_record_check_once(fx->c, k, bad.rec[0], bad.len[0], 0, id, err,
