@@ -228,7 +228,11 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	nng_pipe victim = NNG_PIPE_INITIALIZER;
 
 	pthread_mutex_lock(&l->mu);
-	if (ev == NNG_PIPE_EV_ADD_POST) {
+	/* The session is made before NNG starts the pipe (ADD_PRE): at
+	 * ADD_POST the pipe already receives, and a message 1 that reached
+	 * the receive thread before its session existed was dropped, the
+	 * handshake then waiting out P2P_AUTH_TIMEOUT_MS. */
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
 		bool initiator = nng_dialer_id(nng_pipe_dialer(p)) > 0;
 		uint64_t addr = initiator ? 0 : remote_key(p);
 		if (!initiator) {
@@ -998,7 +1002,7 @@ int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err, size_t 
 	nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, 100);
 	nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, 2000);
 	nng_socket_set_int(l->sock, NNG_OPT_SENDBUF, 1024);
-	nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, l);
+	nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, l);
 	nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, pipe_cb, l);
 	if (url_of(url, sizeof(url), cfg->c->partners[cfg->self].address) ||
 	    (rv = nng_listen(l->sock, url, &l->listener, 0)) != 0) {
