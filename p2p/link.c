@@ -17,10 +17,12 @@
  * into Noise transport messages of at most 65519 bytes of plaintext, each
  * preceded by its explicit counter (be64) and length (be32), and
  * authenticated with the associated data be32(chunk index) || last-chunk
- * flag, so chunks cannot be dropped from the end of a message or spliced
- * between messages. The receiver refuses a counter below the next one it
- * expects (replay) and any message that does not decrypt; a message NNG
- * did not take leaves a gap in the counters, which the receiver accepts.
+ * flag, so chunks cannot be dropped from the end of a message. The
+ * receiver refuses a counter below the next one it expects (replay), a
+ * gap between the counters of one message's chunks (the head of one
+ * message spliced to the tail of another), and any message that does not
+ * decrypt; a message NNG did not take leaves a gap in the counters
+ * between messages, which the receiver accepts.
  * Any failure closes the pipe; the dialer reconnects and handshakes
  * afresh.
  *
@@ -608,6 +610,12 @@ static int open_sealed(session *s, const uint8_t *msg, size_t len, uint8_t **pla
 		ctlen = tr_be32_get(msg + pos + 8);
 		if (ctlen > P2P_NOISE_MSG_MAX || ctlen < P2P_NOISE_TAG_LEN ||
 		    ctlen > len - pos - CHUNK_HDR || nonce < s->rx_next || nonce == UINT64_MAX)
+			goto bad;
+		/* A message's chunks have consecutive counters (send_sealed
+		 * encrypts them in a row). Gaps are accepted only between
+		 * messages: inside one, the head of a message and the tail of
+		 * a later one, with the same indices, would open as one. */
+		if (idx > 0 && nonce != s->rx_next)
 			goto bad;
 		last = pos + CHUNK_HDR + ctlen == len;
 		tr_be32_put(ad, idx++);

@@ -11,6 +11,9 @@
  *     consensus frames still pass (their own queue); once the receiver
  *     takes frames again, everything queued arrives.
  *   - An outsider's oversized Auth is refused before it is decrypted.
+ *   - A hostile peer (the test, holding a partner's key, speaking the
+ *     protocol by hand): chunks of two batches spliced into one are
+ *     refused.
  *   - The same when the receiver takes frames but holds the sender back
  *     (its hold callback: the node's queue for that partner is full).
  *
@@ -22,6 +25,7 @@
 #include "p2p/close.h"
 #include "p2p/link.h"
 #include "p2p/noise.h"
+#include "proto/link.pb-c.h"
 
 #include <fcntl.h>
 #include <nng/nng.h>
@@ -56,6 +60,7 @@ typedef struct {
 	uint64_t hold_asked;
 	uint64_t next_seq; /* gossip frames carry be64(seq) || filler */
 	uint64_t gossip, consensus, out_of_order;
+	uint8_t cons_head, cons_tail; /* first and last byte of the last consensus frame */
 } rx_state;
 
 static void on_frame(void *ctx, uint32_t peer, uint32_t kind, const uint8_t *payload, size_t len)
@@ -76,6 +81,8 @@ static void on_frame(void *ctx, uint32_t peer, uint32_t kind, const uint8_t *pay
 		r->gossip++;
 	} else if (kind == P2P_KIND_CONSENSUS) {
 		r->consensus++;
+		r->cons_head = len ? payload[0] : 0;
+		r->cons_tail = len ? payload[len - 1] : 0;
 	}
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
@@ -426,6 +433,259 @@ static void test_outsider_big_auth(void **state)
 	pair_close(&p);
 }
 
+/* ==== A hostile partner ==== */
+
+/* One link (node 0) in a consortium of n; the test holds every partner's
+ * key and plays the others by hand, over raw pair1 sockets, so it can
+ * send what no link would: the messages of a man in the middle, or of a
+ * partner that does not follow the protocol. */
+typedef struct {
+	tr_consortium c;
+	tr_key *key[3];
+	rx_state rx;
+	p2p_link *link;
+} solo;
+
+static void solo_open(solo *o, uint32_t n)
+{
+	int fd[3];
+	char err[256];
+	p2p_link_config lc = {.c = &o->c, .self = 0, .recv = on_frame, .recv_ctx = &o->rx};
+	assert_true(n <= 3);
+	memset(o, 0, sizeof(*o));
+	o->c.n = n;
+	randombytes_buf(o->c.chain_id, sizeof(o->c.chain_id));
+	for (uint32_t i = 0; i < n; i++) {
+		assert_int_equal(tr_key_generate(TR_ALG_ED25519, &o->key[i]), TR_OK);
+		snprintf(o->c.partners[i].name, sizeof(o->c.partners[i].name), "node%u", i + 1);
+		o->c.partners[i].alg = TR_ALG_ED25519;
+		memcpy(o->c.partners[i].key, tr_key_public(o->key[i]), TR_PUBKEY_LEN);
+		snprintf(o->c.partners[i].address, sizeof(o->c.partners[i].address),
+			 "127.0.0.1:%d", tu_free_port(&fd[i]));
+	}
+	for (uint32_t i = 0; i < n; i++)
+		close(fd[i]);
+	pthread_mutex_init(&o->rx.mu, NULL);
+	pthread_cond_init(&o->rx.cv, NULL);
+	lc.key = o->key[0];
+	assert_int_equal(p2p_link_open(&lc, &o->link, err, sizeof(err)), TR_OK);
+}
+
+static void solo_close(solo *o)
+{
+	p2p_link_close(o->link);
+	for (uint32_t i = 0; i < o->c.n; i++)
+		tr_key_free(o->key[i]);
+	pthread_mutex_destroy(&o->rx.mu);
+	pthread_cond_destroy(&o->rx.cv);
+}
+
+/* The test's end of one connection to node 0. */
+typedef struct {
+	nng_socket s;
+	p2p_noise_cipher *tx, *rx;
+	uint8_t h[TR_HASH_LEN];
+} intruder;
+
+/* Seal plain as send_sealed does (be64 counter, be32 length, sealed with
+ * ad = be32 index || last), but in chunks of at most chunk bytes. */
+static size_t seal(p2p_noise_cipher *tx, const uint8_t *plain, size_t len, size_t chunk,
+		   uint8_t *out)
+{
+	size_t off = 0, pos = 0;
+	uint32_t idx = 0;
+	do {
+		size_t n = len - off > chunk ? chunk : len - off, ct;
+		uint8_t ad[5];
+		tr_be32_put(ad, idx++);
+		ad[4] = off + n == len;
+		tr_be64_put(out + pos, p2p_noise_cipher_nonce(tx));
+		assert_int_equal(p2p_noise_encrypt(tx, ad, sizeof(ad), plain + off, n,
+						   out + pos + 12, n + P2P_NOISE_TAG_LEN, &ct),
+				 TR_OK);
+		tr_be32_put(out + pos + 8, (uint32_t)ct);
+		pos += 12 + ct;
+		off += n;
+	} while (off < len);
+	return pos;
+}
+
+/* Noise_NN with node 0 on the socket's first pipe: the test dials it
+ * (initiator) or was dialed (responder). */
+static void intruder_handshake(intruder *in, const solo *o, bool initiator)
+{
+	uint8_t prologue[15 + TR_HASH_LEN], buf[256];
+	p2p_noise_config nc = {.protocol = "Noise_NN_25519_ChaChaPoly_SHA256",
+			       .role = initiator ? P2P_NOISE_INITIATOR : P2P_NOISE_RESPONDER,
+			       .prologue = prologue,
+			       .prologue_len = sizeof(prologue)};
+	p2p_noise *hs;
+	nng_msg *m;
+	size_t n;
+	memcpy(prologue, "trellis/link/v2", 15);
+	memcpy(prologue + 15, o->c.chain_id, TR_HASH_LEN);
+	assert_int_equal(p2p_noise_new(&nc, &hs), TR_OK);
+	if (initiator) {
+		assert_int_equal(p2p_noise_write_message(hs, NULL, 0, buf, sizeof(buf), &n), TR_OK);
+		assert_int_equal(nng_send(in->s, buf, n, 0), 0);
+	}
+	assert_int_equal(nng_recvmsg(in->s, &m, 0), 0);
+	assert_int_equal(p2p_noise_read_message(hs, nng_msg_body(m), nng_msg_len(m), buf,
+						sizeof(buf), &n),
+			 TR_OK);
+	nng_msg_free(m);
+	if (!initiator) {
+		assert_int_equal(p2p_noise_write_message(hs, NULL, 0, buf, sizeof(buf), &n), TR_OK);
+		assert_int_equal(nng_send(in->s, buf, n, 0), 0);
+	}
+	assert_int_equal(p2p_noise_split(hs, initiator ? &in->tx : &in->rx,
+					 initiator ? &in->rx : &in->tx),
+			 TR_OK);
+	assert_int_equal(p2p_noise_handshake_hash(hs, in->h, sizeof(in->h), &n), TR_OK);
+	p2p_noise_free(hs);
+}
+
+/* Send link.Auth as partner `as`, signed with key, for our role. */
+static void intruder_auth(intruder *in, const solo *o, uint32_t as, const tr_key *key, char role)
+{
+	Link__Auth a = LINK__AUTH__INIT;
+	uint8_t msg[TR_HASH_LEN + 1], sig[TR_SIG_LEN], plain[128], out[256];
+	size_t n;
+	memcpy(msg, in->h, TR_HASH_LEN);
+	msg[TR_HASH_LEN] = (uint8_t)role;
+	assert_int_equal(tr_sign_tagged(key, "trellis/link/v2", o->c.chain_id, msg, sizeof(msg), sig),
+			 TR_OK);
+	a.partner = as;
+	a.signature.data = sig;
+	a.signature.len = sizeof(sig);
+	assert_true(link__auth__get_packed_size(&a) <= sizeof(plain));
+	n = link__auth__pack(&a, plain);
+	n = seal(in->tx, plain, n, P2P_NOISE_PAYLOAD_MAX, out);
+	assert_int_equal(nng_send(in->s, out, n, 0), 0);
+}
+
+/* Dial node 0 and bring the link up as partner 1: handshake, our Auth,
+ * node 0's Auth (it answers only once ours checked out). */
+static void intruder_dial(intruder *in, solo *o)
+{
+	char url[160];
+	nng_msg *m;
+	memset(in, 0, sizeof(*in));
+	assert_int_equal(nng_pair1_open(&in->s), 0);
+	nng_socket_set_ms(in->s, NNG_OPT_RECVTIMEO, DEADLINE_MS);
+	nng_socket_set_size(in->s, NNG_OPT_RECVMAXSZ, 0);
+	snprintf(url, sizeof(url), "tcp://%s", o->c.partners[0].address);
+	assert_int_equal(nng_dial(in->s, url, NULL, 0), 0);
+	intruder_handshake(in, o, true);
+	intruder_auth(in, o, 1, o->key[1], 'I');
+	assert_int_equal(nng_recvmsg(in->s, &m, 0), 0);
+	nng_msg_free(m);
+	assert_string_equal(p2p_link_peer_state(o->link, 1), "up");
+}
+
+static void intruder_close(intruder *in)
+{
+	p2p_noise_cipher_free(in->tx);
+	p2p_noise_cipher_free(in->rx);
+	/* node 0 may have refused this pipe: NNG 1.5.2's nng_close can then
+	 * hang (p2p/close.h) */
+	(void)p2p_close_bounded(in->s, 3000);
+}
+
+/* A link.Batch of one consensus frame of len bytes, all of them c; the
+ * packed batch goes to out, its length is returned. */
+static size_t batch_of(uint8_t c, size_t len, uint8_t *out, size_t cap)
+{
+	Link__Batch b = LINK__BATCH__INIT;
+	Link__Frame f = LINK__FRAME__INIT, *fp = &f;
+	uint8_t *payload = malloc(len);
+	size_t n;
+	assert_non_null(payload);
+	memset(payload, c, len);
+	f.version = 1;
+	f.kind = P2P_KIND_CONSENSUS;
+	f.payload.data = payload;
+	f.payload.len = len;
+	b.n_frames = 1;
+	b.frames = &fp;
+	assert_true(link__batch__get_packed_size(&b) <= cap);
+	n = link__batch__pack(&b, out);
+	free(payload);
+	return n;
+}
+
+/* Wait until node 0 has handed over want consensus frames in all, or
+ * counted want_bad bad frames. */
+static void wait_outcome(solo *o, uint64_t want, uint64_t want_bad)
+{
+	p2p_link_stats st;
+	for (uint64_t t0 = tr_mono_ms();; usleep(1000)) {
+		uint64_t got;
+		pthread_mutex_lock(&o->rx.mu);
+		got = o->rx.consensus;
+		pthread_mutex_unlock(&o->rx.mu);
+		p2p_link_get_stats(o->link, &st);
+		if (got >= want || st.bad_frames >= want_bad)
+			return;
+		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
+	}
+}
+
+/* A man in the middle holds two batches of two chunks each, and sends
+ * the first chunk of one with the second chunk of the other: the indices
+ * and the last-chunk flag match, the counters grow. It must not open as
+ * one batch. A batch after a gap in the counters (one NNG did not take)
+ * still opens. */
+static void test_chunk_splice(void **state)
+{
+	enum { LEN = 100000, CHUNK = 12 + P2P_NOISE_MSG_MAX };
+	static uint8_t plain[2][LEN + 64], sealed[2][LEN + 256];
+	size_t plen[2], slen[2];
+	uint64_t got;
+	uint8_t head, tail;
+	solo o;
+	intruder in;
+	p2p_link_stats st;
+	(void)state;
+	solo_open(&o, 2);
+	intruder_dial(&in, &o);
+	/* a batch sealed and lost: the next one still opens */
+	plen[0] = batch_of('x', LEN, plain[0], sizeof(plain[0]));
+	(void)seal(in.tx, plain[0], plen[0], P2P_NOISE_PAYLOAD_MAX, sealed[0]);
+	plen[1] = batch_of('y', LEN, plain[1], sizeof(plain[1]));
+	slen[1] = seal(in.tx, plain[1], plen[1], P2P_NOISE_PAYLOAD_MAX, sealed[1]);
+	assert_int_equal(nng_send(in.s, sealed[1], slen[1], 0), 0);
+	wait_outcome(&o, 1, 1);
+	pthread_mutex_lock(&o.rx.mu);
+	got = o.rx.consensus;
+	head = o.rx.cons_head;
+	pthread_mutex_unlock(&o.rx.mu);
+	assert_int_equal(got, 1);
+	assert_int_equal(head, 'y');
+	/* two more, spliced: head of 'a', tail of 'b' */
+	for (int i = 0; i < 2; i++) {
+		plen[i] = batch_of(i ? 'b' : 'a', LEN, plain[i], sizeof(plain[i]));
+		slen[i] = seal(in.tx, plain[i], plen[i], P2P_NOISE_PAYLOAD_MAX, sealed[i]);
+		assert_true(slen[i] > CHUNK && slen[i] < 2 * CHUNK); /* two chunks */
+	}
+	assert_int_equal(slen[0], slen[1]);
+	memcpy(sealed[0] + CHUNK, sealed[1] + CHUNK, slen[1] - CHUNK);
+	assert_int_equal(nng_send(in.s, sealed[0], slen[0], 0), 0);
+	wait_outcome(&o, 2, 1);
+	p2p_link_get_stats(o.link, &st);
+	pthread_mutex_lock(&o.rx.mu);
+	got = o.rx.consensus;
+	head = o.rx.cons_head;
+	tail = o.rx.cons_tail;
+	pthread_mutex_unlock(&o.rx.mu);
+	if (got > 1)
+		print_error("a spliced batch opened: frame from '%c' to '%c'\n", head, tail);
+	assert_int_equal(got, 1);
+	assert_int_equal(st.bad_frames, 1);
+	intruder_close(&in);
+	solo_close(&o);
+}
+
 /* Frames over the bound and to peers that are not partners or not up. */
 static void test_refusals(void **state)
 {
@@ -463,6 +723,7 @@ int main(void)
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_outsider_big_auth),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_chunk_splice),
 	};
 	if (tr_crypto_init())
 		return 1;
