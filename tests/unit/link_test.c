@@ -13,7 +13,8 @@
  *   - An outsider's oversized Auth is refused before it is decrypted.
  *   - A hostile peer (the test, holding a partner's key, speaking the
  *     protocol by hand): chunks of two batches spliced into one are
- *     refused.
+ *     refused, and so is a batch cut into chunks smaller than the
+ *     largest.
  *   - The same when the receiver takes frames but holds the sender back
  *     (its hold callback: the node's queue for that partner is full).
  *
@@ -686,6 +687,43 @@ static void test_chunk_splice(void **state)
 	solo_close(&o);
 }
 
+/* Chunks are cut as send_sealed cuts them: every one but the last holds
+ * P2P_NOISE_PAYLOAD_MAX bytes. A partner that cuts a batch into tiny
+ * chunks (24 MiB of 28-byte ones: 900,000 decryptions, about half a
+ * second of the one receive thread per message) is refused. */
+static void test_chunk_tiny(void **state)
+{
+	enum { LEN = 1000 };
+	static uint8_t plain[LEN + 64], sealed[2 * LEN + 2048];
+	size_t plen, slen;
+	uint64_t got;
+	uint8_t head;
+	solo o;
+	intruder in;
+	p2p_link_stats st;
+	(void)state;
+	solo_open(&o, 2);
+	intruder_dial(&in, &o);
+	plen = batch_of('c', LEN, plain, sizeof(plain));
+	slen = seal(in.tx, plain, plen, P2P_NOISE_PAYLOAD_MAX, sealed);
+	assert_int_equal(nng_send(in.s, sealed, slen, 0), 0);
+	wait_outcome(&o, 1, 1);
+	plen = batch_of('t', LEN, plain, sizeof(plain));
+	slen = seal(in.tx, plain, plen, 100, sealed);
+	assert_int_equal(nng_send(in.s, sealed, slen, 0), 0);
+	wait_outcome(&o, 2, 1);
+	p2p_link_get_stats(o.link, &st);
+	pthread_mutex_lock(&o.rx.mu);
+	got = o.rx.consensus;
+	head = o.rx.cons_head;
+	pthread_mutex_unlock(&o.rx.mu);
+	assert_int_equal(head, got == 1 ? 'c' : 't');
+	assert_int_equal(got, 1);
+	assert_int_equal(st.bad_frames, 1);
+	intruder_close(&in);
+	solo_close(&o);
+}
+
 /* Frames over the bound and to peers that are not partners or not up. */
 static void test_refusals(void **state)
 {
@@ -724,6 +762,7 @@ int main(void)
 		cmocka_unit_test(test_outsider_big_auth),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_chunk_splice),
+		cmocka_unit_test(test_chunk_tiny),
 	};
 	if (tr_crypto_init())
 		return 1;
