@@ -118,6 +118,7 @@ struct p2p_link {
 	bool sock_open;
 	nng_listener listener;
 	nng_dialer dialers[TR_PARTNERS_MAX];
+	uint32_t dial_peer[TR_PARTNERS_MAX]; /* the partner dialers[k] dials */
 	size_t ndialers;
 	pthread_mutex_t mu;
 	session sess[P2P_SESSIONS_MAX];
@@ -659,6 +660,19 @@ static int finish_handshake(p2p_link *l, session *s)
 	return TR_OK;
 }
 
+/* The partner whose address the dialer of pipe p dials, or -1 (an
+ * inbound pipe). Receive thread only: it starts once every dialer is set. */
+static int dialed_peer(const p2p_link *l, nng_pipe p)
+{
+	int id = nng_dialer_id(nng_pipe_dialer(p));
+	for (size_t k = 0; k < l->ndialers; k++)
+		if (id > 0 && nng_dialer_id(l->dialers[k]) == id)
+			return (int)l->dial_peer[k];
+	return -1;
+}
+
+/* The peer's Auth: a partner's valid signature over h and its role; on
+ * a pipe we dialed, the partner whose address we dialed. */
 static int check_auth(p2p_link *l, session *s, const uint8_t *plain, size_t len)
 {
 	Link__Auth *a = link__auth__unpack(NULL, len, plain);
@@ -667,6 +681,8 @@ static int check_auth(p2p_link *l, session *s, const uint8_t *plain, size_t len)
 	int rc = TR_EVERIFY;
 	if (!a || a->base.n_unknown_fields || a->partner >= l->cfg.c->n ||
 	    a->partner == l->cfg.self || a->signature.len != TR_SIG_LEN)
+		goto out;
+	if (s->initiator && (int)a->partner != dialed_peer(l, s->pipe))
 		goto out;
 	p = &l->cfg.c->partners[a->partner];
 	memcpy(msg, s->h, TR_HASH_LEN);
@@ -769,7 +785,8 @@ static const char *handle(p2p_link *l, session *s, const uint8_t *msg, size_t le
 		return "frame does not decrypt (tampered or replayed)";
 	}
 	if (check_auth(l, s, plain, plen) != TR_OK) {
-		why = "authentication failed: not a partner of this consortium, or a wrong key";
+		why = "authentication failed: not a partner of this consortium, a wrong key, "
+		      "or not the partner dialed";
 	} else if (!s->auth_sent && send_auth(l, s) != TR_OK) {
 		why = "cannot send auth";
 	} else {
@@ -1032,7 +1049,7 @@ int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err, size_t 
 				 nng_strerror(rv));
 			goto fail;
 		}
-		l->ndialers++;
+		l->dial_peer[l->ndialers++] = i;
 	}
 	if (pthread_create(&l->rx_thread, NULL, rx_main, l) != 0) {
 		snprintf(err, errlen, "cannot start the link thread");

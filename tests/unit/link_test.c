@@ -14,7 +14,8 @@
  *   - A hostile peer (the test, holding a partner's key, speaking the
  *     protocol by hand): chunks of two batches spliced into one are
  *     refused, and so is a batch cut into chunks smaller than the
- *     largest.
+ *     largest; a node dialed at one partner's address that signs as
+ *     another partner is refused.
  *   - The same when the receiver takes frames but holds the sender back
  *     (its hold callback: the node's queue for that partner is full).
  *
@@ -724,6 +725,52 @@ static void test_chunk_tiny(void **state)
 	solo_close(&o);
 }
 
+/* Node 0 dials partner 1's address, and the node there authenticates as
+ * partner 2 (a valid signature with partner 2's key): refused, the link
+ * the dialer makes is to the partner it dialed. The same peer answering
+ * as partner 1 brings the link up. */
+static void test_dial_binding(void **state)
+{
+	char url[160];
+	solo o;
+	intruder in;
+	nng_msg *m;
+	p2p_link_stats st;
+	bool up2 = false;
+	(void)state;
+	solo_open(&o, 3);
+	memset(&in, 0, sizeof(in));
+	assert_int_equal(nng_pair1_open(&in.s), 0);
+	nng_socket_set_ms(in.s, NNG_OPT_RECVTIMEO, DEADLINE_MS);
+	snprintf(url, sizeof(url), "tcp://%s", o.c.partners[1].address);
+	assert_int_equal(nng_listen(in.s, url, NULL, 0), 0);
+	intruder_handshake(&in, &o, false);
+	assert_int_equal(nng_recvmsg(in.s, &m, 0), 0); /* node 0's Auth */
+	nng_msg_free(m);
+	intruder_auth(&in, &o, 2, o.key[2], 'R');
+	for (uint64_t t0 = tr_mono_ms();; usleep(1000)) {
+		up2 = strcmp(p2p_link_peer_state(o.link, 2), "up") == 0;
+		p2p_link_get_stats(o.link, &st);
+		if (up2 || st.refused >= 1)
+			break;
+		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
+	}
+	assert_false(up2);
+	/* node 0 redials: answered as partner 1, the link comes up */
+	p2p_noise_cipher_free(in.tx);
+	p2p_noise_cipher_free(in.rx);
+	intruder_handshake(&in, &o, false);
+	assert_int_equal(nng_recvmsg(in.s, &m, 0), 0);
+	nng_msg_free(m);
+	intruder_auth(&in, &o, 1, o.key[1], 'R');
+	for (uint64_t t0 = tr_mono_ms(); strcmp(p2p_link_peer_state(o.link, 1), "up") != 0;
+	     usleep(1000))
+		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
+	assert_string_equal(p2p_link_peer_state(o.link, 2), "connecting");
+	intruder_close(&in);
+	solo_close(&o);
+}
+
 /* Frames over the bound and to peers that are not partners or not up. */
 static void test_refusals(void **state)
 {
@@ -763,6 +810,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_chunk_splice),
 		cmocka_unit_test(test_chunk_tiny),
+		cmocka_unit_test(test_dial_binding),
 	};
 	if (tr_crypto_init())
 		return 1;
