@@ -60,7 +60,7 @@
 #include <string.h>
 
 #define LINK_PROTOCOL "Noise_NN_25519_ChaChaPoly_SHA256"
-#define LINK_TAG "trellis/link/v2"
+#define LINK_TAG P2P_NOISE_TRELLIS_PROLOGUE /* the prologue's prefix, and Auth's tag */
 #define LINK_WINDOW 1 /* batches with frames in flight per connection */
 #define LINK_KIND_PROBE 4 /* link-internal frame: "I hold gossip for you" */
 #define LINK_PROBE_MS 50  /* a held partner's probes, at most this often */

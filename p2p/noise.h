@@ -12,7 +12,7 @@
  * pskN modifiers (psk0 ... psk3, combinable with '+'). Not supported: the
  * fallback modifier, rekey, other DH functions, ciphers or hashes.
  * Every trellis link binds the chain id through the prologue
- * "trellis/link/v1" || chain_id; docs/links.md compares the two designs
+ * "trellis/link/v2" || chain_id; docs/links.md compares the two designs
  * (NN plus signed Auth frames, as in p2p/link.c; or IK with the partners'
  * Ed25519 keys converted to X25519, glue at the end of this header).
  *
@@ -61,7 +61,7 @@ _Static_assert(P2P_NOISE_PAYLOAD_MAX == 65519u, "one tag per transport message")
  * every link binds the chain id with:
  * prologue = P2P_NOISE_TRELLIS_PROLOGUE || chain_id (32 bytes). */
 #define P2P_NOISE_TRELLIS_PROTOCOL "Noise_IK_25519_ChaChaPoly_SHA256"
-#define P2P_NOISE_TRELLIS_PROLOGUE "trellis/link/v1"
+#define P2P_NOISE_TRELLIS_PROLOGUE "trellis/link/v2"
 
 typedef struct p2p_noise p2p_noise;               /* one side of one handshake */
 typedef struct p2p_noise_cipher p2p_noise_cipher; /* one direction of transport */
