@@ -955,6 +955,66 @@ static void test_pinning(void **state)
 		      "cannot produce a frame\n");
 }
 
+/* ==== Low-order ephemerals on the link's path (Noise_NN) ==== */
+
+/* A peer that sends a low-order point as its ephemeral: X25519 with it
+ * gives the all-zero secret, which libsodium's crypto_scalarmult reports
+ * (-1); the handshake must fail for good, never derive keys from it.
+ * Both directions of the pattern p2p/link.c uses: the responder's ee
+ * when it writes message 2, the initiator's ee when it reads it. */
+static void test_low_order_ephemeral(void **state)
+{
+	static const char *const nn = "Noise_NN_25519_ChaChaPoly_SHA256";
+	/* 0, 1, and a point of order 8 (libsodium's blocklist) */
+	static const uint8_t points[3][32] = {
+		{0},
+		{1},
+		{0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3,
+		 0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32,
+		 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00},
+	};
+	uint8_t msg[256], pl[256];
+	size_t n, m;
+	(void)state;
+	for (size_t i = 0; i < TR_ARRAY_LEN(points); i++) {
+		p2p_noise_config ci = {.protocol = nn, .role = P2P_NOISE_INITIATOR};
+		p2p_noise_config cr = {.protocol = nn, .role = P2P_NOISE_RESPONDER};
+		p2p_noise *ini, *res;
+		p2p_noise_cipher *c1 = NULL, *c2 = NULL;
+
+		/* message 1 carries the bad point: the responder refuses to answer */
+		assert_int_equal(p2p_noise_new(&ci, &ini), TR_OK);
+		assert_int_equal(p2p_noise_new(&cr, &res), TR_OK);
+		assert_int_equal(p2p_noise_write_message(ini, NULL, 0, msg, sizeof(msg), &n), TR_OK);
+		assert_int_equal(n, 32);
+		memcpy(msg, points[i], 32);
+		assert_int_equal(p2p_noise_read_message(res, msg, n, pl, sizeof(pl), &m), TR_OK);
+		assert_int_equal(p2p_noise_write_message(res, NULL, 0, msg, sizeof(msg), &n),
+				 TR_EVERIFY);
+		assert_int_equal(p2p_noise_next(res), P2P_NOISE_FAILED);
+		assert_int_equal(p2p_noise_split(res, &c1, &c2), TR_ESTATE);
+		p2p_noise_free(res);
+
+		/* message 2 carries it: the initiator refuses to read it */
+		assert_int_equal(p2p_noise_new(&cr, &res), TR_OK);
+		assert_int_equal(p2p_noise_write_message(ini, NULL, 0, msg, sizeof(msg), &n),
+				 TR_ESTATE); /* already sent */
+		p2p_noise_free(ini);
+		assert_int_equal(p2p_noise_new(&ci, &ini), TR_OK);
+		assert_int_equal(p2p_noise_write_message(ini, NULL, 0, msg, sizeof(msg), &n), TR_OK);
+		assert_int_equal(p2p_noise_read_message(res, msg, n, pl, sizeof(pl), &m), TR_OK);
+		assert_int_equal(p2p_noise_write_message(res, NULL, 0, msg, sizeof(msg), &n), TR_OK);
+		assert_int_equal(n, 32 + 16);
+		memcpy(msg, points[i], 32);
+		assert_int_equal(p2p_noise_read_message(ini, msg, n, pl, sizeof(pl), &m),
+				 TR_EVERIFY);
+		assert_int_equal(p2p_noise_next(ini), P2P_NOISE_FAILED);
+		assert_int_equal(p2p_noise_split(ini, &c1, &c2), TR_ESTATE);
+		p2p_noise_free(ini);
+		p2p_noise_free(res);
+	}
+}
+
 /* ==== API misuse and configuration ==== */
 
 static void test_states_and_config(void **state)
@@ -1143,6 +1203,7 @@ int main(void)
 		cmocka_unit_test(test_prologue),
 		cmocka_unit_test(test_pinning),
 		cmocka_unit_test(test_states_and_config),
+		cmocka_unit_test(test_low_order_ephemeral),
 		cmocka_unit_test(test_ed25519_glue),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
