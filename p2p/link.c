@@ -74,6 +74,7 @@ typedef struct {
 	int state;
 	nng_pipe pipe;
 	bool initiator;
+	bool added;     /* NNG added the pipe to the socket (ADD_POST): sends reach it */
 	bool msg1_sent;
 	bool auth_sent;
 	p2p_noise *hs;
@@ -234,8 +235,13 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	/* The session is made before NNG starts the pipe (ADD_PRE): at
 	 * ADD_POST the pipe already receives, and a message 1 that reached
 	 * the receive thread before its session existed was dropped, the
-	 * handshake then waiting out P2P_AUTH_TIMEOUT_MS. */
-	if (ev == NNG_PIPE_EV_ADD_PRE) {
+	 * handshake then waiting out P2P_AUTH_TIMEOUT_MS. The initiator
+	 * sends message 1 only after ADD_POST: until then the socket does not
+	 * hold the pipe, and pair1 drops what is sent to it. */
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		if ((s = sess_find(l, p)))
+			s->added = true;
+	} else if (ev == NNG_PIPE_EV_ADD_PRE) {
 		bool initiator = nng_dialer_id(nng_pipe_dialer(p)) > 0;
 		uint64_t addr = initiator ? 0 : remote_key(p);
 		if (!initiator) {
@@ -816,7 +822,7 @@ static size_t housekeeping(p2p_link *l, nng_pipe *close_list, const bool *held, 
 		session *s = &l->sess[i];
 		if (s->state == S_FREE)
 			continue;
-		if (s->state == S_HS && s->initiator && !s->msg1_sent) {
+		if (s->state == S_HS && s->initiator && s->added && !s->msg1_sent) {
 			if (p2p_noise_write_message(s->hs, NULL, 0, buf, sizeof(buf), &n) == TR_OK &&
 			    send_raw(l, s->pipe, buf, n) == TR_OK)
 				s->msg1_sent = true;
@@ -1032,6 +1038,7 @@ int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err, size_t 
 	nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, 2000);
 	nng_socket_set_int(l->sock, NNG_OPT_SENDBUF, 1024);
 	nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, l);
+	nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, l);
 	nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, pipe_cb, l);
 	if (url_of(url, sizeof(url), cfg->c->partners[cfg->self].address) ||
 	    (rv = nng_listen(l->sock, url, &l->listener, 0)) != 0) {
