@@ -182,6 +182,11 @@ struct pbft {
 
 	/* Progress loop guard. */
 	bool in_progress, progress_again;
+	/* COMMIT actions queued and not popped yet. validate() answers from
+	 * the node's ledger, which holds only the commits it carried out, so
+	 * nothing is validated while one is pending: a PRE-PREPARE that became
+	 * current meanwhile is kept and taken up on the next call. */
+	uint32_t unapplied;
 
 	/* Actions. */
 	pbft_action *q_act;
@@ -372,6 +377,10 @@ int pbft_pop(pbft *p, pbft_action *out)
 	if (p->q_count == 0)
 		return TR_ENOTFOUND;
 	*out = p->q_act[p->q_head];
+	if (out->kind == PBFT_ACT_COMMIT) {
+		TR_ASSERT(p->unapplied > 0);
+		p->unapplied--;
+	}
 	memset(&p->q_act[p->q_head], 0, sizeof p->q_act[p->q_head]);
 	p->q_head = (p->q_head + 1) % PBFT_ACTIONS_MAX;
 	p->q_count--;
@@ -592,6 +601,7 @@ static int advance(pbft *p, const uint8_t *block, size_t len, const uint8_t hash
 		return TR_ENOMEM;
 	}
 	a = act_push(p, PBFT_ACT_COMMIT);
+	p->unapplied++;
 	a->height = p->height + 1;
 	memcpy(a->hash, hash, TR_HASH_LEN);
 	a->bytes = bcopy;
@@ -977,7 +987,7 @@ static int on_pre_prepare(pbft *p, uint32_t from, const Pbft__PrePrepare *m, con
 		p->st.dropped_badsig++;
 		return TR_EBADSIG;
 	}
-	if (where > 0) {
+	if (where > 0 || p->unapplied) {
 		keep_future(p, from, m->height, m->view, raw, raw_len);
 		return 0;
 	}
@@ -1779,7 +1789,7 @@ static void progress(pbft *p)
 			issue_fetch(p, p->fetch.peer);
 		/* The block a NEW-VIEW forces at its base + 1. */
 		if (p->nv.have && p->nv.view == p->view && !p->vc_mode && p->nv.fixed &&
-		    p->height == p->nv.base && !p->have_pp) {
+		    p->height == p->nv.base && !p->have_pp && !p->unapplied) {
 			pbft_wire_header h;
 			if (check_block(p, p->nv.block, p->nv.len, &h) == 0)
 				(void)accept_pre_prepare(p, p->nv.block, p->nv.len, h.hash,
@@ -1794,7 +1804,8 @@ static void progress(pbft *p)
 				clear_future(fm);
 				continue;
 			}
-			if (fm->height == p->height + 1 && !p->vc_mode && fm->view <= p->view) {
+			if (fm->height == p->height + 1 && !p->vc_mode && fm->view <= p->view &&
+			    !p->unapplied) {
 				future_msg taken = *fm;
 				memset(fm, 0, sizeof *fm);
 				(void)step_message(p, taken.from, taken.msg, taken.len);
@@ -1922,7 +1933,7 @@ void pbft_note_pending(pbft *p, bool pending)
 
 bool pbft_can_propose(const pbft *p)
 {
-	if (p->vc_mode || primary_of(p, p->view) != p->self || p->have_pp)
+	if (p->vc_mode || primary_of(p, p->view) != p->self || p->have_pp || p->unapplied)
 		return false;
 	/* Proposed here before a restart: only that block may go here. A
 	 * vote further up in this view (the block a NEW-VIEW it sent forced

@@ -69,7 +69,9 @@ typedef struct {
  * checks (hash, height, prev_hash, chain id): records, signatures, Merkle
  * root, access rules. `block` is a serialised trellis.Block. Return 0 when
  * valid, a negative TR_E code otherwise. Not called for blocks that arrive
- * with a valid commit certificate. */
+ * with a valid commit certificate, nor while a COMMIT action waits in the
+ * queue: the block below `height` is one the node has stored when it
+ * carries out each action it pops before calling in again. */
 typedef int (*pbft_validate_fn)(void *ctx, const uint8_t *block, size_t len, uint64_t height,
 				const uint8_t prev_hash[TR_HASH_LEN]);
 
