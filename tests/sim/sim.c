@@ -214,6 +214,12 @@ typedef struct {
 	size_t len;
 } event;
 
+/* validate()'s context: the world (a world *) and the replica asking. */
+typedef struct {
+	void *w;
+	uint32_t i;
+} vctx;
+
 typedef struct {
 	uint64_t seed;
 	const scenario *sc;
@@ -221,6 +227,7 @@ typedef struct {
 	tr_consortium *c;
 	uint32_t n, f, q;
 	replica rep[SIM_NMAX];
+	vctx vc[SIM_NMAX];
 	event **heap;
 	size_t nheap;
 	uint64_t seq, now;
@@ -342,7 +349,19 @@ static int sim_validate(void *ctx, const uint8_t *block, size_t len, uint64_t he
 	uint8_t(*leaves)[TR_HASH_LEN] = NULL;
 	uint8_t root[TR_HASH_LEN];
 	int rc = TR_EINVAL;
-	(void)ctx;
+	const vctx *vc = ctx;
+	world *w = vc->w;
+	const replica *r = &w->rep[vc->i];
+	/* The node checks a block against its ledger, which holds what it
+	 * committed: the harness carries out every action before it calls
+	 * in again, so the block must go on top of the harness's chain. */
+	if (height != r->height + 1 ||
+	    memcmp(prev_hash, r->height ? r->chain[r->height - 1].hash : w->c->chain_id,
+		   TR_HASH_LEN)) {
+		failf(w, "replica %u asked to validate height %" PRIu64 " on a chain at %" PRIu64,
+		      vc->i, height, r->height);
+		return TR_EINVAL;
+	}
 	b = (Trellis__Block *)pbft_wire_unpack(&trellis__block__descriptor, block, len);
 	if (!b)
 		return TR_EINVAL;
@@ -849,6 +868,8 @@ static void start(world *w, uint32_t i)
 	cfg.key = r->key;
 	cfg.tick_ms = TICK_MS;
 	cfg.validate = sim_validate;
+	w->vc[i] = (vctx){w, i};
+	cfg.validate_ctx = &w->vc[i];
 	cfg.verify = cached_verify;
 	cfg.height = r->height;
 	if (r->height) {
