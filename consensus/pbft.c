@@ -185,8 +185,12 @@ struct pbft {
 	/* COMMIT actions queued and not popped yet. validate() answers from
 	 * the node's ledger, which holds only the commits it carried out, so
 	 * nothing is validated while one is pending: a PRE-PREPARE that became
-	 * current meanwhile is kept and taken up on the next call. */
+	 * current meanwhile is kept and taken up at the pop after the last
+	 * of them (resume). */
 	uint32_t unapplied;
+	/* The last COMMIT action was popped: at the next pbft_pop the node
+	 * has carried it out, and what waited for it goes on there. */
+	bool resume;
 
 	/* Actions. */
 	pbft_action *q_act;
@@ -372,14 +376,25 @@ static int act_persist(pbft *p, pbft_vote_kind kind, uint64_t view, uint64_t hei
 	return 0;
 }
 
+static void progress(pbft *p);
+
 int pbft_pop(pbft *p, pbft_action *out)
 {
+	/* The node carries out each action it pops before it calls in again:
+	 * the COMMITs popped before are stored now, so a PRE-PREPARE kept for
+	 * them is validated here, not at the next message or tick (under a
+	 * light load, up to a tick later). */
+	if (p->resume) {
+		p->resume = false;
+		if (p->unapplied == 0)
+			progress(p);
+	}
 	if (p->q_count == 0)
 		return TR_ENOTFOUND;
 	*out = p->q_act[p->q_head];
 	if (out->kind == PBFT_ACT_COMMIT) {
 		TR_ASSERT(p->unapplied > 0);
-		p->unapplied--;
+		p->resume = --p->unapplied == 0;
 	}
 	memset(&p->q_act[p->q_head], 0, sizeof p->q_act[p->q_head]);
 	p->q_head = (p->q_head + 1) % PBFT_ACTIONS_MAX;
@@ -444,7 +459,6 @@ static void clear_future(future_msg *m)
 
 static int start_view_change(pbft *p, uint64_t new_view);
 static void arm_check(pbft *p);
-static void progress(pbft *p);
 static int step_message(pbft *p, uint32_t from, const uint8_t *msg, size_t len);
 static void try_new_view(pbft *p);
 

@@ -202,7 +202,11 @@ int pbft_deliver_block(pbft *p, uint64_t height, const uint8_t *block, size_t le
 		       const uint8_t *cert, size_t cert_len) TR_MUST_USE;
 
 /* Pop the oldest action into *out (the caller owns its bytes and frees
- * them with pbft_action_fini). Returns 0, or TR_ENOTFOUND when empty. */
+ * them with pbft_action_fini). Returns 0, or TR_ENOTFOUND when empty.
+ * The caller carries out each action before it pops the next: the pop
+ * after the last queued COMMIT takes up what waited for it (a kept
+ * PRE-PREPARE is validated there, calling validate()), so pop until
+ * TR_ENOTFOUND. */
 int pbft_pop(pbft *p, pbft_action *out) TR_MUST_USE;
 
 /* Free the bytes of a popped action and clear it. */

@@ -349,6 +349,7 @@ struct cluster {
 	cu_entry store[CU_N][CU_CHAIN_MAX + 1];
 	uint64_t top[CU_N];     /* the highest block each replica's store holds */
 	uint64_t early;         /* validate() calls for a block not on top of the store */
+	uint64_t validated[CU_N]; /* the last height each replica's validate() accepted */
 	uint64_t fetches[CU_N]; /* FETCH actions each replica issued */
 	cu_msg q[CU_QUEUE_MAX];
 	size_t q_head, q_count;
@@ -370,6 +371,7 @@ static int cu_validate(void *ctx, const uint8_t *block, size_t len, uint64_t hei
 		c->cl->early++;
 		return TR_EVERIFY;
 	}
+	c->cl->validated[c->i] = height;
 	return 0;
 }
 
@@ -691,9 +693,19 @@ static void test_validate_after_commit_is_carried_out(void **state)
 	cu_propose(cl); /* block 2: its PRE-PREPARE reaches 3, kept for later */
 	assert_int_equal(pbft_height(cl->r[0]), 2);
 	cl->hold = -1;
+	/* The held COMMITs one at a time, until 3 commits block 1: the kept
+	 * PRE-PREPARE of block 2 is validated at the pop after that COMMIT
+	 * action (pbft_pop's resume), with no further message or tick. */
 	for (size_t i = 0; i < cl->n_held; i++) {
 		cu_send(cl, cl->held[i].from, cl->held[i].to, cl->held[i].bytes, cl->held[i].len);
 		free(cl->held[i].bytes);
+		cl->held[i].bytes = NULL;
+		if (cl->top[3] == 0)
+			cu_deliver(cl);
+		if (cl->top[3] == 1 && cl->validated[3] < 2) {
+			assert_int_equal(pbft_height(cl->r[3]), 1);
+			fail_msg("block 2 waits for another message after block 1's commit");
+		}
 	}
 	cl->n_held = 0;
 	cu_deliver(cl);
