@@ -361,12 +361,14 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 	ldg_dupkey *keys;
 	size_t *first, *at, nk = 0, used = 0, cap = 0, dup_i = SIZE_MAX;
 	char *hashes = NULL, hex[2 * TR_HASH_LEN + 1];
+	const char *dup_hash = NULL; /* record dup_i's event hash */
+	bool decl = false;           /* record dup_i is an error declaration */
 	int fail_rc = TR_OK, rc = owners_init(l->c, &o);
 	if (rc)
 		return rc;
 	keys = malloc((n ? n : 1) * sizeof(*keys));
 	first = malloc((n ? n : 1) * sizeof(*first));
-	at = malloc((n ? n : 1) * sizeof(*at)); /* record -> its hash in hashes */
+	at = malloc((n ? n : 1) * sizeof(*at)); /* key -> its hash in hashes */
 	if (!keys || !first || !at) {
 		rc = TR_ENOMEM;
 		snprintf(err, errlen, "out of memory");
@@ -377,8 +379,6 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 		char key[EP_HASH_STR_LEN + 2];
 		size_t klen, hlen;
 		MDB_val k, v;
-		first[i] = SIZE_MAX;
-		at[i] = SIZE_MAX;
 		if (rec_event_open(recs[i], lens[i], &re) != TR_OK) {
 			fail_rc = TR_EINVAL;
 			snprintf(err, errlen, "record %zu: not a valid Record message", i);
@@ -404,7 +404,7 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 			cap = ncap;
 		}
 		memcpy(hashes + used, re.ev->event_hash, hlen + 1);
-		at[i] = used;
+		at[nk] = used;
 		keys[nk++] = (ldg_dupkey){.len = hlen, .cls = re.ev->error_declaration, .idx = i};
 		used += hlen + 1;
 		klen = ehash_key(key, sizeof(key), re.ev);
@@ -426,24 +426,23 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 	}
 	/* the hashes are all copied now: point the keys at them */
 	for (size_t j = 0; j < nk; j++)
-		keys[j].key = hashes + at[keys[j].idx];
-	ldg_first_dups(keys, nk, first);
+		keys[j].key = hashes + at[j];
+	ldg_first_dups(keys, nk, first); /* sets first[] of the keyed records */
 	for (size_t j = 0; j < nk; j++)
-		if (first[keys[j].idx] != SIZE_MAX && keys[j].idx < dup_i)
+		if (first[keys[j].idx] != SIZE_MAX && keys[j].idx < dup_i) {
 			dup_i = keys[j].idx;
+			dup_hash = keys[j].key;
+			decl = keys[j].cls != 0;
+		}
 	/* A duplicate within the block is at or before the first record that
 	 * failed (the loop stopped there). At that record itself it comes
 	 * first, as in a scan: it cannot also be a stored duplicate (the
 	 * earlier record with its key would have been one), but it may break
 	 * the owner rule (another signer). */
 	if (dup_i != SIZE_MAX) {
-		bool decl = false;
-		for (size_t j = 0; j < nk; j++)
-			if (keys[j].idx == dup_i)
-				decl = keys[j].cls != 0;
 		snprintf(err, errlen, "record %zu: %s record %zu (same GS1 event hash %s)", dup_i,
 			 decl ? "retracts the same event as" : "duplicate of", first[dup_i],
-			 hashes + at[dup_i]);
+			 dup_hash);
 		rc = TR_EEXIST;
 	} else {
 		rc = fail_rc; /* its message is in err already */

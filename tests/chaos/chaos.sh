@@ -43,6 +43,8 @@ if [ -z "${SEED:-}" ] && [ -n "${SEEDS:-}" ]; then
 fi
 
 . "$(dirname "$0")/../integration/lib.sh"
+# node_pid (TRELLIS_BIN is set by now, so its TR and TRD are the same programs)
+. "$ROOT/testnet/lib.sh"
 
 SEED=${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 ROUNDS=${ROUNDS:-10}
@@ -101,12 +103,7 @@ node_start() {
 }
 
 # pid_of I: the pid of node I while it runs
-pid_of() {
-	local p
-	p=$(cat "$NET/n$1/pid" 2>/dev/null) || return 1
-	kill -0 "$p" 2>/dev/null || return 1
-	echo "$p"
-}
+pid_of() { node_pid "$NET" "$1"; }
 
 # node_kill I: SIGKILL node I (testnet/kill.sh), noting that status 137 is ours
 node_kill() {

@@ -102,6 +102,27 @@ static bool on_hold(void *ctx, uint32_t peer)
 	return h;
 }
 
+/* A consortium of n Ed25519 partners "node1".., each with a fresh key and
+ * a free port on 127.0.0.1, and a random chain id. */
+static void consortium_make(tr_consortium *c, tr_key **key, uint32_t n)
+{
+	int fd[TR_PARTNERS_MAX];
+	assert_true(n <= TR_PARTNERS_MAX);
+	c->n = n;
+	c->f = (n - 1) / 3;
+	randombytes_buf(c->chain_id, sizeof(c->chain_id));
+	for (uint32_t i = 0; i < n; i++) {
+		assert_int_equal(tr_key_generate(TR_ALG_ED25519, &key[i]), TR_OK);
+		snprintf(c->partners[i].name, sizeof(c->partners[i].name), "node%u", i + 1);
+		c->partners[i].alg = TR_ALG_ED25519;
+		memcpy(c->partners[i].key, tr_key_public(key[i]), TR_PUBKEY_LEN);
+		snprintf(c->partners[i].address, sizeof(c->partners[i].address), "127.0.0.1:%d",
+			 tu_free_port(&fd[i]));
+	}
+	for (uint32_t i = 0; i < n; i++)
+		close(fd[i]);
+}
+
 typedef struct {
 	tr_consortium c;
 	tr_key *key[2];
@@ -111,23 +132,12 @@ typedef struct {
 
 static void pair_open(pair *p, size_t bulk_max)
 {
-	int fd[2];
 	memset(p, 0, sizeof(*p));
-	p->c.n = 2;
-	p->c.f = 0;
-	randombytes_buf(p->c.chain_id, sizeof(p->c.chain_id));
+	consortium_make(&p->c, p->key, 2);
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(tr_key_generate(TR_ALG_ED25519, &p->key[i]), TR_OK);
-		snprintf(p->c.partners[i].name, sizeof(p->c.partners[i].name), "node%d", i + 1);
-		p->c.partners[i].alg = TR_ALG_ED25519;
-		memcpy(p->c.partners[i].key, tr_key_public(p->key[i]), TR_PUBKEY_LEN);
-		snprintf(p->c.partners[i].address, sizeof(p->c.partners[i].address),
-			 "127.0.0.1:%d", tu_free_port(&fd[i]));
 		pthread_mutex_init(&p->rx[i].mu, NULL);
 		pthread_cond_init(&p->rx[i].cv, NULL);
 	}
-	close(fd[0]);
-	close(fd[1]);
 	for (int i = 0; i < 2; i++) {
 		char err[256];
 		p2p_link_config lc = {.c = &p->c, .self = (uint32_t)i, .key = p->key[i],
@@ -348,93 +358,6 @@ static void test_hold(void **state)
 	free(buf);
 }
 
-/* An outsider who knows the chain id finishes Noise_NN (it needs no key)
- * and sends a 4 KiB "Auth": refused at once for its size, before it is
- * decrypted or parsed (under the link's lock), and logged so. */
-static void test_outsider_big_auth(void **state)
-{
-	pair p;
-	nng_socket s;
-	nng_msg *m;
-	static char log[1 << 16];
-	char url[160], logpath[] = "/tmp/link_test_log.XXXXXX";
-	bool sent, seen = false;
-	uint8_t prologue[15 + TR_HASH_LEN], buf[8192], plain[4096], ad[5];
-	p2p_noise_config nc = {.protocol = "Noise_NN_25519_ChaChaPoly_SHA256",
-			       .role = P2P_NOISE_INITIATOR,
-			       .prologue = prologue,
-			       .prologue_len = sizeof(prologue)};
-	p2p_noise *hs;
-	p2p_noise_cipher *tx, *rx;
-	p2p_link_stats st;
-	size_t n, ct;
-	int logfd, saved;
-	(void)state;
-	pair_open(&p, 0);
-	memcpy(prologue, "trellis/link/v2", 15);
-	memcpy(prologue + 15, p.c.chain_id, TR_HASH_LEN);
-	/* the link logs to stderr: keep what it says meanwhile */
-	logfd = mkstemp(logpath);
-	assert_true(logfd >= 0);
-	fflush(stderr);
-	saved = dup(2);
-	dup2(logfd, 2);
-	assert_int_equal(nng_pair1_open(&s), 0);
-	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
-	snprintf(url, sizeof(url), "tcp://%s", p.c.partners[0].address);
-	assert_int_equal(nng_dial(s, url, NULL, 0), 0);
-	assert_int_equal(p2p_noise_new(&nc, &hs), TR_OK);
-	assert_int_equal(p2p_noise_write_message(hs, NULL, 0, buf, sizeof(buf), &n), TR_OK);
-	assert_int_equal(nng_send(s, buf, n, 0), 0);
-	assert_int_equal(nng_recvmsg(s, &m, 0), 0);
-	assert_int_equal(p2p_noise_read_message(hs, nng_msg_body(m), nng_msg_len(m), buf,
-						sizeof(buf), &n),
-			 TR_OK);
-	nng_msg_free(m);
-	assert_int_equal(p2p_noise_split(hs, &tx, &rx), TR_OK);
-	/* one chunk as send_sealed makes it: be64 counter, be32 length, sealed */
-	memset(plain, 0x78, sizeof(plain)); /* not even an Auth: never read */
-	tr_be32_put(ad, 0);
-	ad[4] = 1;
-	tr_be64_put(buf, p2p_noise_cipher_nonce(tx));
-	assert_int_equal(p2p_noise_encrypt(tx, ad, sizeof(ad), plain, sizeof(plain), buf + 12,
-					   sizeof(buf) - 12, &ct),
-			 TR_OK);
-	tr_be32_put(buf + 8, (uint32_t)ct);
-	/* nothing may fail while stderr is the log (cmocka's message would go
-	 * there): wait for the reason in the log itself, not for the refused
-	 * count, which a slow machine also raises with a handshake timeout */
-	sent = nng_send(s, buf, 12 + ct, 0) == 0;
-	for (uint64_t t0 = tr_mono_ms(); sent && tr_mono_ms() - t0 < DEADLINE_MS;) {
-		ssize_t got;
-		fflush(stderr);
-		got = pread(logfd, log, sizeof(log) - 1, 0);
-		log[got > 0 ? got : 0] = '\0';
-		if ((seen = strstr(log, "reason=\"authentication message too large\"") != NULL))
-			break;
-		usleep(10000);
-	}
-	p2p_link_get_stats(p.link[0], &st);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	close(logfd);
-	unlink(logpath);
-	if (!seen)
-		fprintf(stderr, "# the link logged:\n%s", log);
-	assert_true(sent);
-	assert_true(seen);
-	assert_true(st.refused >= 1);
-	assert_int_equal(st.bad_frames, 0); /* never decrypted */
-	p2p_noise_free(hs);
-	p2p_noise_cipher_free(tx);
-	p2p_noise_cipher_free(rx);
-	/* the link refused this pipe: NNG 1.5.2's nng_close can then hang
-	 * (p2p/close.h; seen here under valgrind) */
-	(void)p2p_close_bounded(s, 3000);
-	pair_close(&p);
-}
-
 /* ==== A hostile partner ==== */
 
 /* One link (node 0) in a consortium of n; the test holds every partner's
@@ -450,23 +373,11 @@ typedef struct {
 
 static void solo_open(solo *o, uint32_t n)
 {
-	int fd[3];
 	char err[256];
 	p2p_link_config lc = {.c = &o->c, .self = 0, .recv = on_frame, .recv_ctx = &o->rx};
 	assert_true(n <= 3);
 	memset(o, 0, sizeof(*o));
-	o->c.n = n;
-	randombytes_buf(o->c.chain_id, sizeof(o->c.chain_id));
-	for (uint32_t i = 0; i < n; i++) {
-		assert_int_equal(tr_key_generate(TR_ALG_ED25519, &o->key[i]), TR_OK);
-		snprintf(o->c.partners[i].name, sizeof(o->c.partners[i].name), "node%u", i + 1);
-		o->c.partners[i].alg = TR_ALG_ED25519;
-		memcpy(o->c.partners[i].key, tr_key_public(o->key[i]), TR_PUBKEY_LEN);
-		snprintf(o->c.partners[i].address, sizeof(o->c.partners[i].address),
-			 "127.0.0.1:%d", tu_free_port(&fd[i]));
-	}
-	for (uint32_t i = 0; i < n; i++)
-		close(fd[i]);
+	consortium_make(&o->c, o->key, n);
 	pthread_mutex_init(&o->rx.mu, NULL);
 	pthread_cond_init(&o->rx.cv, NULL);
 	lc.key = o->key[0];
@@ -566,12 +477,10 @@ static void intruder_auth(intruder *in, const solo *o, uint32_t as, const tr_key
 	assert_int_equal(nng_send(in->s, out, n, 0), 0);
 }
 
-/* Dial node 0 and bring the link up as partner 1: handshake, our Auth,
- * node 0's Auth (it answers only once ours checked out). */
-static void intruder_dial(intruder *in, solo *o)
+/* Dial node 0 and finish Noise_NN with it (which needs no key). */
+static void intruder_connect(intruder *in, const solo *o)
 {
 	char url[160];
-	nng_msg *m;
 	memset(in, 0, sizeof(*in));
 	assert_int_equal(nng_pair1_open(&in->s), 0);
 	nng_socket_set_ms(in->s, NNG_OPT_RECVTIMEO, DEADLINE_MS);
@@ -579,6 +488,14 @@ static void intruder_dial(intruder *in, solo *o)
 	snprintf(url, sizeof(url), "tcp://%s", o->c.partners[0].address);
 	assert_int_equal(nng_dial(in->s, url, NULL, 0), 0);
 	intruder_handshake(in, o, true);
+}
+
+/* Dial node 0 and bring the link up as partner 1: handshake, our Auth,
+ * node 0's Auth (it answers only once ours checked out). */
+static void intruder_dial(intruder *in, solo *o)
+{
+	nng_msg *m;
+	intruder_connect(in, o);
 	intruder_auth(in, o, 1, o->key[1], 'I');
 	assert_int_equal(nng_recvmsg(in->s, &m, 0), 0);
 	nng_msg_free(m);
@@ -631,6 +548,60 @@ static void wait_outcome(solo *o, uint64_t want, uint64_t want_bad)
 			return;
 		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
 	}
+}
+
+/* An outsider who knows the chain id finishes Noise_NN (it needs no key)
+ * and sends a 4 KiB "Auth": refused at once for its size, before it is
+ * decrypted or parsed (under the link's lock), and logged so. */
+static void test_outsider_big_auth(void **state)
+{
+	solo o;
+	intruder in;
+	static char log[1 << 16];
+	char logpath[] = "/tmp/link_test_log.XXXXXX";
+	bool sent, seen = false;
+	uint8_t plain[4096], buf[8192];
+	p2p_link_stats st;
+	size_t n;
+	int logfd, saved;
+	(void)state;
+	solo_open(&o, 2);
+	intruder_connect(&in, &o);
+	memset(plain, 0x78, sizeof(plain)); /* not even an Auth: never read */
+	n = seal(in.tx, plain, sizeof(plain), P2P_NOISE_PAYLOAD_MAX, buf); /* one chunk */
+	/* the link logs to stderr: keep what it says meanwhile */
+	logfd = mkstemp(logpath);
+	assert_true(logfd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(logfd, 2);
+	/* nothing may fail while stderr is the log (cmocka's message would go
+	 * there): wait for the reason in the log itself, not for the refused
+	 * count, which a slow machine also raises with a handshake timeout */
+	sent = nng_send(in.s, buf, n, 0) == 0;
+	for (uint64_t t0 = tr_mono_ms(); sent && tr_mono_ms() - t0 < DEADLINE_MS;) {
+		ssize_t got;
+		fflush(stderr);
+		got = pread(logfd, log, sizeof(log) - 1, 0);
+		log[got > 0 ? got : 0] = '\0';
+		if ((seen = strstr(log, "reason=\"authentication message too large\"") != NULL))
+			break;
+		usleep(10000);
+	}
+	p2p_link_get_stats(o.link, &st);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(logfd);
+	unlink(logpath);
+	if (!seen)
+		fprintf(stderr, "# the link logged:\n%s", log);
+	assert_true(sent);
+	assert_true(seen);
+	assert_true(st.refused >= 1);
+	assert_int_equal(st.bad_frames, 0); /* never decrypted */
+	intruder_close(&in); /* bounded: the link refused this pipe */
+	solo_close(&o);
 }
 
 /* A man in the middle holds two batches of two chunks each, and sends

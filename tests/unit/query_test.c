@@ -337,6 +337,13 @@ static void test_rule_order(void **state)
 			     "\"epcList\":[\"" PALLET "\"]," AT(STORE) "}";
 	const char *again = "{\"type\":\"ObjectEvent\"," T("2026-08-01T09:00:00Z") ",\"action\":\"OBSERVE\","
 			    "\"epcList\":[\"https://id.gs1.org/01/10614141073464/21/9\"]}";
+	/* two retractions of x (one GS1 event hash, other bytes) */
+	const char *decl1 = "{\"type\":\"ObjectEvent\"," T("2026-08-01T10:00:00Z") ",\"action\":\"OBSERVE\","
+			    "\"epcList\":[\"urn:epc:id:sgtin:0614141.107346.1\"],\"errorDeclaration\":"
+			    "{\"declarationTime\":\"2026-08-02T00:00:00Z\",\"reason\":\"incorrect_data\"}}";
+	const char *decl2 = "{\"type\":\"ObjectEvent\"," T("2026-08-01T10:00:00Z") ",\"action\":\"OBSERVE\","
+			    "\"epcList\":[\"urn:epc:id:sgtin:0614141.107346.1\"],\"errorDeclaration\":"
+			    "{\"declarationTime\":\"2026-08-03T00:00:00Z\",\"reason\":\"incorrect_data\"}}";
 	struct {
 		const char *a, *b, *c;
 		int rc;
@@ -347,6 +354,7 @@ static void test_rule_order(void **state)
 		{again, x, x2, TR_EEXIST, "record 0: duplicate of event"},
 		{x, again, theirs, TR_EEXIST, "record 1: duplicate of event"},
 		{theirs, x, x2, TR_EINVAL, "record 0: bizLocation"},
+		{decl1, decl2, x, TR_EEXIST, "record 1: retracts the same event as record 0"},
 	};
 	(void)state;
 	efx_commit(fx, 0, stored, NULL);
