@@ -4,7 +4,9 @@
  * NNG 1.5.2's nng_close sometimes never returns: seen on link sockets
  * whose pipes were being refused and redialed (the intruder tests: a
  * condition wait inside nng_close), and once on the API socket of such a
- * node. The caller can then at least exit.
+ * node. The caller can then at least exit. Cause: a pipe closed while
+ * the TCP transport's receive callback runs never finishes its receive,
+ * and NNG's reaper waits for it forever (docs/network.md, Known limits).
  */
 #ifndef P2P_CLOSE_H
 #define P2P_CLOSE_H

@@ -38,6 +38,7 @@
 #include <sodium.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -746,6 +747,7 @@ static void test_dial_binding(void **state)
 static void test_refusals(void **state)
 {
 	pair p;
+	solo o;
 	uint8_t b[8] = {0};
 	(void)state;
 	pair_open(&p, 0);
@@ -760,17 +762,28 @@ static void test_refusals(void **state)
 				 TR_ETOOBIG);
 		free(big);
 	}
-	p2p_link_close(p.link[1]);
-	p.link[1] = NULL;
-	for (uint64_t t0 = tr_mono_ms();
-	     strcmp(p2p_link_peer_state(p.link[0], 1), "up") == 0;) {
-		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
-		usleep(10000);
-	}
-	assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_GOSSIP, b, sizeof(b)), TR_EUNREACH);
+	/* the link is up: the same frame within bounds goes */
+	assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_GOSSIP, b, sizeof(b)), TR_OK);
 	pair_close(&p);
+	/* A partner that is not up is unreachable; nothing is queued for it.
+	 * (A partner that goes down is the fault tests' SIGKILL: closing one
+	 * end in this process waits on NNG's one reaper thread, which NNG
+	 * 1.5.2 sometimes leaves stuck, p2p/close.h.) */
+	solo_open(&o, 2);
+	assert_string_equal(p2p_link_peer_state(o.link, 1), "connecting");
+	assert_int_equal(p2p_link_send(o.link, 1, P2P_KIND_GOSSIP, b, sizeof(b)), TR_EUNREACH);
+	assert_int_equal(p2p_link_send(o.link, 1, P2P_KIND_CONSENSUS, b, sizeof(b)), TR_EUNREACH);
+	solo_close(&o);
 }
 
+/* Each test runs in a process of its own. NNG 1.5.2 sometimes leaves its
+ * one reaper thread waiting forever on a pipe it tears down (pair1's
+ * pipe_stop waits on a receive that never completes, as in NNG issue
+ * #1543): every later close in that process then hangs, and a later test
+ * that needs a pipe torn down (a redial, a refused intruder) waits for
+ * nothing. p2p_link_close gives up after a bound (p2p/close.h), so a
+ * test whose own last close meets it still ends; the next starts fresh.
+ * NNG is never started in this parent, so fork() is safe. */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -783,7 +796,24 @@ int main(void)
 		cmocka_unit_test(test_chunk_tiny),
 		cmocka_unit_test(test_dial_binding),
 	};
-	if (tr_crypto_init())
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = 0;
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		int st;
+		pid_t pid;
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0)
+			return 1;
+		if (pid == 0) {
+			if (tr_crypto_init())
+				_exit(1);
+			fflush(NULL);
+			_exit(_cmocka_run_group_tests(tests[i].name, &tests[i], 1, NULL, NULL) ? 1 : 0);
+		}
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "link_test: %s failed\n", tests[i].name);
+			failed++;
+		}
+	}
+	return failed ? 1 : 0;
 }
