@@ -541,6 +541,12 @@ static void regossip(node *nd)
 
 /* ==== Consensus ==== */
 
+/* Fault injection for tests/integration/t0370 (TRELLIS_TEST_LIE): what a
+ * lying primary's proposals get wrong, in a block otherwise well formed
+ * and signed. */
+enum { LIE_NONE, LIE_SIGNATURE, LIE_DUPLICATE, LIE_REPLAY };
+static const char *const lie_names[] = {"", "signature", "duplicate", "replay"};
+
 static int validate_cb(void *ctx, const uint8_t *block, size_t len, uint64_t height,
 		       const uint8_t prev_hash[TR_HASH_LEN])
 {
@@ -630,6 +636,15 @@ static void committed(node *nd, uint64_t height, const uint8_t *block, size_t le
 		}
 	}
 	nd->committed_records += b->n_records;
+	if (nd->test_lie == LIE_REPLAY && b->n_records > 0) {
+		uint8_t *copy = malloc(b->records[0].len);
+		if (copy) {
+			memcpy(copy, b->records[0].data, b->records[0].len);
+			free(nd->test_replay);
+			nd->test_replay = copy;
+			nd->test_replay_len = b->records[0].len;
+		}
+	}
 	TR_LOG(TR_LOG_DEBUG, "msg=\"committed block\" height=%llu records=%zu",
 	       (unsigned long long)height, b->n_records);
 	trellis__block__free_unpacked(b, NULL);
@@ -842,12 +857,47 @@ static size_t cut(node *nd, const uint8_t **recs, size_t *lens)
 	return 0;
 }
 
+/* Make the block about to be built a lie; *copy (free it after the
+ * build) holds a record it changed. */
+static void lie(node *nd, const uint8_t **recs, size_t *lens, size_t *k, uint8_t **copy)
+{
+	*copy = NULL;
+	switch (nd->test_lie) {
+	case LIE_SIGNATURE: /* the last byte of record 0 is its signature's */
+		if ((*copy = malloc(lens[0]))) {
+			memcpy(*copy, recs[0], lens[0]);
+			(*copy)[lens[0] - 1] ^= 1;
+			recs[0] = *copy;
+		}
+		break;
+	case LIE_DUPLICATE: /* record 0 once more */
+		if (*k < nd->c->params.block_max_records) {
+			recs[*k] = recs[0];
+			lens[*k] = lens[0];
+			(*k)++;
+		} else if (*k > 1) {
+			recs[*k - 1] = recs[0];
+			lens[*k - 1] = lens[0];
+		}
+		break;
+	case LIE_REPLAY: /* a record already on the chain, again */
+		if (nd->test_replay) {
+			recs[0] = nd->test_replay;
+			lens[0] = nd->test_replay_len;
+		}
+		break;
+	}
+	if (nd->test_lie != LIE_NONE)
+		TR_LOG(TR_LOG_WARN, "msg=\"TRELLIS_TEST_LIE: proposing a lie\" lie=%s",
+		       lie_names[nd->test_lie]);
+}
+
 /* Cut a block and propose it. */
 static void propose(node *nd)
 {
 	const uint8_t **recs;
 	size_t *lens, k, max = nd->c->params.block_max_records;
-	uint8_t *block = NULL, hash[TR_HASH_LEN], head[TR_HASH_LEN];
+	uint8_t *block = NULL, *lied, hash[TR_HASH_LEN], head[TR_HASH_LEN];
 	uint64_t height;
 	size_t blen;
 	int rc;
@@ -870,9 +920,11 @@ static void propose(node *nd)
 	}
 	pbft_head(nd->cons, head);
 	height = pbft_height(nd->cons) + 1;
+	lie(nd, recs, lens, &k, &lied);
 	rc = ldg_block_build(nd->c->chain_id, height, head,
 			     pbft_view(nd->cons), nd->self, tr_wall_ms(), recs, lens, k, &block,
 			     &blen, hash);
+	free(lied);
 	free(recs);
 	free(lens);
 	if (rc == TR_OK) {
@@ -959,6 +1011,20 @@ static int home_open(node *nd, char *err, size_t errlen)
 			TR_LOG(TR_LOG_WARN,
 			       "msg=\"TRELLIS_TEST_LOSE_GOSSIP is set: submitted records are not gossiped\"");
 	}
+	{
+		const char *lv = getenv("TRELLIS_TEST_LIE");
+		nd->test_lie = LIE_NONE;
+		for (int i = LIE_SIGNATURE; lv && i <= LIE_REPLAY; i++)
+			if (strcmp(lv, lie_names[i]) == 0)
+				nd->test_lie = i;
+		if (lv && nd->test_lie == LIE_NONE) {
+			snprintf(err, errlen,
+				 "TRELLIS_TEST_LIE: unknown lie '%.40s' (signature, duplicate or replay)", lv);
+			return TR_EINVAL;
+		}
+		if (lv)
+			TR_LOG(TR_LOG_WARN, "msg=\"TRELLIS_TEST_LIE is set: this node's proposals lie\" lie=%s", lv);
+	}
 	tr_log_set_node(nd->c->partners[idx].name);
 	if (node_home_path(path, sizeof(path), home, "data"))
 		goto toolong;
@@ -1043,6 +1109,7 @@ static void node_free(node *nd)
 	}
 	mp_fini(&nd->mp);
 	free(nd->proposed);
+	free(nd->test_replay);
 	pbft_free(nd->cons);
 	ldg_close(nd->ledger);
 	ldg_checked_free(nd->checked);

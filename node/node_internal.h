@@ -225,6 +225,9 @@ struct node {
 	uint64_t regossip_check;  /* when regossip() last ran */
 	bool test_lose_gossip; /* TRELLIS_TEST_LOSE_GOSSIP: first gossip never leaves (t0360) */
 	int test_gossip_only;  /* ... =NAME: to that partner only, never again; else -1 */
+	int test_lie;          /* TRELLIS_TEST_LIE: what its proposals get wrong (t0370) */
+	uint8_t *test_replay;  /* ... =replay: a record of the last block it committed */
+	size_t test_replay_len;
 	uint64_t last_tick_ms;
 	uint64_t last_height_ms;             /* last height announcement */
 	uint64_t pushed_ms[TR_PARTNERS_MAX]; /* last blocks pushed to each peer */
