@@ -4,7 +4,7 @@
 #   make chaos                          CHAOS_SEEDS (3 random seeds), CHAOS_ROUNDS (10) rounds each
 #   make chaos SEED=N [CHAOS_ROUNDS=R]  replay one seed: the same faults in the same order
 #   make chaos CHAOS_SEEDS="1 2 3"      those seeds, one fresh testnet each
-#   make chaos CHAOS_FAULTS="kill pause" only those faults (kill pause wipe primary twodown)
+#   make chaos CHAOS_FAULTS="kill pause" only those faults (kill pause wipe primary twodown liar)
 #   make chaos-asan [SEED=N ...]        the same with the make asan build (build/asan/bin)
 CHAOS_ROUNDS ?= 10
 CHAOS_SEEDS  ?=

@@ -9,6 +9,9 @@
 #   pause    SIGSTOP a node for 2-12 s, SIGCONT
 #   wipe     SIGKILL a backup, remove its data folder, restart it
 #   primary  restart the primary (SIGTERM or SIGKILL, chosen by the seed)
+#   liar     the primary restarts lying for 4-11 s (TRELLIS_TEST_LIE: a bad
+#            signature, a record twice, or a record already on the chain,
+#            chosen by the seed), then restarts honest
 #   twodown  SIGKILL two nodes: no commit may happen while they are down;
 #            then both come back
 # At most one node is faulty at a time, except in twodown. After each
@@ -23,7 +26,7 @@
 #   - no node exited but those the soak killed or stopped (each node's exit
 #     status is recorded), no sanitizer report or assertion in a node.log,
 #     and no line that only a bug or a faulty partner causes (a proposal
-#     refused, an error)
+#     refused, an error; a refused proposal is the liar's while it lies)
 # and at the end: the nodes stop on SIGTERM with status 0, and no process
 # the soak started is left.
 #
@@ -49,7 +52,7 @@ fi
 SEED=${SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 ROUNDS=${ROUNDS:-10}
 FAULTS_SET=${FAULTS:-}
-FAULTS=${FAULTS:-"kill pause wipe primary twodown"}
+FAULTS=${FAULTS:-"kill pause wipe primary twodown liar"}
 N=4
 ROUND=0
 WRAPS=""       # the subshells that wait for each node and record its exit
@@ -210,6 +213,27 @@ fault_twodown() {
 	if [ $RND = 0 ]; then node_start $a; node_start $b; else node_start $b; node_start $a; fi
 }
 
+# liar: the primary restarts lying, then honest again. The lines every
+# node logs meanwhile are the lie's window (logs_ok).
+fault_liar() {
+	local n lie
+	p=$(primary)
+	rnd 3; lie=$(echo "signature duplicate replay" | cut -d' ' -f$((RND + 1)))
+	rnd 8; d=$((RND + 4))
+	WHAT="primary $p lies ($lie) for ${d}s"
+	for n in 1 2 3 4; do wc -l < "$NET/n$n/node.log" > "$TMP/lie-from-$n"; done
+	node_term "$p"
+	export TRELLIS_TEST_LIE=$lie
+	node_start "$p"
+	unset TRELLIS_TEST_LIE
+	sleep $d
+	node_term "$p"
+	node_start "$p"
+	for n in 1 2 3 4; do
+		echo "$n $(cat "$TMP/lie-from-$n") $(wc -l < "$NET/n$n/node.log")" >> "$TMP/lie-windows"
+	done
+}
+
 # ==== Checks ====
 
 # heal: every node runs and is not paused
@@ -233,15 +257,22 @@ exits_ok() {
 	done < "$TMP/exits"
 }
 
-# Lines no node logs when every partner is honest: a valid proposal refused,
-# an error. A node stopped on SIGTERM logs its waiting clients, not an error.
-SUSPECT='msg="refused proposal"|msg="own proposal does not check"|level=error'
+# suspect LOG N: the lines of node N's log that no node logs while every
+# partner is honest: an error; a proposal refused, or one's own that does
+# not check, outside a liar's window. A node stopped on SIGTERM logs its
+# waiting clients, not an error.
+suspect() {
+	awk -v n="$2" -v w="$TMP/lie-windows" '
+		BEGIN { while ((getline l < w) > 0) { split(l, f, " "); if (f[1] == n) { k++; a[k] = f[2]; b[k] = f[3] } } }
+		{ lie = 0; for (i = 1; i <= k; i++) if (FNR > a[i] && FNR <= b[i]) lie = 1 }
+		/level=error/ || (!lie && /msg="refused proposal"|msg="own proposal does not check"/)' "$1"
+}
 
 logs_ok() {
 	local n
 	for n in 1 2 3 4; do
-		if grep -Eq "$SUSPECT" "$NET/n$n/node.log"; then
-			grep -E "$SUSPECT" "$NET/n$n/node.log" | head -5
+		if [ -n "$(suspect "$NET/n$n/node.log" $n)" ]; then
+			suspect "$NET/n$n/node.log" $n | head -5
 			violation "node $n logs what only a bug or a faulty partner causes"
 		fi
 		clean_log "$NET/n$n/node.log" || violation "sanitizer report in node $n's log"
