@@ -1085,17 +1085,31 @@ static int cert_check(pbft *p, const uint8_t *cert, size_t len, uint64_t *view, 
 		      uint8_t hash[TR_HASH_LEN])
 {
 	Trellis__CommitCertificate *cc;
-	int rc = pbft_cert_check(p->c, cert, len, p->verify, p->verify_ctx, height, hash);
-	if (rc)
-		return rc;
-	/* Counted as checked in bulk: q signatures. */
-	p->st.sigs_checked += p->q;
+	uint64_t v;
+	bool canonical;
+	int rc;
+	if (len > PBFT_OVERHEAD_MAX)
+		return TR_EINVAL;
 	cc = (Trellis__CommitCertificate *)pbft_wire_unpack(
 		&trellis__commit_certificate__descriptor, cert, len);
 	if (!cc)
 		return TR_EINVAL;
-	*view = cc->view;
+	/* The exact bytes protobuf-c packs, as for blocks: the votes do not
+	 * cover the encoding, and a partner serving catch-up could otherwise
+	 * pad the certificate past what the ledger stores
+	 * (LDG_CERT_BYTES_MAX), and the node stops when its store refuses a
+	 * committed block. Packed, 2f+1..n votes take a few KiB. */
+	canonical = tr_pb_canonical(&cc->base, cert, len);
+	v = cc->view;
 	pbft_wire_free(&cc->base);
+	if (!canonical)
+		return TR_EINVAL;
+	rc = pbft_cert_check(p->c, cert, len, p->verify, p->verify_ctx, height, hash);
+	if (rc)
+		return rc;
+	/* Counted as checked in bulk: q signatures. */
+	p->st.sigs_checked += p->q;
+	*view = v;
 	return 0;
 }
 

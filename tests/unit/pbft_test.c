@@ -5,7 +5,9 @@
  * garbage and oversized input is dropped with an error, never an abort;
  * bad configs and corrupt persisted state are refused; on a four-replica
  * network in memory, a replica far behind catches up at about one batch a
- * tick, and one liar claiming far heights cannot keep the others fetching;
+ * tick, and one liar claiming far heights cannot keep the others fetching,
+ * nor make one behind commit a certificate padded past what the ledger
+ * stores;
  * validate() is never asked about a block before the harness has carried
  * out the COMMIT of the block below it (the node validates against its
  * ledger, which only holds what it committed).
@@ -721,6 +723,66 @@ static void test_validate_after_commit_is_carried_out(void **state)
 	cu_free(cl);
 }
 
+/* A lying partner (1) serves block 1 to a replica behind (3) with the
+ * true certificate in other bytes: a 70,000-byte block_hash field in
+ * front of it (the last one wins, so it still verifies). The ledger takes
+ * certificates of at most LDG_CERT_BYTES_MAX, and the node stops when its
+ * store refuses a block consensus committed: the replica must refuse the
+ * padded certificate (as it refuses a padded block, test_block_canonical)
+ * and catch up from the honest replicas, every certificate it commits one
+ * that ldg_cert_check, which ldg_append runs, accepts. */
+static void test_catch_up_cert_canonical(void **state)
+{
+	const bool ahead[CU_N] = {true, true, true, false}, played[CU_N] = {false};
+	const size_t pad = 70000;
+	cluster *cl;
+	cu_entry *e;
+	uint8_t *padded;
+	size_t plen = 0, v;
+	pbft_wire_header hd;
+	pbft_stats st;
+	char why[256];
+	(void)state;
+	cl = cu_new(3, ahead, played);
+	e = &cl->store[1][1];
+	padded = malloc(pad + 8 + e->cert_len);
+	assert_non_null(padded);
+	padded[plen++] = 0x1a; /* field 3, length-delimited */
+	for (v = pad; v >= 0x80; v >>= 7)
+		padded[plen++] = (uint8_t)((v & 0x7f) | 0x80);
+	padded[plen++] = (uint8_t)v;
+	memset(padded + plen, 0xee, pad);
+	plen += pad;
+	memcpy(padded + plen, e->cert, e->cert_len);
+	plen += e->cert_len;
+	/* the votes verify; the ledger refuses its size */
+	assert_int_equal(pbft_wire_block_header(e->block, e->len, 1u << 20, &hd), 0);
+	assert_int_equal(pbft_cert_check(&cl->nt.c, padded, plen, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(ldg_cert_check(&cl->nt.c, padded, plen, 1, hd.hash, why, sizeof why),
+			 TR_ETOOBIG);
+	assert_int_equal(pbft_serve(cl->r[1], (pbft_replica){3}, 1, e->block, e->len, padded, plen), 0);
+	free(padded);
+	cu_actions(cl, 1);
+	cu_deliver(cl);
+	if (pbft_height(cl->r[3]) != 0)
+		fail_msg("replica 3 committed block 1 with the padded certificate");
+	pbft_get_stats(cl->r[3], &st);
+	assert_int_equal(st.dropped_wrong, 1);
+	for (uint32_t t = 0; t < 100 && pbft_height(cl->r[3]) < pbft_height(cl->r[0]); t++) {
+		cu_propose(cl);
+		cu_tick(cl);
+	}
+	assert_true(pbft_height(cl->r[3]) >= 3);
+	for (uint64_t h = 1; h <= cl->top[3]; h++) {
+		const cu_entry *c = &cl->store[3][h];
+		assert_int_equal(pbft_wire_block_header(c->block, c->len, 1u << 20, &hd), 0);
+		if (ldg_cert_check(&cl->nt.c, c->cert, c->cert_len, h, hd.hash, why, sizeof why))
+			fail_msg("replica 3 committed block %llu with a certificate its ledger refuses: %s",
+				 (unsigned long long)h, why);
+	}
+	cu_free(cl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -732,6 +794,7 @@ int main(void)
 		cmocka_unit_test(test_block_canonical),
 		cmocka_unit_test(test_catch_up_pace),
 		cmocka_unit_test(test_far_claim_of_one_liar),
+		cmocka_unit_test(test_catch_up_cert_canonical),
 		cmocka_unit_test(test_validate_after_commit_is_carried_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
