@@ -11,6 +11,7 @@
  */
 #include "node/node_internal.h"
 
+#include "consensus/pbft_wire.h"
 #include "p2p/close.h"
 
 #include <errno.h>
@@ -80,6 +81,11 @@ int node_check_records(const tr_consortium *c, ldg_checked *k, const ProtobufCBi
 	return TR_OK;
 }
 
+Trellis__ApiRequest *node_api_decode(const uint8_t *buf, size_t len)
+{
+	return (Trellis__ApiRequest *)pbft_wire_unpack(&trellis__api_request__descriptor, buf, len);
+}
+
 static void ctx_cb(void *arg)
 {
 	api_ctx *a = arg;
@@ -109,20 +115,21 @@ static void ctx_cb(void *arg)
 		return;
 	}
 	m = nng_aio_get_msg(a->aio);
-	req = trellis__api_request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	req = node_api_decode(nng_msg_body(m), nng_msg_len(m));
 	nng_msg_free(m);
 	if (!req || req->version != 1 ||
 	    (req->body_case != TRELLIS__API_REQUEST__BODY_SUBMIT &&
 	     req->body_case != TRELLIS__API_REQUEST__BODY_STATUS)) {
-		if (req)
-			trellis__api_request__free_unpacked(req, NULL);
+		pbft_wire_free((ProtobufCMessage *)req);
 		TR_LOG(TR_LOG_WARN, "msg=\"rejected request\" reason=malformed");
-		api_reply_error(a, TR_EINVAL, "malformed request (not a version-1 ApiRequest)");
+		api_reply_error(a, TR_EINVAL,
+				"malformed request (not a version-1 ApiRequest of known fields, "
+				"or submit.records too small to be records)");
 		return;
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j) {
-		trellis__api_request__free_unpacked(req, NULL);
+		pbft_wire_free(&req->base);
 		api_reply_error(a, TR_ENOMEM, "out of memory");
 		return;
 	}

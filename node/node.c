@@ -50,7 +50,7 @@ int node_home_path(char *out, size_t outlen, const char *home, const char *file)
 void node_job_free(job *j)
 {
 	if (j->req)
-		trellis__api_request__free_unpacked(j->req, NULL);
+		pbft_wire_free(&j->req->base);
 	free(j->bytes);
 	for (size_t i = 0; j->recs && i < j->nrec; i++)
 		free(j->recs[i]);

@@ -43,7 +43,7 @@ typedef struct job {
 	struct job *next;
 	int kind;
 	api_ctx *ctx;                  /* JOB_API */
-	Trellis__ApiRequest *req;      /* JOB_API (owned) */
+	Trellis__ApiRequest *req;      /* JOB_API (owned: node_api_decode) */
 	uint32_t peer;                 /* JOB_CONSENSUS, JOB_GOSSIP */
 	uint8_t *bytes;                /* JOB_CONSENSUS message (owned) */
 	uint64_t height;               /* JOB_HEIGHT: the peer's height */
@@ -162,6 +162,12 @@ void api_reply_late(api_ctx *a, int code, const char *reason);
 /* Once per node tick: probe the ipc API listener, listen again when it no
  * longer accepts (api.c, "Listener watchdog"). */
 void api_watch(node *nd);
+/* Decode a client's request, or NULL when it is malformed. Bounded
+ * (pbft_wire_unpack: about twice its bytes, unknown fields refused):
+ * unpacked freely, a 64 MiB submit of empty records made protobuf-c
+ * allocate ~2.5 GiB (16 + 32 bytes for each 2-byte record) before
+ * anything counted them. Free with pbft_wire_free. */
+Trellis__ApiRequest *node_api_decode(const uint8_t *buf, size_t len);
 /* Check the records of a submit (form, signer, signature); ids out. */
 int node_check_records(const tr_consortium *c, ldg_checked *k, const ProtobufCBinaryData *recs,
 		       size_t n, uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen) TR_MUST_USE;

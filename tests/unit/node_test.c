@@ -9,6 +9,8 @@
  *   - the per-peer byte bound on queued frames: a peer that fills its
  *     share is refused (and counted) while another peer still gets in,
  *     and what the node thread takes is given back;
+ *   - a client's request is decoded within a bound of its size (a submit
+ *     of millions of empty records is refused, not unpacked);
  *   - catch-up answers (node_serve) against a partner that asks for
  *     blocks again and again and takes none: once its link queue holds
  *     NODE_SERVE_QUEUED_MAX, a request costs no read and no signature;
@@ -23,6 +25,7 @@
 #include "tests/unit/test_util.h"
 
 #include "common/crypto.h"
+#include "consensus/pbft_wire.h"
 #include "ledger/epcis_map.h"
 #include "node/node_internal.h"
 
@@ -152,6 +155,67 @@ static void test_peer_queue_bound(void **state)
 	big.charged = 0;
 	assert_true(node_peer_charge(&nd, &big));
 	pthread_mutex_destroy(&nd.mu);
+}
+
+/* ==== Client requests ==== */
+
+/* A submit of `n` records of `rlen` bytes each (0xab), packed as the CLI
+ * packs one; *len out. */
+static uint8_t *api_submit_bytes(size_t n, size_t rlen, size_t *len)
+{
+	Trellis__ApiRequest req = TRELLIS__API_REQUEST__INIT;
+	Trellis__SubmitRequest sub = TRELLIS__SUBMIT_REQUEST__INIT;
+	ProtobufCBinaryData *recs = calloc(n, sizeof(*recs));
+	uint8_t *rec = malloc(rlen ? rlen : 1), *out;
+	assert_non_null(recs);
+	assert_non_null(rec);
+	memset(rec, 0xab, rlen);
+	for (size_t i = 0; i < n; i++)
+		recs[i] = (ProtobufCBinaryData){.len = rlen, .data = rec};
+	sub.n_records = n;
+	sub.records = recs;
+	req.version = 1;
+	req.body_case = TRELLIS__API_REQUEST__BODY_SUBMIT;
+	req.submit = &sub;
+	*len = trellis__api_request__get_packed_size(&req);
+	out = malloc(*len);
+	assert_non_null(out);
+	assert_int_equal(trellis__api_request__pack(&req, out), *len);
+	free(recs);
+	free(rec);
+	return out;
+}
+
+/* A client's request is decoded within a bound of its size: 8 MiB of
+ * empty records (4 million) unpacked freely took 319 MiB (16 bytes of
+ * ProtobufCBinaryData and 32 of protobuf-c's scan for each 2 bytes), a
+ * 64 MiB request 2.5 GiB, on an NNG thread, before anything counted them.
+ * Requests of real records (hundreds of bytes each) still decode, also a
+ * 100,001-record one, which the checkers then refuse by its count. */
+static void test_api_decode_bounded(void **state)
+{
+	Trellis__ApiRequest *req;
+	uint8_t *buf;
+	size_t len;
+	(void)state;
+	buf = api_submit_bytes((8u << 20) / 2, 0, &len);
+	req = node_api_decode(buf, len);
+	if (req)
+		fail_msg("a request of %zu empty records was unpacked", req->submit->n_records);
+	free(buf);
+	buf = api_submit_bytes(NODE_REQUEST_RECORDS_MAX + 1, 200, &len);
+	req = node_api_decode(buf, len);
+	assert_non_null(req);
+	assert_int_equal(req->body_case, TRELLIS__API_REQUEST__BODY_SUBMIT);
+	assert_int_equal(req->submit->n_records, NODE_REQUEST_RECORDS_MAX + 1);
+	pbft_wire_free(&req->base);
+	free(buf);
+	buf = api_submit_bytes(3, 300, &len);
+	req = node_api_decode(buf, len);
+	assert_non_null(req);
+	assert_int_equal(req->submit->n_records, 3);
+	pbft_wire_free(&req->base);
+	free(buf);
 }
 
 /* ==== Catch-up answers ==== */
@@ -403,6 +467,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mempool_keyed_slots),
 		cmocka_unit_test(test_peer_queue_bound),
+		cmocka_unit_test(test_api_decode_bounded),
 		cmocka_unit_test(test_serve_bounded_by_link),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
