@@ -593,13 +593,12 @@ static int open_ledger_ro(const opts *o, cli_home *h, ldg **l)
 /* Print one event; TR_ENOTFOUND when it is not in the ledger. */
 static int get_one(const opts *o, const cli_home *h, ldg *l, const char *arg)
 {
-	uint8_t id[TR_HASH_LEN], *rec = NULL, *blk = NULL;
-	size_t rlen, blen;
+	uint8_t id[TR_HASH_LEN], *rec = NULL;
+	size_t rlen;
 	uint64_t height;
 	uint32_t pos;
 	Trellis__Record *r = NULL;
 	Trellis__Event *ev = NULL;
-	Trellis__Block *b = NULL;
 	uint8_t bhash[TR_HASH_LEN];
 	char hex[2 * TR_HASH_LEN + 1], bhex[2 * TR_HASH_LEN + 1], sig[2 * TR_SIG_LEN + 1];
 	int rc;
@@ -613,20 +612,18 @@ static int get_one(const opts *o, const cli_home *h, ldg *l, const char *arg)
 		cli_fail("event '%s' not found", arg);
 		return rc;
 	}
-	if (rc || ldg_block_get(l, height, &blk, &blen, NULL, NULL) != TR_OK) {
+	if (rc || ldg_block_hash(l, height, bhash) != TR_OK) {
 		cli_fail("cannot read event '%s': %s", arg, tr_strerror(rc ? rc : TR_EVERIFY));
 		rc = TR_EVERIFY;
 		goto out;
 	}
 	rc = TR_EVERIFY;
-	b = trellis__block__unpack(NULL, blen, blk);
 	r = trellis__record__unpack(NULL, rlen, rec);
 	ev = r ? trellis__event__unpack(NULL, r->event.len, r->event.data) : NULL;
-	if (!b || !r || !ev || r->signer >= h->c->n || r->signature.len != TR_SIG_LEN) {
+	if (!r || !ev || r->signer >= h->c->n || r->signature.len != TR_SIG_LEN) {
 		cli_fail("stored record of event '%s' is damaged; run trellis verify", arg);
 		goto out;
 	}
-	tr_sha256(bhash, b->header.data, b->header.len);
 	tr_hex(hex, id, TR_HASH_LEN);
 	tr_hex(bhex, bhash, TR_HASH_LEN);
 	tr_hex(sig, r->signature.data, TR_SIG_LEN);
@@ -652,10 +649,7 @@ out:
 		trellis__event__free_unpacked(ev, NULL);
 	if (r)
 		trellis__record__free_unpacked(r, NULL);
-	if (b)
-		trellis__block__free_unpacked(b, NULL);
 	free(rec);
-	free(blk);
 	return rc;
 }
 

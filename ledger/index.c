@@ -88,6 +88,24 @@ int ldg__record_next(const uint8_t **p, const uint8_t *end, const uint8_t **rec,
 	return TR_ENOTFOUND;
 }
 
+int ldg__block_header(const uint8_t *b, size_t len, const uint8_t **hdr, size_t *hlen)
+{
+	const uint8_t *p = b, *end = b + len;
+	while (p < end) {
+		uint64_t tag, n;
+		if (!varint(&p, end, &tag) || (tag & 7) != 2 || !varint(&p, end, &n) ||
+		    n > (uint64_t)(end - p))
+			return TR_EVERIFY;
+		p += n;
+		if ((tag >> 3) == 1) {
+			*hdr = p - n;
+			*hlen = (size_t)n;
+			return TR_OK;
+		}
+	}
+	return TR_EVERIFY;
+}
+
 int ldg__retracted_by(ldg *l, MDB_txn *txn, const uint8_t id[TR_HASH_LEN],
 		      uint8_t decl[TR_HASH_LEN])
 {

@@ -78,6 +78,11 @@ void ldg__idx_key(const char *id, char out[LDG_KEY_BUF]);
 int ldg__record_next(const uint8_t **p, const uint8_t *end, const uint8_t **rec,
 		     size_t *len) TR_MUST_USE;
 
+/* The header bytes of a Block's wire format (borrowed); TR_EVERIFY when
+ * malformed or absent. */
+int ldg__block_header(const uint8_t *b, size_t len, const uint8_t **hdr,
+		      size_t *hlen) TR_MUST_USE;
+
 /* The summary of the event at (height, position) into info (query.h),
  * via left empty. TR_ENOTFOUND when the record there has no EPCIS
  * mapping; TR_EVERIFY for a malformed value. */

@@ -84,9 +84,14 @@ int ldg_block_get(ldg *l, uint64_t height, uint8_t **block, size_t *len, uint8_t
 int ldg_event_find(ldg *l, const uint8_t id[TR_HASH_LEN], uint64_t *height,
 		   uint32_t *position) TR_MUST_USE;
 
-/* The record bytes of event id (malloc'd), with its height and position. */
+/* The record bytes of event id (malloc'd), with its height and position.
+ * TR_ENOTFOUND; TR_EVERIFY when the index and the block disagree. */
 int ldg_record_get(ldg *l, const uint8_t id[TR_HASH_LEN], uint8_t **rec, size_t *len,
 		   uint64_t *height, uint32_t *position) TR_MUST_USE;
+
+/* The hash of the block at height (SHA-256 of its stored header bytes).
+ * TR_ENOTFOUND; TR_EVERIFY when the stored block has no header. */
+int ldg_block_hash(ldg *l, uint64_t height, uint8_t hash[TR_HASH_LEN]) TR_MUST_USE;
 
 /* Re-check every block from genesis: header links, block hashes, Merkle
  * roots, certificates, index entries, the stored head; with full, every

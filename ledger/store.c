@@ -11,6 +11,7 @@
  * failed put aborts the whole transaction, so a full map leaves the store
  * as it was.
  */
+#include "ledger/index_internal.h"
 #include "ledger/ledger_internal.h"
 
 #include <errno.h>
@@ -513,38 +514,75 @@ int ldg_event_find(ldg *l, const uint8_t id[TR_HASH_LEN], uint64_t *height, uint
 	return rc;
 }
 
+/* The stored block at height, borrowed from txn's map (valid until txn
+ * ends): no copy of a block that may hold many thousand records. */
+static int block_view(ldg *l, MDB_txn *txn, uint64_t height, MDB_val *v)
+{
+	uint8_t hk[8];
+	MDB_val k;
+	int mrc;
+	tr_be64_put(hk, height);
+	k = mval(hk, 8);
+	mrc = mdb_get(txn, l->dbi[DB_BLOCKS], &k, v);
+	return mrc ? map_rc(mrc) : TR_OK;
+}
+
+/* Reads walk the block's wire format to the one record (or the header)
+ * asked for: `get`, `export` and proofs ask for events one at a time, and
+ * copying and unpacking each event's whole block made them take time
+ * proportional to the events times the block size. */
 int ldg_record_get(ldg *l, const uint8_t id[TR_HASH_LEN], uint8_t **rec, size_t *len,
 		   uint64_t *height, uint32_t *position)
 {
+	MDB_txn *txn;
+	MDB_val v;
+	const uint8_t *p, *end, *r = NULL;
+	size_t rl = 0;
 	uint64_t h;
 	uint32_t pos;
-	uint8_t *b;
-	size_t bl;
-	Trellis__Block *blk;
-	int rc = ldg_event_find(l, id, &h, &pos);
-	if (rc)
-		return rc;
-	rc = ldg_block_get(l, h, &b, &bl, NULL, NULL);
-	if (rc)
-		return rc == TR_ENOTFOUND ? TR_EVERIFY : rc;
-	blk = trellis__block__unpack(NULL, bl, b);
-	free(b);
-	if (!blk || pos >= blk->n_records) {
-		if (blk)
-			trellis__block__free_unpacked(blk, NULL);
-		return TR_EVERIFY;
+	int rc;
+
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	rc = event_find_txn(l, txn, id, &h, &pos);
+	if (rc == TR_OK && (rc = block_view(l, txn, h, &v)) == TR_ENOTFOUND)
+		rc = TR_EVERIFY; /* indexed, but its block is missing */
+	if (rc == TR_OK) {
+		p = v.mv_data;
+		end = p + v.mv_size;
+		for (uint32_t i = 0; rc == TR_OK && i <= pos; i++)
+			rc = ldg__record_next(&p, end, &r, &rl);
+		if (rc)
+			rc = TR_EVERIFY; /* fewer records than the index says */
 	}
-	*rec = malloc(blk->records[pos].len);
-	if (!*rec) {
-		trellis__block__free_unpacked(blk, NULL);
-		return TR_ENOMEM;
+	if (rc == TR_OK && !(*rec = malloc(rl ? rl : 1)))
+		rc = TR_ENOMEM;
+	if (rc == TR_OK) {
+		memcpy(*rec, r, rl);
+		*len = rl;
+		*height = h;
+		*position = pos;
 	}
-	memcpy(*rec, blk->records[pos].data, blk->records[pos].len);
-	*len = blk->records[pos].len;
-	*height = h;
-	*position = pos;
-	trellis__block__free_unpacked(blk, NULL);
-	return TR_OK;
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int ldg_block_hash(ldg *l, uint64_t height, uint8_t hash[TR_HASH_LEN])
+{
+	MDB_txn *txn;
+	MDB_val v;
+	const uint8_t *hdr;
+	size_t hl;
+	int rc;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	rc = block_view(l, txn, height, &v);
+	if (rc == TR_OK)
+		rc = ldg__block_header(v.mv_data, v.mv_size, &hdr, &hl);
+	if (rc == TR_OK)
+		tr_sha256(hash, hdr, hl);
+	mdb_txn_abort(txn);
+	return rc;
 }
 
 /* The database db holds exactly want entries: TR_EVERIFY otherwise, err

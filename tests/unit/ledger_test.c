@@ -617,6 +617,11 @@ static void test_append_read(void **state)
 		assert_memory_equal(cert, blocks[b].cert, cert_len);
 		free(block);
 		free(cert);
+		{
+			uint8_t bh[TR_HASH_LEN];
+			assert_int_equal(ldg_block_hash(fx->l, b + 1, bh), TR_OK);
+			assert_memory_equal(bh, blocks[b].hash, TR_HASH_LEN);
+		}
 		for (size_t i = 0; i < recs[b].n; i++) {
 			h = 0;
 			pos = 99;
@@ -643,6 +648,10 @@ static void test_append_read(void **state)
 	}
 	assert_int_equal(secp, fx->n > 1);
 	assert_int_equal(ldg_block_get(fx->l, 4, &block, &len, NULL, NULL), TR_ENOTFOUND);
+	{
+		uint8_t bh[TR_HASH_LEN];
+		assert_int_equal(ldg_block_hash(fx->l, 4, bh), TR_ENOTFOUND);
+	}
 	verify_ok(fx, 3);
 
 	/* Everything survives a close. */
