@@ -201,14 +201,13 @@ static void do_status(node *nd, job *j)
 
 /* ==== Submits and gossip ==== */
 
-static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
+/* One gossip frame of recs[0..n) to every partner (or the one the test
+ * switch names). */
+static void gossip_frame(node *nd, const ProtobufCBinaryData *recs, size_t n, uint32_t primary)
 {
 	Link__Gossip g = LINK__GOSSIP__INIT;
 	uint8_t *buf;
 	size_t len;
-	uint32_t primary;
-	if (!nd->link || (nd->test_lose_gossip && nd->test_gossip_only < 0))
-		return;
 	g.n_records = n;
 	g.records = (ProtobufCBinaryData *)(uintptr_t)recs;
 	len = link__gossip__get_packed_size(&g);
@@ -216,7 +215,6 @@ static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
 	if (!buf)
 		return;
 	link__gossip__pack(&g, buf);
-	primary = pbft_primary_of(nd->cons, pbft_view(nd->cons)).v;
 	for (uint32_t i = 0; i < nd->c->n; i++) {
 		if (nd->test_gossip_only >= 0 && i != (uint32_t)nd->test_gossip_only)
 			continue;
@@ -226,6 +224,29 @@ static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
 			nd->gossip_refused = true;
 	}
 	free(buf);
+}
+
+/* A submit's records to the partners, in frames of at most
+ * NODE_GOSSIP_FRAME_BYTES: a submit may be larger than a link frame
+ * (P2P_FRAME_MAX), which the link would refuse whole. */
+static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
+{
+	uint32_t primary;
+	size_t first = 0, bytes = 0;
+	if (!nd->link || (nd->test_lose_gossip && nd->test_gossip_only < 0))
+		return;
+	primary = pbft_primary_of(nd->cons, pbft_view(nd->cons)).v;
+	for (size_t i = 0; i < n; i++) {
+		size_t cost = recs[i].len + 16; /* field tag and length */
+		if (i > first && bytes + cost > NODE_GOSSIP_FRAME_BYTES) {
+			gossip_frame(nd, recs + first, i - first, primary);
+			first = i;
+			bytes = 0;
+		}
+		bytes += cost;
+	}
+	if (n > first)
+		gossip_frame(nd, recs + first, n - first, primary);
 }
 
 /* The smallest index whose event id already appeared earlier in ids; n

@@ -35,6 +35,7 @@ typedef struct {
 #define NODE_JOBS_MAX 100000                 /* jobs queued for the node thread */
 #define NODE_PEER_QUEUE_BYTES_MAX (2 * (size_t)P2P_FRAME_MAX) /* one peer's queued frames */
 #define NODE_REGOSSIP_RECORDS_MAX 2000      /* records in one re-sent gossip frame */
+#define NODE_GOSSIP_FRAME_BYTES (4u << 20)   /* a submit's gossip goes in frames of at most this */
 #define NODE_CHECKERS_MAX 8                  /* record checker threads */
 
 enum { JOB_API = 1, JOB_CONSENSUS = 2, JOB_GOSSIP = 3, JOB_HEIGHT = 4 };
