@@ -4,8 +4,11 @@
 #include "p2p/close.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
+
+static atomic_bool gave_up; /* a bounded close gave up (p2p_close_gave_up) */
 
 typedef struct {
 	nng_socket sock;
@@ -81,5 +84,12 @@ bool p2p_close_bounded(nng_socket s, unsigned wait_ms)
 	pthread_mutex_unlock(&c->mu);
 	if (done)
 		closer_free(c);
+	else
+		atomic_store(&gave_up, true);
 	return done;
+}
+
+bool p2p_close_gave_up(void)
+{
+	return atomic_load(&gave_up);
 }

@@ -20,4 +20,8 @@
  * exits (the helper thread frees its own state if it ever returns). */
 bool p2p_close_bounded(nng_socket s, unsigned wait_ms);
 
+/* Whether a p2p_close_bounded of this process gave up: NNG's state, and
+ * what its callbacks use, then stays allocated until the process exits. */
+bool p2p_close_gave_up(void);
+
 #endif

@@ -2,11 +2,11 @@
 # t0370-net-liar: a lying partner. The primary proposes well-formed, signed
 # blocks that are wrong inside (TRELLIS_TEST_LIE, a fault-injection switch
 # for tests only): a record whose signature does not check, the same record
-# twice, a record already on the chain. The honest backups refuse
-# to vote for them, the view changes, and the next primary commits the
-# records; the lie is stored nowhere (verify --full on every node), and the
-# liar's own clients' records commit too. Each round makes the primary of
-# the moment the liar, so three partners lie in turn.
+# twice, a record already on the chain. The honest backups refuse to vote
+# for them (at least f+1 of them log it), the view changes, and the next
+# primary commits the records; the lie is stored nowhere (verify --full on
+# every node), and the liar's own clients' records commit too. Each round
+# makes the primary of the moment the liar, so three partners lie in turn.
 . "$(dirname "$0")/lib.sh"
 
 view_of() { $TR --home "$NET/n$1" status --json | perl -MJSON::PP -e 'local $/; print decode_json(<STDIN>)->{view}'; }
@@ -44,7 +44,10 @@ lie_round() {
 		tail -n +$(($(cat "$TMP/lines-$n") + 1)) "$NET/n$n/node.log" |
 			grep "msg=\"refused proposal\"" | grep -q "$3" && refused=$((refused + 1))
 	done
-	is "$refused" 3 "the three honest nodes refused it since ($3)"
+	# f+1 refusals start the view change; the third honest node may move
+	# to the new view before it gets to validate the lie
+	test "$refused" -ge 2
+	ok $? "$refused of the three honest nodes refused it ($3), at least f+1 = 2"
 }
 
 net_up 4
