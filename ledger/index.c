@@ -68,7 +68,11 @@ static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return false;
 }
 
-int ldg__record_next(const uint8_t **p, const uint8_t *end, const uint8_t **rec, size_t *len)
+/* The next field number `field` (length-delimited) of a Block's wire
+ * format between *p and end (advances *p past it); *val borrowed.
+ * TR_ENOTFOUND past the last, TR_EVERIFY when malformed. */
+static int block_field_next(const uint8_t **p, const uint8_t *end, uint64_t field,
+			    const uint8_t **val, size_t *len)
 {
 	/* Block: field 1 header (bytes), field 2 records (repeated bytes).
 	 * Stored blocks passed ldg__parse_block; still, every step is bounded
@@ -79,8 +83,8 @@ int ldg__record_next(const uint8_t **p, const uint8_t *end, const uint8_t **rec,
 		    n > (uint64_t)(end - *p))
 			return TR_EVERIFY;
 		*p += n;
-		if ((tag >> 3) == 2) {
-			*rec = *p - n;
+		if ((tag >> 3) == field) {
+			*val = *p - n;
 			*len = (size_t)n;
 			return TR_OK;
 		}
@@ -88,22 +92,15 @@ int ldg__record_next(const uint8_t **p, const uint8_t *end, const uint8_t **rec,
 	return TR_ENOTFOUND;
 }
 
+int ldg__record_next(const uint8_t **p, const uint8_t *end, const uint8_t **rec, size_t *len)
+{
+	return block_field_next(p, end, 2, rec, len);
+}
+
 int ldg__block_header(const uint8_t *b, size_t len, const uint8_t **hdr, size_t *hlen)
 {
-	const uint8_t *p = b, *end = b + len;
-	while (p < end) {
-		uint64_t tag, n;
-		if (!varint(&p, end, &tag) || (tag & 7) != 2 || !varint(&p, end, &n) ||
-		    n > (uint64_t)(end - p))
-			return TR_EVERIFY;
-		p += n;
-		if ((tag >> 3) == 1) {
-			*hdr = p - n;
-			*hlen = (size_t)n;
-			return TR_OK;
-		}
-	}
-	return TR_EVERIFY;
+	int rc = block_field_next(&b, b + len, 1, hdr, hlen);
+	return rc == TR_ENOTFOUND ? TR_EVERIFY : rc;
 }
 
 int ldg__retracted_by(ldg *l, MDB_txn *txn, const uint8_t id[TR_HASH_LEN],

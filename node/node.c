@@ -879,9 +879,11 @@ static size_t cut(node *nd, const uint8_t **recs, size_t *lens)
 }
 
 /* Make the block about to be built a lie; *copy (free it after the
- * build) holds a record it changed. */
+ * build) holds a record it changed. Logged when the lie could be told
+ * (a replay needs a block committed since the start). */
 static void lie(node *nd, const uint8_t **recs, size_t *lens, size_t *k, uint8_t **copy)
 {
+	bool told = false;
 	*copy = NULL;
 	switch (nd->test_lie) {
 	case LIE_SIGNATURE: /* the last byte of record 0 is its signature's */
@@ -889,6 +891,7 @@ static void lie(node *nd, const uint8_t **recs, size_t *lens, size_t *k, uint8_t
 			memcpy(*copy, recs[0], lens[0]);
 			(*copy)[lens[0] - 1] ^= 1;
 			recs[0] = *copy;
+			told = true;
 		}
 		break;
 	case LIE_DUPLICATE: /* record 0 once more */
@@ -896,19 +899,22 @@ static void lie(node *nd, const uint8_t **recs, size_t *lens, size_t *k, uint8_t
 			recs[*k] = recs[0];
 			lens[*k] = lens[0];
 			(*k)++;
+			told = true;
 		} else if (*k > 1) {
 			recs[*k - 1] = recs[0];
 			lens[*k - 1] = lens[0];
+			told = true;
 		}
 		break;
 	case LIE_REPLAY: /* a record already on the chain, again */
 		if (nd->test_replay) {
 			recs[0] = nd->test_replay;
 			lens[0] = nd->test_replay_len;
+			told = true;
 		}
 		break;
 	}
-	if (nd->test_lie != LIE_NONE)
+	if (told)
 		TR_LOG(TR_LOG_WARN, "msg=\"TRELLIS_TEST_LIE: proposing a lie\" lie=%s",
 		       lie_names[nd->test_lie]);
 }
