@@ -55,7 +55,7 @@ counters() {
 	TRELLIS_BIN=$BIN "$ROOT/testnet/down.sh" "$DIR/net" >/dev/null
 	for i in 1 2 3 4; do
 		echo "  node $i: $(grep 'msg="node stopping"' "$DIR/net/n$i/node.log" |
-			grep -o 'view_changes=[0-9]*\|queue_dropped=[0-9]*\|tx_dropped=[0-9]*\|send_full=[0-9]*\|links_stalled=[0-9]*\|regossip[a-z_]*=[0-9]*' |
+			grep -o 'view_changes=[0-9]*\|queue_dropped=[0-9]*\|tx_dropped=[0-9]*\|send_full=[0-9]*\|links_stalled=[0-9]*\|regossip[a-z_]*=[0-9]*\|served_blocks=[0-9]*' |
 			tr '\n' ' ')"
 	done
 }

@@ -680,8 +680,9 @@ static void set_fatal(node *nd, const char *what, const char *detail)
 	TR_LOG(TR_LOG_ERROR, "msg=\"stopping\" reason=\"%s\"", nd->fatal_why);
 }
 
-void node_serve(node *nd, pbft_replica peer, uint64_t first, uint64_t last)
+uint64_t node_serve(node *nd, pbft_replica peer, uint64_t first, uint64_t last)
 {
+	uint64_t served = 0;
 	/* what waits for peer now, plus what this call queues (the SEND
 	 * actions leave after it returns) */
 	size_t queued = nd->link ? p2p_link_queued(nd->link, peer.v, P2P_KIND_CONSENSUS) : SIZE_MAX;
@@ -700,13 +701,19 @@ void node_serve(node *nd, pbft_replica peer, uint64_t first, uint64_t last)
 		if (rc)
 			break;
 		queued += bl + cl;
+		nd->served_blocks++;
+		nd->served_bytes += bl + cl;
+		served = h;
 	}
+	return served;
 }
 
 /* Height announcements: every second each node tells its peers its
- * height; a node that hears of a peer behind it pushes it the next
- * certified blocks (at most once a second per peer), so a node that comes
- * back while nothing is being committed still catches up. */
+ * height; a node that hears of a peer that was behind it at the peer's
+ * last announcement too and has not moved since pushes it the next
+ * certified blocks (at most every half second per peer), and goes on while
+ * the peer takes them, so a node that comes back while nothing is being
+ * committed still catches up (t0320). */
 #define HEIGHT_EVERY_MS 1000
 
 static void announce_height(node *nd)
@@ -720,16 +727,33 @@ static void announce_height(node *nd)
 
 static void push_to_laggard(node *nd, uint32_t peer, uint64_t their)
 {
-	uint64_t ours = pbft_height(nd->cons), now = tr_mono_ms();
+	uint64_t ours = pbft_height(nd->cons), now = tr_mono_ms(), was_theirs, was_ours;
 	pbft_action a;
-	if (peer >= nd->c->n || their >= ours || now - nd->pushed_ms[peer] < HEIGHT_EVERY_MS)
+	/* one push per half second at most: announcements come every second,
+	 * the half leaves room for their jitter */
+	if (peer >= nd->c->n || now - nd->pushed_ms[peer] < HEIGHT_EVERY_MS / 2)
 		return;
+	was_theirs = nd->heard_theirs[peer];
+	was_ours = nd->heard_ours[peer];
+	nd->heard_theirs[peer] = their;
+	nd->heard_ours[peer] = ours;
+	/* Only a peer that is stuck (behind us at its last announcement too,
+	 * and no higher since), or one that has just reached the last block we
+	 * pushed it and is still behind. Under load a live peer is often a
+	 * block behind at the moment it announces; pushing it that block
+	 * (signed, encrypted, ~1 MB) only to see it dropped as stale cost as
+	 * many bytes as the proposals themselves (bench/RESULTS.md, run 43). */
+	if (their >= ours ||
+	    !((their == was_theirs && was_ours > their) || their == nd->pushed_last[peer])) {
+		nd->pushed_last[peer] = 0;
+		return;
+	}
 	nd->pushed_ms[peer] = now;
 	memset(&a, 0, sizeof(a));
 	a.peer.v = peer;
 	a.first = their + 1;
 	a.last = ours - their > PBFT_FETCH_SPAN_MAX ? their + PBFT_FETCH_SPAN_MAX : ours;
-	node_serve(nd, a.peer, a.first, a.last);
+	nd->pushed_last[peer] = node_serve(nd, a.peer, a.first, a.last);
 }
 
 /* Carry out every queued consensus action, in order. */
@@ -1313,7 +1337,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       "links_refused=%llu handshakes_evicted=%llu bad_frames=%llu queue_dropped=%llu "
 		       "tx_dropped=%llu send_full=%llu batches_out=%llu links_stalled=%llu "
 		       "regossiped=%llu regossip_held=%llu regossip_checked=%llu checked_hits=%llu "
-		       "checked_misses=%llu api_relistens=%llu",
+		       "checked_misses=%llu api_relistens=%llu served_blocks=%llu served_bytes=%llu",
 		       (unsigned long long)pbft_height(nd.cons), (unsigned long long)nd.committed_records,
 		       (unsigned long long)ps.view_changes, (unsigned long long)ps.dropped_malformed,
 		       (unsigned long long)ps.dropped_badsig, (unsigned long long)ps.dropped_stale,
@@ -1325,7 +1349,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       (unsigned long long)ls.batches_out, (unsigned long long)ls.stalled,
 		       (unsigned long long)nd.regossiped, (unsigned long long)nd.again_held,
 		       (unsigned long long)nd.again_checked, (unsigned long long)ck_hits,
-		       (unsigned long long)ck_misses, (unsigned long long)nd.api_relistens);
+		       (unsigned long long)ck_misses, (unsigned long long)nd.api_relistens,
+		       (unsigned long long)nd.served_blocks, (unsigned long long)nd.served_bytes);
 	}
 	if (nd.fatal) {
 		fail_waiters(&nd, TR_EIO, nd.fatal_why);

@@ -139,8 +139,9 @@ void mp_remove(mempool *m, mp_entry *e, wref **waiters);
  * already waits there. A partner that keeps asking without taking what it
  * was sent (or whose link is down) then costs nothing more; one that
  * takes the blocks gets them as fast as its link carries them. When
- * nothing waits, one block goes whatever its size. */
-void node_serve(node *nd, pbft_replica peer, uint64_t first, uint64_t last);
+ * nothing waits, one block goes whatever its size. Returns the last
+ * height sent, 0 if none. */
+uint64_t node_serve(node *nd, pbft_replica peer, uint64_t first, uint64_t last);
 
 /* ==== Client API (api.c) ==== */
 
@@ -229,6 +230,7 @@ struct node {
 	bool gossip_refused; /* the primary's link queue refused gossip since then */
 	uint64_t again_held;    /* re-sent records received that this node held: dropped unchecked */
 	uint64_t again_checked; /* re-sent records received that it lacked: checked as gossip */
+	uint64_t served_blocks, served_bytes; /* certified blocks sent to peers behind it */
 	uint64_t regossip_check;  /* when regossip() last ran */
 	bool test_lose_gossip; /* TRELLIS_TEST_LOSE_GOSSIP: first gossip never leaves (t0360) */
 	int test_gossip_only;  /* ... =NAME: to that partner only, never again; else -1 */
@@ -238,6 +240,9 @@ struct node {
 	uint64_t last_tick_ms;
 	uint64_t last_height_ms;             /* last height announcement */
 	uint64_t pushed_ms[TR_PARTNERS_MAX]; /* last blocks pushed to each peer */
+	/* each peer's last height announcement, and ours when it came */
+	uint64_t heard_theirs[TR_PARTNERS_MAX], heard_ours[TR_PARTNERS_MAX];
+	uint64_t pushed_last[TR_PARTNERS_MAX]; /* last block of the last push, 0: none */
 };
 
 #endif
