@@ -6,6 +6,7 @@
 #   make demo       the farm-to-shelf story on a 4-partner testnet
 #   make bench      the one-partner ingest benchmark
 #   make bench-net  the 4-node network benchmark (with an etcd reference)
+#   make bench-bulk two 50,000-record submits under a paced load
 #   make install    PREFIX=/usr/local DESTDIR=
 .DELETE_ON_ERROR:
 # keep generated headers and test objects (they are not intermediate to us)
@@ -132,6 +133,9 @@ demo: $(PROGS)
 bench-net: $(PROGS) $(BUILD)/bench/netload
 	TRELLIS_BIN=$(abspath $(BIN)) NETLOAD=$(abspath $(BUILD)/bench/netload) sh bench/net.sh
 
+bench-bulk: $(PROGS) $(BUILD)/bench/netload
+	TRELLIS_BIN=$(abspath $(BIN)) NETLOAD=$(abspath $(BUILD)/bench/netload) sh bench/bulk.sh
+
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
@@ -139,6 +143,6 @@ install: $(PROGS)
 clean:
 	rm -rf build bin
 
-.PHONY: all unit integration test asan valgrind bench bench-net demo install clean
+.PHONY: all unit integration test asan valgrind bench bench-net bench-bulk demo install clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -54,28 +54,47 @@ void api_reply_late(api_ctx *a, int code, const char *reason)
 	api_reply(a, &rep);
 }
 
-int node_check_records(const tr_consortium *c, ldg_checked *k, const ProtobufCBinaryData *recs,
-		       size_t n, uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen)
+int node_check_count(size_t n, uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen)
 {
-	char r[256];
-	uint8_t(*v)[TR_HASH_LEN];
 	if (n == 0 || n > NODE_REQUEST_RECORDS_MAX) {
 		snprintf(why, whylen, "a submit carries 1..%d records, not %zu",
 			 NODE_REQUEST_RECORDS_MAX, n);
 		return TR_EINVAL;
 	}
-	v = malloc(n * TR_HASH_LEN);
-	if (!v) {
+	*ids = malloc(n * TR_HASH_LEN);
+	if (!*ids) {
 		snprintf(why, whylen, "out of memory checking %zu records", n);
 		return TR_ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++) {
-		int rc = ldg_record_check_once(c, k, recs[i].data, recs[i].len, 0, v[i], r, sizeof(r));
+	return TR_OK;
+}
+
+int node_check_range(const tr_consortium *c, ldg_checked *k, const ProtobufCBinaryData *recs,
+		     size_t from, size_t to, uint8_t (*ids)[TR_HASH_LEN], char *why, size_t whylen)
+{
+	char r[256];
+	for (size_t i = from; i < to; i++) {
+		int rc = ldg_record_check_once(c, k, recs[i].data, recs[i].len, 0, ids[i], r,
+					       sizeof(r));
 		if (rc) {
 			snprintf(why, whylen, "record %zu: %s", i, r);
-			free(v);
 			return rc;
 		}
+	}
+	return TR_OK;
+}
+
+int node_check_records(const tr_consortium *c, ldg_checked *k, const ProtobufCBinaryData *recs,
+		       size_t n, uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen)
+{
+	uint8_t(*v)[TR_HASH_LEN];
+	int rc = node_check_count(n, &v, why, whylen);
+	if (rc)
+		return rc;
+	rc = node_check_range(c, k, recs, 0, n, v, why, whylen);
+	if (rc) {
+		free(v);
+		return rc;
 	}
 	*ids = v;
 	return TR_OK;

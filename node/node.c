@@ -756,7 +756,28 @@ static void push_to_laggard(node *nd, uint32_t peer, uint64_t their)
 	nd->pushed_last[peer] = node_serve(nd, a.peer, a.first, a.last);
 }
 
-/* Carry out every queued consensus action, in order. */
+/* Say when this replica leaves a view or enters one (once per change;
+ * not each catch-up): an operator reading one node's log sees when and
+ * at which height it suspected its primary, and which view it joined. */
+static void log_view(node *nd)
+{
+	pbft_mode m = pbft_get_mode(nd->cons);
+	uint64_t v = pbft_view(nd->cons);
+	bool in_vc = m == PBFT_MODE_VIEW_CHANGE;
+	if (v == nd->logged_view && in_vc == nd->logged_vc)
+		return;
+	if (in_vc)
+		TR_LOG(TR_LOG_WARN, "msg=\"view change\" to_view=%llu height=%llu",
+		       (unsigned long long)v, (unsigned long long)pbft_height(nd->cons));
+	else
+		TR_LOG(TR_LOG_INFO, "msg=\"new view\" view=%llu primary=%s height=%llu",
+		       (unsigned long long)v,
+		       nd->c->partners[pbft_primary_of(nd->cons, v).v].name,
+		       (unsigned long long)pbft_height(nd->cons));
+	nd->logged_view = v;
+	nd->logged_vc = in_vc;
+}
+
 /* Write a held PERSIST blob (see run_actions). */
 static void flush_persist(node *nd, pbft_action *held)
 {
@@ -836,6 +857,7 @@ static void run_actions(node *nd)
 	}
 	flush_persist(nd, &held);
 	pbft_action_fini(&held);
+	log_view(nd);
 }
 
 /* Drop one pending record that can no longer be committed (its EPCIS
@@ -1194,22 +1216,31 @@ static void fail_waiters(node *nd, int code, const char *why)
 
 static void handle_job(node *nd, job *j)
 {
+	uint64_t t0;
 	switch (j->kind) {
 	case JOB_API:
-		if (j->req->body_case == TRELLIS__API_REQUEST__BODY_STATUS)
+		if (j->req->body_case == TRELLIS__API_REQUEST__BODY_STATUS) {
 			do_status(nd, j);
-		else
-			do_submit(nd, j);
+			break;
+		}
+		t0 = tr_mono_ms();
+		do_submit(nd, j);
+		TR_LOG(TR_LOG_DEBUG, "msg=\"submit taken\" records=%zu ms=%llu",
+		       j->req->submit->n_records, (unsigned long long)(tr_mono_ms() - t0));
 		break;
 	case JOB_CONSENSUS:
 		(void)pbft_step(nd->cons, (pbft_replica){j->peer}, j->bytes, j->len);
 		run_actions(nd);
 		break;
 	case JOB_GOSSIP:
+		t0 = tr_mono_ms();
 		if (j->again)
 			do_gossip_again(nd, j);
 		else
 			do_gossip(nd, j);
+		TR_LOG(TR_LOG_DEBUG, "msg=\"gossip taken\" peer=%s records=%zu ms=%llu",
+		       nd->c->partners[j->peer].name, j->nrec,
+		       (unsigned long long)(tr_mono_ms() - t0));
 		break;
 	case JOB_HEIGHT:
 		push_to_laggard(nd, j->peer, j->height);
@@ -1270,6 +1301,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 	       nd.api_url, nd.c->partners[nd.self].address, nd.c->n, nd.c->f,
 	       (unsigned long long)pbft_view(nd.cons), (unsigned long long)pbft_height(nd.cons),
 	       tr_hex(hex, head, TR_HASH_LEN));
+	nd.logged_view = pbft_view(nd.cons); /* log_view(): changes from here on */
+	nd.logged_vc = pbft_get_mode(nd.cons) == PBFT_MODE_VIEW_CHANGE;
 
 	nd.last_tick_ms = tr_mono_ms();
 	while (!*stop && !nd.fatal) {

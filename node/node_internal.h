@@ -37,6 +37,7 @@ typedef struct {
 #define NODE_REGOSSIP_RECORDS_MAX 2000      /* records in one re-sent gossip frame */
 #define NODE_GOSSIP_FRAME_BYTES (4u << 20)   /* a submit's gossip goes in frames of at most this */
 #define NODE_CHECKERS_MAX 8                  /* record checker threads */
+#define NODE_CHECK_SLICE 256                 /* a submit's records checked before others' turn */
 
 enum { JOB_API = 1, JOB_CONSENSUS = 2, JOB_GOSSIP = 3, JOB_HEIGHT = 4 };
 
@@ -54,6 +55,7 @@ typedef struct job {
 	uint8_t (*ids)[TR_HASH_LEN];   /* submit / gossip: event id of each record */
 	size_t nrec;
 	size_t charged;                /* bytes charged to peer (node_peer_charge) */
+	size_t checked_n;              /* JOB_API: records checked so far (check.c) */
 	bool again;                    /* JOB_GOSSIP: a re-send, still unchecked in bytes */
 } job;
 
@@ -80,6 +82,8 @@ void node_peer_release(node *nd, job *j);
  * j->bytes are checked) for the checkers; they pass it on to the node
  * thread in order per partner, or refuse it. */
 void node_check_push(node *nd, job *j);
+/* Start the checkers: nd->checkers_want of them, or one per core (at most
+ * NODE_CHECKERS_MAX) when it is 0. */
 int node_checkers_start(node *nd, char *err, size_t errlen) TR_MUST_USE;
 /* Stop and join the checkers; jobs still queued stay (node_checks_free). */
 void node_checkers_stop(node *nd);
@@ -173,6 +177,14 @@ Trellis__ApiRequest *node_api_decode(const uint8_t *buf, size_t len);
 /* Check the records of a submit (form, signer, signature); ids out. */
 int node_check_records(const tr_consortium *c, ldg_checked *k, const ProtobufCBinaryData *recs,
 		       size_t n, uint8_t (**ids)[TR_HASH_LEN], char *why, size_t whylen) TR_MUST_USE;
+/* The same in parts: node_check_count checks n (1..NODE_REQUEST_RECORDS_MAX)
+ * and allocates *ids; node_check_range checks records [from, to) into
+ * ids[from..to). why names the first bad record by its index in recs. */
+int node_check_count(size_t n, uint8_t (**ids)[TR_HASH_LEN], char *why,
+		     size_t whylen) TR_MUST_USE;
+int node_check_range(const tr_consortium *c, ldg_checked *k, const ProtobufCBinaryData *recs,
+		     size_t from, size_t to, uint8_t (*ids)[TR_HASH_LEN], char *why,
+		     size_t whylen) TR_MUST_USE;
 
 /* ==== The node ==== */
 
@@ -216,6 +228,7 @@ struct node {
 	bool check_stop;
 	pthread_t checkers[NODE_CHECKERS_MAX];
 	size_t ncheckers;
+	size_t checkers_want; /* 0: one per core (tests set it) */
 
 	mempool mp;
 	uint8_t validated[TR_HASH_LEN]; /* last block this node validated */
@@ -231,6 +244,8 @@ struct node {
 	uint64_t again_held;    /* re-sent records received that this node held: dropped unchecked */
 	uint64_t again_checked; /* re-sent records received that it lacked: checked as gossip */
 	uint64_t served_blocks, served_bytes; /* certified blocks sent to peers behind it */
+	uint64_t logged_view; /* the view and mode log_view() last logged */
+	bool logged_vc;
 	uint64_t regossip_check;  /* when regossip() last ran */
 	bool test_lose_gossip; /* TRELLIS_TEST_LOSE_GOSSIP: first gossip never leaves (t0360) */
 	int test_gossip_only;  /* ... =NAME: to that partner only, never again; else -1 */

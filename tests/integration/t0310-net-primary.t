@@ -25,6 +25,12 @@ ok $? "commits continue without the primary"
 ok $? "through the remaining clients"
 v1=$(view_of "$q")
 test "$v1" -gt "$v0"; ok $? "the view changed ($v0 -> $v1)"
+# someone asked to leave first (a node may join the new view straight from
+# a certificate of it, without asking)
+cat "$NET"/n*/node.log | grep -q "msg=\"view change\" to_view=$((v0 + 1)) "
+ok $? "a node logs that it asked to leave view $v0"
+grep -q "msg=\"new view\" view=$v1 primary=node$((v1 % 4 + 1)) " "$NET/n$q/node.log"
+ok $? "node $q logs the view it joined and its primary"
 "$ROOT/testnet/restart.sh" "$p" "$NET" >/dev/null
 ok $? "old primary restarts"
 wait_acks $live 10

@@ -462,6 +462,161 @@ static void test_serve_bounded_by_link(void **state)
 	tu_rm_rf(home);
 }
 
+/* ==== The checkers: a large submit takes turns ==== */
+
+#define SLICED_RECORDS (4 * NODE_CHECK_SLICE) /* a submit of four slices */
+
+/* n distinct signed records of partner 0 (ids out). */
+static ProtobufCBinaryData *sliced_records(const tr_consortium *c, tr_key *key, size_t n,
+					   uint8_t (*ids)[TR_HASH_LEN])
+{
+	ProtobufCBinaryData *recs = calloc(n, sizeof(*recs));
+	assert_non_null(recs);
+	for (size_t i = 0; i < n; i++) {
+		char text[512], err[256];
+		json_error_t je;
+		json_t *j;
+		uint8_t *ev;
+		size_t evlen;
+		snprintf(text, sizeof(text),
+			 "{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-01-01T00:00:00Z\","
+			 "\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"OBSERVE\","
+			 "\"epcList\":[\"urn:epc:id:sgtin:0614141.107346.%zu\"]}",
+			 i);
+		j = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+		assert_non_null(j);
+		if (ep_map_event(NULL, NULL, j, "event", &ev, &evlen, NULL, err, sizeof(err)) != TR_OK)
+			fail_msg("ep_map_event: %s", err);
+		json_decref(j);
+		assert_int_equal(ldg_record_build(key, 0, c->chain_id, ev, evlen, &recs[i].data,
+						  &recs[i].len, ids[i]),
+				 TR_OK);
+		free(ev);
+	}
+	return recs;
+}
+
+/* With one checker working through a submit of four slices, a partner's
+ * frame that arrives meanwhile reaches the node thread before the submit
+ * does: the submit goes back to its FIFO after each NODE_CHECK_SLICE
+ * records (before, it held the checker to its end: ~7 s for 100,000
+ * records). The submit still arrives whole, each record's event id in its
+ * place; a bad record in a later slice is named by its index. */
+static void test_submit_checked_in_slices(void **state)
+{
+	node nd;
+	tr_key *keys[2];
+	tr_consortium *c = serve_consortium(keys);
+	uint8_t(*want)[TR_HASH_LEN] = malloc(SLICED_RECORDS * TR_HASH_LEN), (*ids)[TR_HASH_LEN];
+	ProtobufCBinaryData *recs;
+	Trellis__ApiRequest req = TRELLIS__API_REQUEST__INIT;
+	Trellis__SubmitRequest sub = TRELLIS__SUBMIT_REQUEST__INIT;
+	uint8_t *bytes;
+	size_t len;
+	uint64_t hits, misses;
+	job *sj = calloc(1, sizeof(*sj)), *pj = calloc(1, sizeof(*pj)), *first, *second;
+	char err[256] = "", why[384];
+	(void)state;
+	assert_non_null(want);
+	assert_non_null(sj);
+	assert_non_null(pj);
+	recs = sliced_records(c, keys[0], SLICED_RECORDS, want);
+	sub.n_records = SLICED_RECORDS;
+	sub.records = recs;
+	req.version = 1;
+	req.body_case = TRELLIS__API_REQUEST__BODY_SUBMIT;
+	req.submit = &sub;
+	len = trellis__api_request__get_packed_size(&req);
+	bytes = malloc(len);
+	assert_non_null(bytes);
+	trellis__api_request__pack(&req, bytes);
+
+	memset(&nd, 0, sizeof(nd));
+	nd.c = c;
+	pthread_mutex_init(&nd.mu, NULL);
+	pthread_cond_init(&nd.cv, NULL);
+	pthread_mutex_init(&nd.check_mu, NULL);
+	pthread_cond_init(&nd.check_cv, NULL);
+	assert_int_equal(ldg_checked_new(c, &nd.checked), TR_OK);
+	nd.checkers_want = 1;
+	if (node_checkers_start(&nd, err, sizeof(err)) != TR_OK)
+		fail_msg("%s", err);
+	assert_int_equal(nd.ncheckers, 1);
+
+	sj->kind = JOB_API;
+	sj->req = node_api_decode(bytes, len);
+	assert_non_null(sj->req);
+	node_check_push(&nd, sj);
+	/* the checker is inside the submit's first slice ... */
+	for (uint64_t t0 = tr_mono_ms();;) {
+		ldg_checked_stats(nd.checked, &hits, &misses);
+		if (misses > 0)
+			break;
+		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
+		usleep(100);
+	}
+	/* ... when partner 1's frame comes */
+	pj->kind = JOB_CONSENSUS;
+	pj->peer = 1;
+	pj->bytes = malloc(1);
+	pj->len = 1;
+	node_check_push(&nd, pj);
+	for (uint64_t t0 = tr_mono_ms();;) {
+		size_t n;
+		pthread_mutex_lock(&nd.mu);
+		n = nd.jobs_count;
+		pthread_mutex_unlock(&nd.mu);
+		if (n == 2)
+			break;
+		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
+		usleep(1000);
+	}
+	node_checkers_stop(&nd);
+	first = nd.jobs_head;
+	second = first->next;
+	assert_ptr_equal(first, pj);
+	assert_ptr_equal(second, sj);
+	assert_null(second->next);
+	assert_int_equal(sj->nrec, SLICED_RECORDS);
+	assert_int_equal(sj->checked_n, SLICED_RECORDS);
+	assert_memory_equal(sj->ids, want, SLICED_RECORDS * TR_HASH_LEN);
+	ldg_checked_stats(nd.checked, &hits, &misses);
+	assert_int_equal(misses, SLICED_RECORDS); /* each record checked once */
+
+	/* a bad signature in the third slice is named by its index */
+	ids = malloc(SLICED_RECORDS * TR_HASH_LEN);
+	assert_non_null(ids);
+	ldg_checked_free(nd.checked);
+	assert_int_equal(ldg_checked_new(c, &nd.checked), TR_OK);
+	recs[2 * NODE_CHECK_SLICE + 7].data[recs[2 * NODE_CHECK_SLICE + 7].len - 1] ^= 1;
+	assert_int_equal(node_check_range(c, nd.checked, recs, 0, 2 * NODE_CHECK_SLICE, ids, why,
+					  sizeof(why)),
+			 TR_OK);
+	assert_int_not_equal(node_check_range(c, nd.checked, recs, 2 * NODE_CHECK_SLICE,
+					      3 * NODE_CHECK_SLICE, ids, why, sizeof(why)),
+			     TR_OK);
+	snprintf(err, sizeof(err), "record %d: ", 2 * NODE_CHECK_SLICE + 7);
+	if (strncmp(why, err, strlen(err)) != 0)
+		fail_msg("why: %s", why);
+
+	node_job_free(pj);
+	node_job_free(sj);
+	free(ids);
+	for (size_t i = 0; i < SLICED_RECORDS; i++)
+		free(recs[i].data);
+	free(recs);
+	free(bytes);
+	free(want);
+	ldg_checked_free(nd.checked);
+	pthread_mutex_destroy(&nd.mu);
+	pthread_cond_destroy(&nd.cv);
+	pthread_mutex_destroy(&nd.check_mu);
+	pthread_cond_destroy(&nd.check_cv);
+	tr_consortium_free(c);
+	tr_key_free(keys[0]);
+	tr_key_free(keys[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -469,6 +624,7 @@ int main(void)
 		cmocka_unit_test(test_peer_queue_bound),
 		cmocka_unit_test(test_api_decode_bounded),
 		cmocka_unit_test(test_serve_bounded_by_link),
+		cmocka_unit_test(test_submit_checked_in_slices),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
