@@ -160,8 +160,9 @@ struct pbft {
 		uint32_t peer;
 		uint64_t sent_at;
 		uint32_t tries;
-		uint64_t from;   /* our height when the request left */
-		uint64_t got_at; /* when a fetched block last came */
+		uint64_t from;        /* our height when the request left */
+		uint64_t got_at;      /* when a fetched block last came, or the request left */
+		uint64_t progress_at; /* when the fetch began or a fetched block last came */
 	} fetch;
 	uint64_t claim[N_MAX]; /* highest height each partner showed, unchecked */
 	uint64_t proved;       /* highest height a checked certificate showed */
@@ -565,6 +566,7 @@ static void want(pbft *p, uint64_t target, uint32_t peer, bool proven)
 	if (!p->fetch.active) {
 		p->fetch.target = goal;
 		p->fetch.tries = 0;
+		p->fetch.progress_at = p->now;
 		issue_fetch(p, peer);
 	} else if (goal > p->fetch.target) {
 		p->fetch.target = goal;
@@ -1664,7 +1666,7 @@ int pbft_deliver_block(pbft *p, uint64_t height, const uint8_t *block, size_t le
 		if (rc)
 			return rc;
 		p->st.caught_up++;
-		p->fetch.got_at = p->now;
+		p->fetch.got_at = p->fetch.progress_at = p->now;
 		progress(p);
 		return 0;
 	}
@@ -1812,7 +1814,7 @@ static void progress(pbft *p)
 			if (advance(p, b->block, b->len, h.hash, b->cert, b->cert_len, cv))
 				break;
 			p->st.caught_up++;
-			p->fetch.got_at = p->now;
+			p->fetch.got_at = p->fetch.progress_at = p->now;
 			drop_buffered(b);
 		}
 		for (int i = 0; i < PBFT_CATCHUP_MAX; i++)
@@ -1917,17 +1919,10 @@ void pbft_tick(pbft *p)
 		if (p->serve_next[i].first <= p->height)
 			serve_request(p, i, p->serve_next[i].first, p->serve_next[i].last);
 	}
-	/* Catch-up: a partner answers with what fits in its link queue, often
-	 * one block of a full chain, not the whole range asked. When blocks of
-	 * the last request came and then none for a tick, ask the same partner
-	 * again from here, instead of waiting for the fetch timeout: under load
-	 * a replica behind caught up one block a second, slower than the chain
-	 * grew (bench-bulk). */
-	if (p->fetch.active && p->height > p->fetch.from && p->height < p->fetch.last &&
-	    p->now - p->fetch.got_at >= 1)
-		issue_fetch(p, p->fetch.peer);
-	/* Catch-up: ask someone else when the answer is late. */
-	else if (p->fetch.active && p->now - p->fetch.sent_at >= p->fetch_ticks) {
+	/* Catch-up: ask someone else when the answer is late (counted from
+	 * the first request to that partner: one that drips a block now and
+	 * then is still left). */
+	if (p->fetch.active && p->now - p->fetch.sent_at >= p->fetch_ticks) {
 		if (++p->fetch.tries >= FETCH_TRIES_MAX || p->n == 1) {
 			p->fetch.active = false;
 			p->fetch.target = p->height;
@@ -1935,19 +1930,33 @@ void pbft_tick(pbft *p)
 			issue_fetch(p, next_fetch_peer(p, p->fetch.peer));
 		}
 	}
+	/* A partner answers with what fits in its link queue, often one block
+	 * of a full chain, not the whole range asked. When blocks of the last
+	 * request came and then none for a tick, ask the same partner again
+	 * from here instead of waiting for the timeout: under load a replica
+	 * behind caught up one block a second, slower than the chain grew
+	 * (bench-bulk). */
+	else if (p->fetch.active && p->height > p->fetch.from && p->height < p->fetch.last &&
+		 p->now - p->fetch.got_at >= 1) {
+		uint64_t first_sent = p->fetch.sent_at;
+		issue_fetch(p, p->fetch.peer);
+		p->fetch.sent_at = first_sent;
+	}
 	/* View-change timer. */
 	if (p->vc_mode) {
 		if (p->vc_armed && p->now - p->timer_start >= timeout_ticks(p))
 			(void)start_view_change(p, p->view + 1);
 	} else {
-		/* While it fetches certified blocks it lacks, a replica waits on
-		 * itself, not on the primary: f+1 partners (one honest) or a
-		 * certificate showed the chain has grown past it, so the view is
-		 * live. Suspecting the primary then only took this replica out
+		/* While it fetches certified blocks it lacks and they come, a
+		 * replica waits on itself, not on the primary: the chain has grown
+		 * past it. Suspecting the primary then only took this replica out
 		 * alone (a lone VIEW-CHANGE the others never follow) after a large
-		 * submit had held its node thread for seconds (bench-bulk). The
-		 * timer runs again once the fetch ends, caught up or given up. */
-		work = (p->pending || p->have_pp) && !p->fetch.active;
+		 * submit had held its node thread for seconds (bench-bulk). A fetch
+		 * that brings nothing for a timeout stops this: 2f+1 COMMITs do not
+		 * mean an honest replica can serve the block (a primary may have
+		 * shown it to some only), and then suspecting is right. */
+		bool fetching = p->fetch.active && p->now - p->fetch.progress_at < timeout_ticks(p);
+		work = (p->pending || p->have_pp) && !fetching;
 		if (!work)
 			p->timer_start = p->now;
 		else if (p->now - p->timer_start >= timeout_ticks(p))
