@@ -3,10 +3,12 @@
 #
 # A 4-node testnet; 16 paced clients submit 10 records per request at
 # 600 records/s over all four nodes for ~40 s; 8 s in, two clients submit
-# 50,000 records each (one request each, ~57 MB) to node 2. Prints how long
-# the bulk submits took, the paced clients' latency, and each node's view
-# changes: with its record checkers held by the bulk submits, a node can
-# miss its partners' proposals and start a view change alone.
+# 50,000 records each (one request each, ~57 MB) to node 2. The paced
+# records are signed with node 1's key, the bulk ones with node 2's: two
+# partners, each with its share of every block. Prints how long the bulk
+# submits took, the paced clients' latency, and each node's view changes:
+# with its record checkers held by the bulk submits, a node can miss its
+# partners' proposals and start a view change alone.
 # Last line: RESULT bulk_s=… paced_p50_ms=… paced_p99_ms=… view_changes=…
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -123,6 +123,13 @@ long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t 
 		       uint64_t sub_allowed);
 #define TR_PB_FIELD(n) ((uint64_t)1 << (n))
 
+/* The value of top-level varint field `field` in the protobuf message
+ * buf[0..len) (the last occurrence wins, as when protobuf-c unpacks; 0
+ * when absent, as proto3 leaves zeros out) into *v, reading only the wire
+ * format. False when the bytes are not a well-formed message (as
+ * tr_pb_count_field) or `field` occurs with another wire type. */
+bool tr_pb_varint_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t *v);
+
 /* v in decimal, NUL-terminated, into out (at least 21 bytes); returns its
  * length. For hot paths where snprintf's format parsing shows. */
 size_t tr_u64_dec(char *out, uint64_t v);

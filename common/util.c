@@ -194,6 +194,42 @@ long tr_pb_count_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t 
 	return count;
 }
 
+bool tr_pb_varint_field(const uint8_t *buf, size_t len, uint32_t field, uint64_t *v)
+{
+	size_t pos = 0;
+	uint64_t found = 0;
+	while (pos < len) {
+		uint64_t tag, x;
+		if (!pb_varint(buf, len, &pos, &tag) || tag >> 3 == 0)
+			return false;
+		switch (tag & 7) {
+		case 0:
+			if (!pb_varint(buf, len, &pos, &x))
+				return false;
+			if (tag >> 3 == field)
+				found = x;
+			continue;
+		case 1: /* fixed64 */
+		case 5: /* fixed32 */
+			x = (tag & 7) == 1 ? 8 : 4;
+			if (len - pos < x)
+				return false;
+			break;
+		case 2:
+			if (!pb_varint(buf, len, &pos, &x) || x > len - pos)
+				return false;
+			break;
+		default:
+			return false;
+		}
+		if (tag >> 3 == field)
+			return false;
+		pos += (size_t)x;
+	}
+	*v = found;
+	return true;
+}
+
 char *tr_hex(char *out, const uint8_t *in, size_t len)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -1,7 +1,9 @@
 /*
- * mempool.c: records checked and waiting for a block, in arrival order,
- * found by event id and by their exact bytes: two open-addressing tables
- * (linear probing, backward-shift deletion) over the same entries.
+ * mempool.c: records checked and waiting for a block, in arrival order
+ * (all of them, and each signer's: blocks are cut from the signers' lists
+ * in turn, mp_take_fair), found by event id and by their exact bytes:
+ * two open-addressing tables (linear probing, backward-shift deletion)
+ * over the same entries.
  * Bounded by NODE_MEMPOOL_RECORDS_MAX / _BYTES_MAX (the caller checks
  * before adding). Node thread only.
  *
@@ -106,10 +108,12 @@ mp_entry *mp_find_bytes(const mempool *m, const uint8_t *rec, size_t len)
 	return NULL;
 }
 
-mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, size_t len)
+mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, size_t len,
+		 uint32_t signer)
 {
 	mp_entry *e = calloc(1, sizeof(*e));
 	TR_ASSERT(m->count < NODE_MEMPOOL_RECORDS_MAX);
+	TR_ASSERT(signer < TR_PARTNERS_MAX);
 	if (!e)
 		return NULL;
 	e->rec = malloc(len ? len : 1);
@@ -131,6 +135,13 @@ mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, 
 	else
 		m->head = e;
 	m->tail = e;
+	e->signer = signer;
+	e->sprev = m->stail[signer];
+	if (m->stail[signer])
+		m->stail[signer]->snext = e;
+	else
+		m->shead[signer] = e;
+	m->stail[signer] = e;
 	m->count++;
 	m->bytes += len;
 	return e;
@@ -160,11 +171,50 @@ void mp_remove(mempool *m, mp_entry *e, wref **waiters)
 		e->next->prev = e->prev;
 	else
 		m->tail = e->prev;
+	if (e->sprev)
+		e->sprev->snext = e->snext;
+	else
+		m->shead[e->signer] = e->snext;
+	if (e->snext)
+		e->snext->sprev = e->sprev;
+	else
+		m->stail[e->signer] = e->sprev;
 	m->count--;
 	m->bytes -= e->len;
 	*waiters = e->waiters;
 	free(e->rec);
 	free(e);
+}
+
+size_t mp_take_fair(const mempool *m, uint32_t first, size_t max_records, size_t max_bytes,
+		    mp_entry **out)
+{
+	mp_entry *cur[TR_PARTNERS_MAX]; /* next record of each signer still in the round */
+	size_t live = 0, k = 0, bytes = 0;
+	for (uint32_t s = 0; s < TR_PARTNERS_MAX; s++) {
+		mp_entry *h = m->shead[(first + s) % TR_PARTNERS_MAX];
+		if (h)
+			cur[live++] = h;
+	}
+	while (live > 0 && k < max_records) {
+		for (size_t i = 0; i < live && k < max_records;) {
+			mp_entry *e = cur[i];
+			if (k == 0 || bytes + e->len <= max_bytes) {
+				out[k++] = e;
+				bytes += e->len;
+				cur[i] = e->snext;
+			} else {
+				cur[i] = NULL; /* this signer's next does not fit: it is done */
+			}
+			if (cur[i]) {
+				i++;
+				continue;
+			}
+			live--;
+			memmove(&cur[i], &cur[i + 1], (live - i) * sizeof(cur[0]));
+		}
+	}
+	return k;
 }
 
 void mp_fini(mempool *m)

@@ -269,6 +269,17 @@ static size_t first_repeat(const uint8_t (*ids)[TR_HASH_LEN], size_t n)
 	return repeat;
 }
 
+/* Whose share of a block a checked record takes: its Record.signer (field
+ * 2, read from the wire without unpacking the record). A checked record
+ * has a partner there; anything else counts as partner 0's. */
+static uint32_t record_signer(const node *nd, const uint8_t *rec, size_t len)
+{
+	uint64_t s;
+	if (!tr_pb_varint_field(rec, len, 2, &s) || s >= nd->c->n)
+		return 0;
+	return (uint32_t)s;
+}
+
 static void do_submit(node *nd, job *j)
 {
 	const Trellis__SubmitRequest *s = j->req->submit;
@@ -353,7 +364,8 @@ static void do_submit(node *nd, job *j)
 		/* a record already pending (gossip, or another client) gets one more waiter */
 		mp_entry *e = mp_find(&nd->mp, w->ids[i]);
 		if (!e)
-			e = mp_add(&nd->mp, w->ids[i], s->records[i].data, s->records[i].len);
+			e = mp_add(&nd->mp, w->ids[i], s->records[i].data, s->records[i].len,
+				   record_signer(nd, s->records[i].data, s->records[i].len));
 		if (!e || mp_attach(e, w, i) != TR_OK) {
 			/* out of memory half-way: the attached entries stay pending, and
 			 * this client is told; its records may still commit */
@@ -397,7 +409,8 @@ static void do_gossip(node *nd, job *j)
 			       nd->c->partners[j->peer].name);
 			return;
 		}
-		if (!mp_add(&nd->mp, j->ids[i], j->recs[i], j->lens[i]))
+		if (!mp_add(&nd->mp, j->ids[i], j->recs[i], j->lens[i],
+			    record_signer(nd, j->recs[i], j->lens[i])))
 			return;
 	}
 }
@@ -888,38 +901,36 @@ static void drop_entry(node *nd, mp_entry *e, int code, const char *why)
 
 #define PROPOSE_RETRIES_MAX 16
 
-/* The first records of the mempool (arrival order, up to the consortium's
- * limits) whose EPCIS rules hold together against the chain; records that
- * fail are dropped. Returns the count, with recs/lens borrowed from the
- * mempool entries. */
-static size_t cut(node *nd, const uint8_t **recs, size_t *lens)
+/* The records of the next block: the mempool's, shared fairly among their
+ * signers (mp_take_fair, up to the consortium's limits), whose EPCIS rules
+ * hold together against the chain; records that fail are dropped. The
+ * signers take turns opening a block. Returns the count, with recs/lens
+ * borrowed from the mempool entries; ents (as large as recs) is scratch. */
+static size_t cut(node *nd, const uint8_t **recs, size_t *lens, mp_entry **ents)
 {
 	const tr_params *p = &nd->c->params;
 	char err[512];
 	for (int tries = 0; tries < PROPOSE_RETRIES_MAX; tries++) {
-		size_t k = 0, bytes = 0, bad;
-		mp_entry *e;
+		size_t k, bad;
 		int rc;
-		for (e = nd->mp.head; e && k < p->block_max_records; e = e->next) {
-			if (k > 0 && bytes + e->len > p->block_max_bytes)
-				break;
-			bytes += e->len;
-			recs[k] = e->rec;
-			lens[k] = e->len;
-			k++;
-		}
+		k = mp_take_fair(&nd->mp, nd->cut_first, p->block_max_records, p->block_max_bytes,
+				 ents);
 		if (k == 0)
 			return 0;
+		for (size_t i = 0; i < k; i++) {
+			recs[i] = ents[i]->rec;
+			lens[i] = ents[i]->len;
+		}
 		rc = ldg_events_admissible(nd->ledger, recs, lens, k, err, sizeof(err));
-		if (rc == TR_OK)
+		if (rc == TR_OK) {
+			nd->cut_first = (ents[0]->signer + 1) % TR_PARTNERS_MAX;
 			return k;
+		}
 		if (sscanf(err, "record %zu", &bad) != 1 || bad >= k) {
 			TR_LOG(TR_LOG_ERROR, "msg=\"cannot check a block's records\" reason=\"%s\"", err);
 			return 0;
 		}
-		for (e = nd->mp.head; bad > 0; bad--)
-			e = e->next;
-		drop_entry(nd, e, rc, err);
+		drop_entry(nd, ents[bad], rc, err);
 	}
 	return 0;
 }
@@ -969,6 +980,7 @@ static void lie(node *nd, const uint8_t **recs, size_t *lens, size_t *k, uint8_t
 static void propose(node *nd)
 {
 	const uint8_t **recs;
+	mp_entry **ents;
 	size_t *lens, k, max = nd->c->params.block_max_records;
 	uint8_t *block = NULL, *lied, hash[TR_HASH_LEN], head[TR_HASH_LEN];
 	uint64_t height;
@@ -977,13 +989,16 @@ static void propose(node *nd)
 
 	recs = malloc(max * sizeof(*recs));
 	lens = malloc(max * sizeof(*lens));
-	if (!recs || !lens) {
+	ents = malloc(max * sizeof(*ents));
+	if (!recs || !lens || !ents) {
 		free(recs);
 		free(lens);
+		free(ents);
 		return;
 	}
 	uint64_t t0 = tr_mono_ms();
-	k = cut(nd, recs, lens);
+	k = cut(nd, recs, lens, ents);
+	free(ents);
 	TR_LOG(TR_LOG_DEBUG, "msg=\"cut block\" records=%zu ms=%llu", k,
 	       (unsigned long long)(tr_mono_ms() - t0));
 	if (k == 0) {

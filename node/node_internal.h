@@ -103,12 +103,15 @@ typedef struct mp_entry {
 	uint8_t *rec; /* owned copy of the record bytes, already checked */
 	size_t len;
 	struct mp_entry *prev, *next; /* arrival order */
+	struct mp_entry *sprev, *snext; /* arrival order among its signer's */
+	uint32_t signer;                 /* Record.signer: whose share of a block it takes */
 	wref *waiters;
 	uint64_t sent_ms; /* when this node last gossiped it, or it arrived */
 } mp_entry;
 
 typedef struct {
 	mp_entry *head, *tail;
+	mp_entry *shead[TR_PARTNERS_MAX], *stail[TR_PARTNERS_MAX]; /* per signer */
 	size_t count, bytes;
 	mp_entry **slots;  /* open addressing by SipHash(key, id) */
 	mp_entry **bslots; /* ... by SipHash(key, record bytes) */
@@ -121,8 +124,19 @@ void mp_fini(mempool *m);
 mp_entry *mp_find(const mempool *m, const uint8_t id[TR_HASH_LEN]);
 /* The entry holding exactly these record bytes, or NULL. */
 mp_entry *mp_find_bytes(const mempool *m, const uint8_t *rec, size_t len);
-/* Add a copy of rec; NULL when out of memory. The id must not be there. */
-mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, size_t len);
+/* Add a copy of rec, signed by partner signer (< TR_PARTNERS_MAX); NULL
+ * when out of memory. The id must not be there. */
+mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, size_t len,
+		 uint32_t signer);
+/* The records of the next block, fairly shared among signers: one record
+ * of each signer with records pending in turn, starting at signer
+ * `first` (then first+1, ... wrapping), each signer's in arrival order,
+ * until max_records are taken or no record of any signer fits in
+ * max_bytes (the first one always goes). A signer with a backlog (a bulk
+ * submit) takes what the others leave, and cannot hold their records back
+ * for more than a block. Entries into out[]; returns their count. */
+size_t mp_take_fair(const mempool *m, uint32_t first, size_t max_records, size_t max_bytes,
+		    mp_entry **out);
 int mp_attach(mp_entry *e, waiter *w, size_t idx) TR_MUST_USE;
 /* Unlink e and free it; its waiter references are handed to *waiters. */
 void mp_remove(mempool *m, mp_entry *e, wref **waiters);
@@ -233,6 +247,7 @@ struct node {
 	mempool mp;
 	uint8_t validated[TR_HASH_LEN]; /* last block this node validated */
 	bool have_validated;
+	uint32_t cut_first;             /* signer whose turn opens the next block cut */
 	uint8_t *proposed;              /* the whole block this node last proposed (owned) */
 	size_t proposed_len;
 	uint64_t committed_records;

@@ -26,6 +26,23 @@ for port in "$@"; do
 done
 i=1; while [ $i -le "$N" ]; do cat "$DIR/n$i/partner.line"; i=$((i + 1)); done |
 	"$TR" consortium create -o "$DIR/consortium.json" >/dev/null
+# TESTNET_PARAMS="block_max_records=100 ...": consortium params other than
+# the defaults (each must be one of the file's params, given as a number)
+if [ -n "${TESTNET_PARAMS:-}" ]; then
+	perl -MJSON::PP -e '
+		my $f = shift; local $/; open(my $in, "<", $f) or die "$f: $!\n";
+		my $c = decode_json(<$in>); close $in;
+		for (@ARGV) {
+			my ($k, $v) = /^([a-z_]+)=([0-9]+)$/ or die "TESTNET_PARAMS: \x27$_\x27 is not name=number\n";
+			exists $c->{params}{$k} or die "TESTNET_PARAMS: no consortium param \x27$k\x27\n";
+			$c->{params}{$k} = $v + 0;
+		}
+		open(my $out, ">", $f) or die "$f: $!\n";
+		print $out JSON::PP->new->canonical->pretty->encode($c);
+		close $out or die "$f: $!\n";' "$DIR/consortium.json" $TESTNET_PARAMS ||
+		die "cannot apply TESTNET_PARAMS to $DIR/consortium.json"
+	echo "consortium params: $TESTNET_PARAMS"
+fi
 i=1
 while [ $i -le "$N" ]; do
 	cp "$DIR/consortium.json" "$DIR/n$i/consortium.json"

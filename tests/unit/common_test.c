@@ -19,6 +19,7 @@
 #include "common/merkle.h"
 #include "common/tr.h"
 #include "proto/link.pb-c.h"
+#include "proto/trellis.pb-c.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1554,6 +1555,61 @@ static void test_pb_count_field(void **state)
 	}
 }
 
+/* tr_pb_varint_field: a Record's signer as protobuf-c packs it (0 is left
+ * out, and read as 0), the last occurrence winning as protobuf-c's unpack
+ * does, and malformed bytes or the field with another wire type refused. */
+static void test_pb_varint_field(void **state)
+{
+	Trellis__Record r = TRELLIS__RECORD__INIT;
+	uint8_t buf[128], sig[64] = {0}, ev[5] = {'e', 'v', 'e', 'n', 't'};
+	uint64_t v = 99;
+	size_t n;
+	(void)state;
+	r.event.data = ev;
+	r.event.len = sizeof(ev);
+	r.signature.data = sig;
+	r.signature.len = sizeof(sig);
+	r.alg = TRELLIS__ALG__ALG_ED25519;
+	for (uint32_t s = 0; s < 300; s += 37) {
+		r.signer = s;
+		n = trellis__record__get_packed_size(&r);
+		assert_true(n <= sizeof(buf));
+		trellis__record__pack(&r, buf);
+		assert_true(tr_pb_varint_field(buf, n, 2, &v));
+		assert_int_equal(v, s);
+		assert_true(tr_pb_varint_field(buf, n, 3, &v));
+		assert_int_equal(v, TRELLIS__ALG__ALG_ED25519);
+		assert_true(tr_pb_varint_field(buf, n, 9, &v)); /* absent */
+		assert_int_equal(v, 0);
+		for (size_t i = 1; i < n; i++) { /* a cut anywhere inside a field */
+			uint64_t w = 7;
+			bool ok = tr_pb_varint_field(buf, i, 2, &w);
+			Trellis__Record *u = trellis__record__unpack(NULL, i, buf);
+			assert_int_equal(ok, u != NULL); /* as protobuf-c's unpack decides */
+			if (u) {
+				assert_int_equal(w, u->signer);
+				trellis__record__free_unpacked(u, NULL);
+			}
+		}
+	}
+	{
+		static const uint8_t twice[] = {0x10, 0x05, 0x0a, 0x01, 'x', 0x10, 0x83, 0x01};
+		static const uint8_t wrong_type[] = {0x12, 0x01, 0x05}; /* field 2 as bytes */
+		static const uint8_t bad_type[] = {0x0b};
+		static const uint8_t field0[] = {0x00, 0x01};
+		Trellis__Record *u = trellis__record__unpack(NULL, sizeof(twice), twice);
+		assert_non_null(u);
+		assert_true(tr_pb_varint_field(twice, sizeof(twice), 2, &v));
+		assert_int_equal(v, 131);
+		assert_int_equal(v, u->signer);
+		trellis__record__free_unpacked(u, NULL);
+		assert_false(tr_pb_varint_field(wrong_type, sizeof(wrong_type), 2, &v));
+		assert_true(tr_pb_varint_field(wrong_type, sizeof(wrong_type), 3, &v));
+		assert_false(tr_pb_varint_field(bad_type, sizeof(bad_type), 2, &v));
+		assert_false(tr_pb_varint_field(field0, sizeof(field0), 2, &v));
+	}
+}
+
 static void test_hex(void **state)
 {
 	static const char *const bad[] = {"0", "abc", "0g", "g0", "0x", " 1", "1 ", "-1", "+1",
@@ -1616,6 +1672,7 @@ int main(void)
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_pb_count_field),
+		cmocka_unit_test(test_pb_varint_field),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -6,6 +6,8 @@
  *     probe run) spread out, and two pools place them differently;
  *     find / remove (backward-shift deletion) stay correct, by id and by
  *     exact record bytes;
+ *   - blocks are cut fairly among signers (mp_take_fair): one signer's
+ *     backlog takes what the others leave, each signer's in arrival order;
  *   - the per-peer byte bound on queued frames: a peer that fills its
  *     share is refused (and counted) while another peer still gets in,
  *     and what the node thread takes is given back;
@@ -67,8 +69,8 @@ static void test_mempool_keyed_slots(void **state)
 	for (size_t i = 0; i < CRAFTED; i++) {
 		memset(ids[i], 0x5a, TR_HASH_LEN);
 		tr_be64_put(ids[i] + 24, i);
-		assert_non_null(mp_add(&a, ids[i], rec, sizeof(rec)));
-		assert_non_null(mp_add(&b, ids[i], rec, sizeof(rec)));
+		assert_non_null(mp_add(&a, ids[i], rec, sizeof(rec), 0));
+		assert_non_null(mp_add(&b, ids[i], rec, sizeof(rec), 0));
 	}
 	/* 2,000 keys in 2^19 slots: runs stay tiny unless the hash is defeated */
 	assert_true(longest_run(&a) < 16);
@@ -90,7 +92,7 @@ static void test_mempool_keyed_slots(void **state)
 	/* by bytes: exactly these bytes, gone once removed */
 	memset(other, 0x77, sizeof(other));
 	{
-		mp_entry *e = mp_add(&a, ids[0], other, sizeof(other)), *f;
+		mp_entry *e = mp_add(&a, ids[0], other, sizeof(other), 0), *f;
 		wref *w = NULL;
 		assert_non_null(e);
 		assert_ptr_equal(mp_find_bytes(&a, other, sizeof(other)), e);
@@ -106,6 +108,99 @@ static void test_mempool_keyed_slots(void **state)
 	}
 	mp_fini(&a);
 	mp_fini(&b);
+}
+
+/* A record for test_take_fair: signer s, sequence number i, len bytes
+ * (its first bytes say whose it is and which). */
+static mp_entry *fair_add(mempool *m, uint32_t s, uint32_t i, size_t len)
+{
+	uint8_t id[TR_HASH_LEN] = {0}, rec[64] = {0};
+	TR_ASSERT(len >= 8 && len <= sizeof(rec));
+	tr_be32_put(id, s);
+	tr_be32_put(id + 4, i);
+	memcpy(rec, id, 8);
+	return mp_add(m, id, rec, len, s);
+}
+
+static uint32_t fair_signer(const mp_entry *e) { return tr_be32_get(e->rec); }
+static uint32_t fair_seq(const mp_entry *e) { return tr_be32_get(e->rec + 4); }
+
+/* mp_take_fair takes exactly the signers want[0..n), in that order */
+static void expect_take(const mempool *m, uint32_t first, size_t max, size_t bytes,
+			const uint32_t *want, size_t n, mp_entry **out)
+{
+	assert_int_equal(mp_take_fair(m, first, max, bytes, out), n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(fair_signer(out[i]), want[i]);
+		assert_int_equal(out[i]->signer, want[i]);
+	}
+}
+
+/* Blocks are shared among signers: one signer's backlog (a bulk submit,
+ * here 1,000 records that came first) takes what the others leave; each
+ * signer's records go in arrival order; the byte limit ends a signer's
+ * turn, not the others'; removed records leave the signer lists sound. */
+static void test_take_fair(void **state)
+{
+	mempool m;
+	mp_entry *out[64];
+	wref *w;
+	(void)state;
+	assert_int_equal(tr_crypto_init(), 0);
+	assert_int_equal(mp_init(&m), TR_OK);
+	assert_int_equal(mp_take_fair(&m, 0, 10, 1 << 20, out), 0);
+	for (uint32_t i = 0; i < 1000; i++)
+		assert_non_null(fair_add(&m, 2, i, 16));
+	for (uint32_t i = 0; i < 3; i++)
+		assert_non_null(fair_add(&m, 0, i, 16));
+	for (uint32_t i = 0; i < 5; i++)
+		assert_non_null(fair_add(&m, 63, i, 16));
+
+	/* 20 records: the three of signer 0 and the five of 63 all go, in
+	 * turn with signer 2's, whose oldest fill the rest */
+	{
+		static const uint32_t want[] = {0, 2, 63, 0, 2, 63, 0, 2, 63, 2, 63, 2, 63, 2, 2, 2, 2, 2, 2, 2};
+		uint32_t next[64] = {0};
+		expect_take(&m, 0, 20, 1 << 20, want, TR_ARRAY_LEN(want), out);
+		for (size_t i = 0; i < TR_ARRAY_LEN(want); i++) /* each signer's in order */
+			assert_int_equal(fair_seq(out[i]), next[want[i]]++);
+	}
+	/* the turn opens at `first` and wraps */
+	expect_take(&m, 3, 4, 1 << 20, (const uint32_t[]){63, 0, 2, 63}, 4, out);
+	/* a byte limit: signer 63's next record (64 bytes) no longer fits after
+	 * 32 bytes, the others' 16-byte ones still do */
+	assert_non_null(fair_add(&m, 63, 5, 64));
+	for (uint32_t i = 0; i < 5; i++) { /* 63's small ones go */
+		uint8_t id[TR_HASH_LEN] = {0};
+		mp_entry *e;
+		tr_be32_put(id, 63);
+		tr_be32_put(id + 4, i);
+		assert_non_null(e = mp_find(&m, id));
+		w = NULL;
+		mp_remove(&m, e, &w);
+	}
+	/* 0 (16), 2 (32), 63: 96 > 90 ends its turn; 0 (48), 2 (64), 0 (80); then
+	 * 2's 16 more would be 96: the end */
+	expect_take(&m, 0, 64, 90, (const uint32_t[]){0, 2, 0, 2, 0}, 5, out);
+	/* alone, a record larger than the limit still goes (a block is never empty) */
+	expect_take(&m, 63, 64, 10, (const uint32_t[]){63}, 1, out);
+	/* remove signer 0's middle record, then all of 2's: the lists stay whole */
+	{
+		uint8_t id[TR_HASH_LEN] = {0};
+		tr_be32_put(id + 4, 1);
+		w = NULL;
+		mp_remove(&m, mp_find(&m, id), &w);
+		while (m.shead[2]) {
+			w = NULL;
+			mp_remove(&m, m.shead[2], &w);
+		}
+		assert_null(m.stail[2]);
+	}
+	expect_take(&m, 0, 64, 1 << 20, (const uint32_t[]){0, 63, 0}, 3, out);
+	assert_int_equal(fair_seq(out[0]), 0);
+	assert_int_equal(fair_seq(out[2]), 2);
+	assert_int_equal(m.count, 3);
+	mp_fini(&m);
 }
 
 static void test_peer_queue_bound(void **state)
@@ -616,6 +711,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mempool_keyed_slots),
+		cmocka_unit_test(test_take_fair),
 		cmocka_unit_test(test_peer_queue_bound),
 		cmocka_unit_test(test_api_decode_bounded),
 		cmocka_unit_test(test_serve_bounded_by_link),
