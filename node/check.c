@@ -119,8 +119,8 @@ static void check_submit(node *nd, job *j)
 	node_job_push(nd, j);
 }
 
-/* A partner's gossip (j->bytes, a link.Gossip): checked records are
- * copied into j->recs; the raw bytes are freed. */
+/* A partner's gossip (j->bytes, a link.Gossip): checked records go into
+ * j->recs; the raw bytes are freed. */
 static void check_gossip(node *nd, job *j)
 {
 	/* bounded, and unknown fields refused, before protobuf-c allocates
@@ -158,11 +158,14 @@ static void check_gossip(node *nd, job *j)
 	if (!j->recs || !j->lens)
 		goto drop;
 	for (size_t i = 0; i < j->nrec; i++) {
-		j->recs[i] = malloc(g->records[i].len ? g->records[i].len : 1);
-		if (!j->recs[i])
+		/* taken from the unpacked message, not copied: protobuf-c
+		 * allocated each record apart (malloc, the default allocator)
+		 * and frees only those left; an empty one has no buffer */
+		if (!(j->recs[i] = g->records[i].data) && !(j->recs[i] = malloc(1)))
 			goto drop;
-		memcpy(j->recs[i], g->records[i].data, g->records[i].len);
 		j->lens[i] = g->records[i].len;
+		g->records[i].data = NULL;
+		g->records[i].len = 0;
 	}
 	link__gossip__free_unpacked(g, NULL);
 	free(j->bytes);

@@ -21,6 +21,13 @@
 #include <sodium.h>
 #include <string.h>
 
+#define STREAMS ((size_t)TR_PARTNERS_MAX * TR_PARTNERS_MAX)
+
+static size_t stream_of(const mp_entry *e)
+{
+	return (size_t)e->origin * TR_PARTNERS_MAX + e->signer;
+}
+
 int mp_init(mempool *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -29,9 +36,11 @@ int mp_init(mempool *m)
 		m->cap <<= 1;
 	m->slots = calloc(m->cap, sizeof(*m->slots));
 	m->bslots = calloc(m->cap, sizeof(*m->bslots));
-	if (!m->slots || !m->bslots) {
-		free(m->slots);
-		free(m->bslots);
+	m->stream_seq = calloc(STREAMS, sizeof(*m->stream_seq));
+	m->stream_ms = calloc(STREAMS, sizeof(*m->stream_ms));
+	m->stream_pending = calloc(STREAMS, sizeof(*m->stream_pending));
+	if (!m->slots || !m->bslots || !m->stream_seq || !m->stream_ms || !m->stream_pending) {
+		mp_fini(m);
 		return TR_ENOMEM;
 	}
 	crypto_shorthash_keygen(m->key);
@@ -109,19 +118,27 @@ mp_entry *mp_find_bytes(const mempool *m, const uint8_t *rec, size_t len)
 }
 
 mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, size_t len,
-		 uint32_t signer)
+		 uint32_t signer, uint32_t origin)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	mp_entry *e;
+	if (!copy)
+		return NULL;
+	memcpy(copy, rec, len);
+	if (!(e = mp_adopt(m, id, copy, len, signer, origin)))
+		free(copy);
+	return e;
+}
+
+mp_entry *mp_adopt(mempool *m, const uint8_t id[TR_HASH_LEN], uint8_t *rec, size_t len,
+		   uint32_t signer, uint32_t origin)
 {
 	mp_entry *e = calloc(1, sizeof(*e));
 	TR_ASSERT(m->count < NODE_MEMPOOL_RECORDS_MAX);
-	TR_ASSERT(signer < TR_PARTNERS_MAX);
+	TR_ASSERT(signer < TR_PARTNERS_MAX && origin < TR_PARTNERS_MAX);
 	if (!e)
 		return NULL;
-	e->rec = malloc(len ? len : 1);
-	if (!e->rec) {
-		free(e);
-		return NULL;
-	}
-	memcpy(e->rec, rec, len);
+	e->rec = rec;
 	e->len = len;
 	memcpy(e->id, id, TR_HASH_LEN);
 	e->ih = keyed(m, id, TR_HASH_LEN);
@@ -136,6 +153,9 @@ mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, 
 		m->head = e;
 	m->tail = e;
 	e->signer = signer;
+	e->origin = origin;
+	e->seq = ++m->next_seq;
+	m->stream_pending[stream_of(e)]++;
 	e->sprev = m->stail[signer];
 	if (m->stail[signer])
 		m->stail[signer]->snext = e;
@@ -179,6 +199,7 @@ void mp_remove(mempool *m, mp_entry *e, wref **waiters)
 		e->snext->sprev = e->sprev;
 	else
 		m->stail[e->signer] = e->sprev;
+	m->stream_pending[stream_of(e)]--;
 	m->count--;
 	m->bytes -= e->len;
 	*waiters = e->waiters;
@@ -217,6 +238,50 @@ size_t mp_take_fair(const mempool *m, uint32_t first, size_t max_records, size_t
 	return k;
 }
 
+void mp_committed(mempool *m, const mp_entry *e, uint64_t now)
+{
+	size_t k = stream_of(e);
+	if (e->seq > m->stream_seq[k])
+		m->stream_seq[k] = e->seq;
+	m->stream_ms[k] = now;
+}
+
+size_t mp_take_resend(mempool *m, uint64_t now, uint64_t wait_own, uint64_t wait_other,
+		      size_t max, size_t max_bytes, mp_entry **out)
+{
+	uint64_t wait_min = wait_own < wait_other ? wait_own : wait_other;
+	size_t k = 0, bytes = 0;
+	for (uint32_t t = 0; t < TR_PARTNERS_MAX && k < max; t++) {
+		uint32_t s = (m->resend_turn + t) % TR_PARTNERS_MAX;
+		uint64_t passed = 0; /* past it, no record of s can have been passed over */
+		bool stalled = false;
+		if (!m->shead[s])
+			continue;
+		for (uint32_t o = 0; o < TR_PARTNERS_MAX; o++) {
+			size_t st = (size_t)o * TR_PARTNERS_MAX + s;
+			if (m->stream_seq[st] > passed)
+				passed = m->stream_seq[st];
+			if (m->stream_pending[st] && now - m->stream_ms[st] >= wait_min)
+				stalled = true;
+		}
+		for (mp_entry *e = m->shead[s]; e && k < max; e = e->snext) {
+			uint64_t wait = e->waiters ? wait_own : wait_other;
+			size_t st = stream_of(e);
+			if (e->seq > passed && !stalled)
+				break;
+			if (now - e->sent_ms < wait ||
+			    (m->stream_seq[st] < e->seq && now - m->stream_ms[st] < wait))
+				continue;
+			if (k > 0 && bytes + e->len > max_bytes)
+				return k;
+			out[k++] = e;
+			bytes += e->len;
+		}
+	}
+	m->resend_turn = (m->resend_turn + 1) % TR_PARTNERS_MAX;
+	return k;
+}
+
 void mp_fini(mempool *m)
 {
 	mp_entry *e = m->head;
@@ -240,5 +305,8 @@ void mp_fini(mempool *m)
 	}
 	free(m->slots);
 	free(m->bslots);
+	free(m->stream_seq);
+	free(m->stream_ms);
+	free(m->stream_pending);
 	memset(m, 0, sizeof(*m));
 }

@@ -105,6 +105,8 @@ typedef struct mp_entry {
 	struct mp_entry *prev, *next; /* arrival order */
 	struct mp_entry *sprev, *snext; /* arrival order among its signer's */
 	uint32_t signer;                 /* Record.signer: whose share of a block it takes */
+	uint32_t origin;                 /* the partner it came from (self: a client's) */
+	uint64_t seq;                    /* arrival order here, from 1 */
 	wref *waiters;
 	uint64_t sent_ms; /* when this node last gossiped it, or it arrived */
 } mp_entry;
@@ -113,6 +115,16 @@ typedef struct {
 	mp_entry *head, *tail;
 	mp_entry *shead[TR_PARTNERS_MAX], *stail[TR_PARTNERS_MAX]; /* per signer */
 	size_t count, bytes;
+	uint64_t next_seq;
+	/* per stream, [origin * TR_PARTNERS_MAX + signer]: the records of one
+	 * signer that one partner passed on reach the primary in one order and
+	 * are cut in it (mp_take_fair); what the stream last committed tells
+	 * a record still pending that was passed over (lost on the way) from
+	 * one waiting its turn (mp_take_resend) */
+	uint64_t *stream_seq;    /* the highest seq committed */
+	uint64_t *stream_ms;     /* when a record of it last committed, 0: never */
+	size_t *stream_pending;  /* its records pending */
+	uint32_t resend_turn;    /* signer whose records mp_take_resend looks at first */
 	mp_entry **slots;  /* open addressing by SipHash(key, id) */
 	mp_entry **bslots; /* ... by SipHash(key, record bytes) */
 	size_t cap;
@@ -127,7 +139,26 @@ mp_entry *mp_find_bytes(const mempool *m, const uint8_t *rec, size_t len);
 /* Add a copy of rec, signed by partner signer (< TR_PARTNERS_MAX); NULL
  * when out of memory. The id must not be there. */
 mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, size_t len,
-		 uint32_t signer);
+		 uint32_t signer, uint32_t origin);
+/* The same without a copy: the entry takes rec (malloc'd) when it returns
+ * one; on NULL (out of memory) rec stays the caller's. A bulk submit's
+ * copies were a quarter of the node thread's time taking it in, most of
+ * it first touches of fresh pages. */
+mp_entry *mp_adopt(mempool *m, const uint8_t id[TR_HASH_LEN], uint8_t *rec, size_t len,
+		   uint32_t signer, uint32_t origin);
+/* e is in a block that committed now (call before mp_remove). */
+void mp_committed(mempool *m, const mp_entry *e, uint64_t now);
+/* Records to send the primary again (regossip): pending for at least
+ * wait_own since last sent (those with waiters: this node's clients') or
+ * wait_other (the rest), and either passed over (a later record of its
+ * stream committed: it was lost on the way) or of a stream that has not
+ * committed for that long (stalled: the primary may lack them all). A
+ * record merely waiting its turn behind a backlog (a bulk submit whose
+ * stream commits every block) is not due: sending it again only loaded
+ * the links. At most max records and max_bytes (the first always goes),
+ * oldest first per signer, the signers in turn. Entries into out[]. */
+size_t mp_take_resend(mempool *m, uint64_t now, uint64_t wait_own, uint64_t wait_other,
+		      size_t max, size_t max_bytes, mp_entry **out);
 /* The records of the next block, fairly shared among signers: one record
  * of each signer with records pending in turn, starting at signer
  * `first` (then first+1, ... wrapping), each signer's in arrival order,

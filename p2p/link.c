@@ -98,13 +98,35 @@ typedef struct {
 	uint64_t probe_ms; /* when this side last probed a partner holding it */
 } session;
 
-/* A frame queued for a partner: link.Frame's kind and payload. */
+/* A payload queued for several partners at once (p2p_link_multicast):
+ * one copy, freed with the last frame that points into it. refs is
+ * changed under l->mu only. */
+struct p2p_buf {
+	size_t refs;
+	size_t len;
+	uint8_t data[];
+};
+
+/* A frame queued for a partner: link.Frame's kind and payload (in a
+ * shared buf, or none: a probe). */
 typedef struct qframe {
 	struct qframe *next;
 	uint32_t kind;
 	size_t len;
-	uint8_t payload[];
+	p2p_buf *buf;
 } qframe;
+
+static void buf_unref(p2p_buf *b)
+{
+	if (b && --b->refs == 0)
+		free(b);
+}
+
+static void qframe_free(qframe *f)
+{
+	buf_unref(f->buf);
+	free(f);
+}
 
 typedef struct {
 	qframe *head, *tail;
@@ -383,7 +405,7 @@ static void fq_clear(fqueue *q)
 	while (q->head) {
 		qframe *f = q->head;
 		q->head = f->next;
-		free(f);
+		qframe_free(f);
 	}
 	q->tail = NULL;
 	q->bytes = 0;
@@ -423,7 +445,7 @@ static int send_batch(p2p_link *l, session *s, const qframe *chain, size_t n)
 		link__frame__init(&fr[k]);
 		fr[k].version = 1;
 		fr[k].kind = f->kind;
-		fr[k].payload.data = (uint8_t *)(uintptr_t)f->payload;
+		fr[k].payload.data = f->buf ? f->buf->data : NULL;
 		fr[k].payload.len = f->len;
 		frp[k] = &fr[k];
 	}
@@ -493,7 +515,7 @@ static void flush(p2p_link *l, uint32_t peer)
 	while (chain) {
 		qframe *f = chain;
 		chain = f->next;
-		free(f);
+		qframe_free(f);
 	}
 }
 
@@ -512,36 +534,37 @@ static void settle(p2p_link *l, session *s)
 		l->stats.send_dropped++;
 }
 
-/* Queue one frame for peer and send what the window allows. */
-static int enqueue(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload, size_t len)
+/* Queue one frame for peer, its payload in b (one more reference to it),
+ * and send what the window allows. */
+static int enqueue(p2p_link *l, uint32_t peer, uint32_t kind, p2p_buf *b)
 {
 	int qi = kind == P2P_KIND_GOSSIP ? Q_BULK : Q_URGENT;
 	fqueue *q = &l->q[peer][qi];
 	size_t cap = qi == Q_BULK ? l->cfg.queue_bulk_max : l->cfg.queue_urgent_max;
 	qframe *f;
 
-	if (len > P2P_FRAME_MAX - 32)
+	if (b->len > P2P_FRAME_MAX - 32)
 		return TR_ETOOBIG;
 	if (!data_session(l, peer))
 		return TR_EUNREACH;
 	/* over the bound, refuse; a frame alone may pass it (a block) */
-	if (q->bytes > 0 && q->bytes + len > cap) {
+	if (q->bytes > 0 && q->bytes + b->len > cap) {
 		l->stats.send_full++;
 		return TR_EFULL;
 	}
-	if (!(f = malloc(sizeof(*f) + len)))
+	if (!(f = malloc(sizeof(*f))))
 		return TR_ENOMEM;
 	f->next = NULL;
 	f->kind = kind;
-	f->len = len;
-	if (len)
-		memcpy(f->payload, payload, len);
+	f->len = b->len;
+	f->buf = b;
+	b->refs++;
 	if (q->tail)
 		q->tail->next = f;
 	else
 		q->head = f;
 	q->tail = f;
-	q->bytes += len;
+	q->bytes += f->len;
 	flush(l, peer);
 	return TR_OK;
 }
@@ -551,28 +574,89 @@ static bool kind_ok(uint32_t kind)
 	return kind == P2P_KIND_CONSENSUS || kind == P2P_KIND_GOSSIP || kind == P2P_KIND_HEIGHT;
 }
 
+p2p_buf *p2p_buf_new(size_t len)
+{
+	p2p_buf *b;
+	if (len > P2P_FRAME_MAX || !(b = malloc(sizeof(*b) + (len ? len : 1))))
+		return NULL;
+	b->refs = 1;
+	b->len = len;
+	return b;
+}
+
+uint8_t *p2p_buf_data(p2p_buf *b)
+{
+	return b->data;
+}
+
+void p2p_buf_free(p2p_buf *b)
+{
+	if (b) {
+		TR_ASSERT(b->refs == 1); /* the caller's own, never handed to a link */
+		free(b);
+	}
+}
+
+uint64_t p2p_link_multicast(p2p_link *l, uint64_t peers, uint32_t kind, p2p_buf *b,
+			    uint64_t *full)
+{
+	uint64_t sent = 0;
+	if (full)
+		*full = 0;
+	if (!b)
+		return 0;
+	pthread_mutex_lock(&l->mu);
+	for (uint32_t i = 0; kind_ok(kind) && i < l->cfg.c->n; i++) {
+		int rc;
+		if (i == l->cfg.self || !(peers & ((uint64_t)1 << i)))
+			continue;
+		rc = enqueue(l, i, kind, b);
+		if (rc == TR_OK)
+			sent |= (uint64_t)1 << i;
+		else if (rc == TR_EFULL && full)
+			*full |= (uint64_t)1 << i;
+	}
+	buf_unref(b); /* the caller's reference */
+	pthread_mutex_unlock(&l->mu);
+	return sent;
+}
+
+/* A payload copied into a new buf, for one send or a broadcast. */
+static p2p_buf *buf_copy(const uint8_t *payload, size_t len)
+{
+	p2p_buf *b = p2p_buf_new(len);
+	if (b && len)
+		memcpy(b->data, payload, len);
+	return b;
+}
+
 int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload, size_t len)
 {
 	int rc;
+	p2p_buf *b;
 	if (peer >= l->cfg.c->n || peer == l->cfg.self || !kind_ok(kind))
 		return TR_EINVAL;
+	if (len > P2P_FRAME_MAX - 32)
+		return TR_ETOOBIG;
+	if (!(b = buf_copy(payload, len)))
+		return TR_ENOMEM;
 	pthread_mutex_lock(&l->mu);
-	rc = enqueue(l, peer, kind, payload, len);
+	rc = enqueue(l, peer, kind, b);
+	buf_unref(b);
 	pthread_mutex_unlock(&l->mu);
 	return rc;
 }
 
 size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, size_t len)
 {
-	size_t sent = 0;
-	if (!kind_ok(kind))
+	uint64_t sent;
+	size_t n = 0;
+	if (!kind_ok(kind) || len > P2P_FRAME_MAX - 32)
 		return 0;
-	pthread_mutex_lock(&l->mu);
-	for (uint32_t i = 0; i < l->cfg.c->n; i++)
-		if (i != l->cfg.self && enqueue(l, i, kind, payload, len) == TR_OK)
-			sent++;
-	pthread_mutex_unlock(&l->mu);
-	return sent;
+	sent = p2p_link_multicast(l, UINT64_MAX, kind, buf_copy(payload, len), NULL);
+	for (; sent; sent &= sent - 1)
+		n++;
+	return n;
 }
 
 size_t p2p_link_queued(p2p_link *l, uint32_t peer, uint32_t kind)

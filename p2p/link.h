@@ -127,8 +127,27 @@ void p2p_link_close(p2p_link *l);
  * Never blocks on the network. */
 int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payload,
 		  size_t len);
-/* Send to every other partner; returns how many were queued. */
+/* Send to every other partner; returns how many were queued. The payload
+ * is copied once, whatever the number of partners. */
 size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, size_t len);
+
+/* A payload the caller fills in place and hands to p2p_link_multicast,
+ * which queues it for several partners without a copy per partner (a
+ * gossip frame of a bulk submit is 4 MiB, and the copies' first touches
+ * held the node thread for seconds). NULL when out of memory or len is
+ * over P2P_FRAME_MAX. */
+typedef struct p2p_buf p2p_buf;
+p2p_buf *p2p_buf_new(size_t len);
+uint8_t *p2p_buf_data(p2p_buf *b);
+/* Free a buf that was never handed to p2p_link_multicast. */
+void p2p_buf_free(p2p_buf *b);
+/* Queue b as one frame of `kind` for each partner in the bit mask peers
+ * (bit i: partner i; self and non-partners skipped), as p2p_link_send
+ * would. Takes the caller's b in every case (NULL: nothing sent). Returns
+ * the mask of partners it was queued for; *full, when not NULL, gets those
+ * whose queue refused it as full (TR_EFULL of p2p_link_send). */
+uint64_t p2p_link_multicast(p2p_link *l, uint64_t peers, uint32_t kind, p2p_buf *b,
+			    uint64_t *full);
 
 /* Bytes of frames of this kind waiting in partner peer's queue (not yet
  * in a batch): what a caller that produces frames on request (catch-up

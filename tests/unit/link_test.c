@@ -303,6 +303,106 @@ static void test_backpressure(void **state)
 	free(buf);
 }
 
+/* Three partners: node 0 multicasts each frame to 1 and 2 (and names
+ * itself too, which is skipped). Both get every frame, in order, from one
+ * shared copy; when node 1 stops taking frames, its queue alone refuses
+ * (the full mask names it), node 2 still gets every frame queued for it,
+ * and once node 1 takes frames again it gets all that were queued for it.
+ * ASan / valgrind check the shared payloads are freed once, by the last
+ * queue done with them. */
+static void test_multicast(void **state)
+{
+	enum { N = 200 };
+	tr_consortium c;
+	tr_key *key[3];
+	rx_state rx[3];
+	p2p_link *link[3];
+	uint64_t sent1 = 0, sent2 = 0, refused1 = 0;
+	const uint64_t all = 7; /* 0, 1 and 2 */
+	(void)state;
+	memset(rx, 0, sizeof(rx));
+	consortium_make(&c, key, 3);
+	for (int i = 0; i < 3; i++) {
+		char err[256];
+		p2p_link_config lc = {.c = &c, .self = (uint32_t)i, .key = key[i],
+				      .recv = on_frame, .hold = on_hold, .recv_ctx = &rx[i],
+				      .queue_urgent_max = PB_BOUND, .queue_bulk_max = PB_BOUND};
+		pthread_mutex_init(&rx[i].mu, NULL);
+		pthread_cond_init(&rx[i].cv, NULL);
+		assert_int_equal(p2p_link_open(&lc, &link[i], err, sizeof(err)), TR_OK);
+	}
+	for (uint64_t t0 = tr_mono_ms();;) {
+		if (strcmp(p2p_link_peer_state(link[0], 1), "up") == 0 &&
+		    strcmp(p2p_link_peer_state(link[0], 2), "up") == 0)
+			break;
+		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
+		usleep(10000);
+	}
+	/* a buf never handed over is freed by its owner; NULL sends nothing */
+	p2p_buf_free(p2p_buf_new(16));
+	assert_null(p2p_buf_new(P2P_FRAME_MAX + 1));
+	assert_int_equal(p2p_link_multicast(link[0], all, P2P_KIND_GOSSIP, NULL, NULL), 0);
+	for (uint64_t i = 0; i < N; i++) {
+		/* to whoever still lacks frame i (self named too): a full queue
+		 * clears, the receivers take as fast as they can */
+		for (uint64_t need = all, full, got; need & 6; need &= ~got) {
+			p2p_buf *b = p2p_buf_new(PB_LEN);
+			assert_non_null(b);
+			fill(p2p_buf_data(b), i);
+			got = p2p_link_multicast(link[0], need, P2P_KIND_GOSSIP, b, &full);
+			assert_int_equal(got | full, need & 6);
+			if (got != (need & 6))
+				usleep(1000);
+		}
+	}
+	all_arrived(&rx[1], N, 0);
+	all_arrived(&rx[2], N, 0);
+	sent1 = sent2 = N;
+
+	/* node 1 stops taking frames: its queue fills and refuses, node 2's
+	 * does not */
+	pthread_mutex_lock(&rx[1].mu);
+	rx[1].gate_closed = true;
+	pthread_mutex_unlock(&rx[1].mu);
+	for (uint64_t i = N; !refused1 && i < N + 10 * PB_BOUND / PB_LEN; i++) {
+		uint64_t full, got;
+		p2p_buf *b = p2p_buf_new(PB_LEN);
+		assert_non_null(b);
+		fill(p2p_buf_data(b), i);
+		got = p2p_link_multicast(link[0], all, P2P_KIND_GOSSIP, b, &full);
+		assert_int_equal(got | full, 6);
+		if (got & 2)
+			sent1++;
+		else
+			refused1++;
+		while (!(got & 4)) { /* node 2 takes frames: frame i goes to it alone */
+			usleep(1000);
+			assert_non_null(b = p2p_buf_new(PB_LEN));
+			fill(p2p_buf_data(b), i);
+			got = p2p_link_multicast(link[0], 4, P2P_KIND_GOSSIP, b, &full);
+			assert_int_equal(got | full, 4);
+		}
+		sent2++;
+		usleep(200);
+	}
+	assert_int_equal(refused1, 1);
+	assert_int_equal(sent2, sent1 + 1); /* the frame node 1 refused went to node 2 */
+	all_arrived(&rx[2], sent2, 0);
+	pthread_mutex_lock(&rx[1].mu);
+	rx[1].gate_closed = false;
+	pthread_cond_broadcast(&rx[1].cv);
+	pthread_mutex_unlock(&rx[1].mu);
+	all_arrived(&rx[1], sent1, 0);
+	printf("# %d frames to both; then node 1 refused after %llu, node 2 took %llu\n", N,
+	       (unsigned long long)(sent1 - N), (unsigned long long)(sent2 - N));
+	for (int i = 0; i < 3; i++) {
+		p2p_link_close(link[i]);
+		tr_key_free(key[i]);
+		pthread_mutex_destroy(&rx[i].mu);
+		pthread_cond_destroy(&rx[i].cv);
+	}
+}
+
 /* A receiver that takes frames but holds the sender's gossip back (its
  * own queue for it is full): the sender's gossip queue fills and refuses,
  * its consensus frames still arrive, traffic the other way does not lift
@@ -790,6 +890,7 @@ int main(void)
 		cmocka_unit_test(test_no_loss_in_order),
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_hold),
+		cmocka_unit_test(test_multicast),
 		cmocka_unit_test(test_outsider_big_auth),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_chunk_splice),

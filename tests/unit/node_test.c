@@ -30,6 +30,7 @@
 #include "consensus/pbft_wire.h"
 #include "ledger/epcis_map.h"
 #include "node/node_internal.h"
+#include "proto/link.pb-c.h"
 
 #include <dirent.h>
 #include <netinet/in.h>
@@ -69,8 +70,8 @@ static void test_mempool_keyed_slots(void **state)
 	for (size_t i = 0; i < CRAFTED; i++) {
 		memset(ids[i], 0x5a, TR_HASH_LEN);
 		tr_be64_put(ids[i] + 24, i);
-		assert_non_null(mp_add(&a, ids[i], rec, sizeof(rec), 0));
-		assert_non_null(mp_add(&b, ids[i], rec, sizeof(rec), 0));
+		assert_non_null(mp_add(&a, ids[i], rec, sizeof(rec), 0, 0));
+		assert_non_null(mp_add(&b, ids[i], rec, sizeof(rec), 0, 0));
 	}
 	/* 2,000 keys in 2^19 slots: runs stay tiny unless the hash is defeated */
 	assert_true(longest_run(&a) < 16);
@@ -92,7 +93,7 @@ static void test_mempool_keyed_slots(void **state)
 	/* by bytes: exactly these bytes, gone once removed */
 	memset(other, 0x77, sizeof(other));
 	{
-		mp_entry *e = mp_add(&a, ids[0], other, sizeof(other), 0), *f;
+		mp_entry *e = mp_add(&a, ids[0], other, sizeof(other), 0, 0), *f;
 		wref *w = NULL;
 		assert_non_null(e);
 		assert_ptr_equal(mp_find_bytes(&a, other, sizeof(other)), e);
@@ -119,7 +120,7 @@ static mp_entry *fair_add(mempool *m, uint32_t s, uint32_t i, size_t len)
 	tr_be32_put(id, s);
 	tr_be32_put(id + 4, i);
 	memcpy(rec, id, 8);
-	return mp_add(m, id, rec, len, s);
+	return mp_add(m, id, rec, len, s, 0);
 }
 
 static uint32_t fair_signer(const mp_entry *e) { return tr_be32_get(e->rec); }
@@ -200,6 +201,83 @@ static void test_take_fair(void **state)
 	assert_int_equal(fair_seq(out[0]), 0);
 	assert_int_equal(fair_seq(out[2]), 2);
 	assert_int_equal(m.count, 3);
+	mp_fini(&m);
+}
+
+/* Records sent to the primary again (mp_take_resend): only those it
+ * passed over (a later record of their stream committed) or of a stream
+ * that has not committed for the wait; not those waiting their turn
+ * behind a stream that commits; this node's clients' ones after the
+ * shorter wait. */
+static void test_take_resend(void **state)
+{
+	enum { WAIT = 1000, OWN = 500 };
+	mempool m;
+	mp_entry *out[16], *a[3], *b = NULL, *c[3];
+	uint8_t id[TR_HASH_LEN] = {0}, rec[24] = {0};
+	waiter *w = calloc(1, sizeof(*w));
+	wref *r;
+	(void)state;
+	assert_non_null(w);
+	assert_int_equal(tr_crypto_init(), 0);
+	assert_int_equal(mp_init(&m), TR_OK);
+	/* streams (origin 1, signer 0): a0-a2; (2, 0): b; (1, 1): c0-c2 */
+	for (int i = 0; i < 7; i++) {
+		mp_entry *e;
+		id[0] = rec[0] = (uint8_t)(i + 1);
+		e = mp_add(&m, id, rec, sizeof(rec), i < 4 ? 0 : 1, i == 3 ? 2 : 1);
+		assert_non_null(e);
+		e->sent_ms = 1000;
+		if (i < 3)
+			a[i] = e;
+		else if (i == 3)
+			b = e;
+		else
+			c[i - 4] = e;
+	}
+	assert_int_equal(mp_take_resend(&m, 1000 + WAIT - 1, WAIT, WAIT, 16, 1 << 20, out), 0);
+	/* a1 commits: a0 was passed over; b's and c's streams never committed */
+	mp_committed(&m, a[1], 1500);
+	mp_remove(&m, a[1], &r);
+	assert_int_equal(mp_take_resend(&m, 2100, WAIT, WAIT, 16, 1 << 20, out), 5);
+	{
+		size_t na0 = 0, nb = 0, nc = 0;
+		for (int i = 0; i < 5; i++) {
+			na0 += out[i] == a[0];
+			nb += out[i] == b;
+			nc += out[i] == c[0] || out[i] == c[1] || out[i] == c[2];
+			assert_ptr_not_equal(out[i], a[2]); /* waiting its turn, its stream moves */
+		}
+		assert_int_equal(na0 + nb + nc, 5);
+		assert_int_equal(nc, 3);
+	}
+	/* c0 commits: c1 and c2 wait their turn; b's stream is still stalled */
+	mp_committed(&m, c[0], 2100);
+	mp_remove(&m, c[0], &r);
+	assert_int_equal(mp_take_resend(&m, 2200, WAIT, WAIT, 16, 1 << 20, out), 2);
+	assert_true((out[0] == a[0] && out[1] == b) || (out[0] == b && out[1] == a[0]));
+	/* at most max records, and the first goes whatever max_bytes */
+	assert_int_equal(mp_take_resend(&m, 2200, WAIT, WAIT, 1, 1 << 20, out), 1);
+	assert_int_equal(mp_take_resend(&m, 2200, WAIT, WAIT, 16, 1, out), 1);
+	/* the first stream stalls too, a wait after its last commit: a2 is due */
+	assert_int_equal(mp_take_resend(&m, 1500 + WAIT, WAIT, WAIT, 16, 1 << 20, out), 3);
+	/* a client's record (waiters) is due after the shorter wait only */
+	w->remaining = 1;
+	w->n = 1;
+	assert_int_equal(mp_attach(c[2], w, 0), TR_OK);
+	c[1]->sent_ms = c[2]->sent_ms = 2100;
+	mp_committed(&m, a[0], 2100); /* a's stream moves again */
+	mp_remove(&m, a[0], &r);
+	mp_remove(&m, b, &r);
+	assert_int_equal(mp_take_resend(&m, 2100 + OWN - 1, OWN, WAIT, 16, 1 << 20, out), 0);
+	/* c's stream did not commit for OWN: c2 (a client's) goes, c1 and a2
+	 * (a's stream committed OWN ago) need WAIT */
+	assert_int_equal(mp_take_resend(&m, 2100 + OWN, OWN, WAIT, 16, 1 << 20, out), 1);
+	assert_ptr_equal(out[0], c[2]);
+	mp_remove(&m, c[2], &r);
+	assert_non_null(r);
+	free(r);
+	free(w);
 	mp_fini(&m);
 }
 
@@ -311,6 +389,59 @@ static void test_api_decode_bounded(void **state)
 	assert_int_equal(req->submit->n_records, 3);
 	pbft_wire_free(&req->base);
 	free(buf);
+}
+
+/* The node takes records out of unpacked messages instead of copying them
+ * (a submit's into mempool entries, mp_adopt; a gossip's into its job,
+ * check.c): that needs protobuf-c to allocate each bytes field apart,
+ * with the message's allocator (malloc for both decoders here), and to
+ * free only the fields left. Taken fields, then the message freed: the
+ * taken bytes are whole and free() takes them (ASan and valgrind run this
+ * test too: a field inside one block of the message would be an invalid
+ * free). */
+static void test_records_taken_from_unpack(void **state)
+{
+	Trellis__ApiRequest *req;
+	Link__Gossip g = LINK__GOSSIP__INIT, *u;
+	ProtobufCBinaryData recs[3];
+	uint8_t bytes[3][40], *taken[3], *buf;
+	size_t len;
+	(void)state;
+	buf = api_submit_bytes(3, 300, &len);
+	assert_non_null(req = node_api_decode(buf, len));
+	free(buf);
+	for (int i = 0; i < 3; i += 2) { /* 0 and 2 taken, 1 left */
+		taken[i] = req->submit->records[i].data;
+		req->submit->records[i].data = NULL;
+		req->submit->records[i].len = 0;
+	}
+	pbft_wire_free(&req->base);
+	for (int i = 0; i < 3; i += 2) {
+		for (size_t k = 0; k < 300; k++)
+			assert_int_equal(taken[i][k], 0xab);
+		free(taken[i]);
+	}
+	for (int i = 0; i < 3; i++) {
+		memset(bytes[i], 'a' + i, sizeof(bytes[i]));
+		recs[i] = (ProtobufCBinaryData){.len = sizeof(bytes[i]), .data = bytes[i]};
+	}
+	g.n_records = 3;
+	g.records = recs;
+	len = link__gossip__get_packed_size(&g);
+	assert_non_null(buf = malloc(len));
+	link__gossip__pack(&g, buf);
+	assert_non_null(u = link__gossip__unpack(NULL, len, buf));
+	free(buf);
+	for (int i = 0; i < 3; i++) {
+		taken[i] = u->records[i].data;
+		u->records[i].data = NULL;
+		u->records[i].len = 0;
+	}
+	link__gossip__free_unpacked(u, NULL);
+	for (int i = 0; i < 3; i++) {
+		assert_memory_equal(taken[i], bytes[i], sizeof(bytes[i]));
+		free(taken[i]);
+	}
 }
 
 /* ==== Catch-up answers ==== */
@@ -712,8 +843,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mempool_keyed_slots),
 		cmocka_unit_test(test_take_fair),
+		cmocka_unit_test(test_take_resend),
 		cmocka_unit_test(test_peer_queue_bound),
 		cmocka_unit_test(test_api_decode_bounded),
+		cmocka_unit_test(test_records_taken_from_unpack),
 		cmocka_unit_test(test_serve_bounded_by_link),
 		cmocka_unit_test(test_submit_checked_in_slices),
 	};
