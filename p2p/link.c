@@ -64,6 +64,11 @@
 #define LINK_WINDOW 1 /* batches with frames in flight per connection */
 #define LINK_KIND_PROBE 4 /* link-internal frame: "I hold gossip for you" */
 #define LINK_PROBE_MS 50  /* a held partner's probes, at most this often */
+/* Gossip in one batch, at most (a larger frame goes alone): the partner's
+ * one receive thread takes batches from all partners in turn, and a
+ * consensus frame from another partner waits while it decrypts and hands
+ * on a batch */
+#define LINK_GOSSIP_BATCH_MAX ((4u << 20) + (64u << 10)) /* one full gossip frame */
 #define LINK_AUTH_MSG_MAX 256 /* a sealed link.Auth is about 100 bytes */
 #define RECV_POLL_MS 50
 #define CHUNK_HDR 12
@@ -474,8 +479,9 @@ out:
 
 /* Send what is queued for peer as one batch, if its connection's window
  * is open: consensus frames first, then gossip unless the partner holds
- * it back, up to P2P_FRAME_MAX and P2P_BATCH_FRAMES_MAX frames (a larger
- * frame goes alone). The batch also acknowledges. */
+ * it back (at most LINK_GOSSIP_BATCH_MAX of it), up to P2P_FRAME_MAX and
+ * P2P_BATCH_FRAMES_MAX frames (a larger frame goes alone). The batch also
+ * acknowledges. */
 static void flush(p2p_link *l, uint32_t peer)
 {
 	session *s = data_session(l, peer);
@@ -486,9 +492,12 @@ static void flush(p2p_link *l, uint32_t peer)
 		return;
 	for (int qi = Q_URGENT; qi <= (s->peer_hold ? Q_URGENT : Q_BULK); qi++) {
 		fqueue *q = &l->q[peer][qi];
+		size_t cap = qi == Q_BULK ? est + LINK_GOSSIP_BATCH_MAX : P2P_FRAME_MAX;
+		if (cap > P2P_FRAME_MAX)
+			cap = P2P_FRAME_MAX;
 		/* len + 32 bounds a frame's packed size inside the batch */
 		while (q->head && n < P2P_BATCH_FRAMES_MAX &&
-		       (n == 0 || est + q->head->len + 32 <= P2P_FRAME_MAX)) {
+		       (n == 0 || est + q->head->len + 32 <= cap)) {
 			qframe *f = q->head;
 			if (!(q->head = f->next))
 				q->tail = NULL;

@@ -403,6 +403,50 @@ static void test_multicast(void **state)
 	}
 }
 
+/* Gossip that piled up while the receiver was busy leaves in batches of
+ * about 4 MiB, not in one of up to 24 MiB: the receiver's one thread
+ * takes every partner's batches in turn, and a vote from another partner
+ * would wait behind the whole batch. 12 MiB queued: at least three
+ * batches. */
+static void test_gossip_batches_bounded(void **state)
+{
+	enum { LEN = 64 << 10, QUEUED = 192 }; /* 12 MiB */
+	pair p;
+	uint8_t *buf = calloc(1, LEN);
+	p2p_link_stats st;
+	uint64_t before;
+	(void)state;
+	assert_non_null(buf);
+	pair_open(&p, 16u << 20);
+	pthread_mutex_lock(&p.rx[1].mu);
+	p.rx[1].gate_closed = true;
+	pthread_mutex_unlock(&p.rx[1].mu);
+	fill(buf, 0);
+	assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_GOSSIP, buf, LEN), TR_OK);
+	pthread_mutex_lock(&p.rx[1].mu);
+	while (!p.rx[1].blocked)
+		pthread_cond_wait(&p.rx[1].cv, &p.rx[1].mu);
+	pthread_mutex_unlock(&p.rx[1].mu);
+	/* the first batch is in the receiver's hands, unacknowledged: the rest queues */
+	for (uint64_t i = 1; i <= QUEUED; i++) {
+		fill(buf, i);
+		assert_int_equal(p2p_link_send(p.link[0], 1, P2P_KIND_GOSSIP, buf, LEN), TR_OK);
+	}
+	p2p_link_get_stats(p.link[0], &st);
+	before = st.batches_out;
+	pthread_mutex_lock(&p.rx[1].mu);
+	p.rx[1].gate_closed = false;
+	pthread_cond_broadcast(&p.rx[1].cv);
+	pthread_mutex_unlock(&p.rx[1].mu);
+	all_arrived(&p.rx[1], QUEUED + 1, 0);
+	p2p_link_get_stats(p.link[0], &st);
+	printf("# %d frames of %d bytes queued: %llu batches\n", QUEUED, LEN,
+	       (unsigned long long)(st.batches_out - before));
+	assert_true(st.batches_out - before >= 3);
+	pair_close(&p);
+	free(buf);
+}
+
 /* A receiver that takes frames but holds the sender's gossip back (its
  * own queue for it is full): the sender's gossip queue fills and refuses,
  * its consensus frames still arrive, traffic the other way does not lift
@@ -891,6 +935,7 @@ int main(void)
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_multicast),
+		cmocka_unit_test(test_gossip_batches_bounded),
 		cmocka_unit_test(test_outsider_big_auth),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_chunk_splice),
