@@ -310,6 +310,16 @@ static void test_backpressure(void **state)
  * and once node 1 takes frames again it gets all that were queued for it.
  * ASan / valgrind check the shared payloads are freed once, by the last
  * queue done with them. */
+/* A PB_LEN gossip payload numbered seq, for p2p_link_multicast. */
+static p2p_buf *seq_buf(uint64_t seq)
+{
+	p2p_buf *b = p2p_buf_new(PB_LEN);
+	assert_non_null(b);
+	memset(p2p_buf_data(b), 0x5a, PB_LEN);
+	fill(p2p_buf_data(b), seq);
+	return b;
+}
+
 static void test_multicast(void **state)
 {
 	enum { N = 200 };
@@ -346,10 +356,7 @@ static void test_multicast(void **state)
 		/* to whoever still lacks frame i (self named too): a full queue
 		 * clears, the receivers take as fast as they can */
 		for (uint64_t need = all, full, got; need & 6; need &= ~got) {
-			p2p_buf *b = p2p_buf_new(PB_LEN);
-			assert_non_null(b);
-			fill(p2p_buf_data(b), i);
-			got = p2p_link_multicast(link[0], need, P2P_KIND_GOSSIP, b, &full);
+			got = p2p_link_multicast(link[0], need, P2P_KIND_GOSSIP, seq_buf(i), &full);
 			assert_int_equal(got | full, need & 6);
 			if (got != (need & 6))
 				usleep(1000);
@@ -366,10 +373,7 @@ static void test_multicast(void **state)
 	pthread_mutex_unlock(&rx[1].mu);
 	for (uint64_t i = N; !refused1 && i < N + 10 * PB_BOUND / PB_LEN; i++) {
 		uint64_t full, got;
-		p2p_buf *b = p2p_buf_new(PB_LEN);
-		assert_non_null(b);
-		fill(p2p_buf_data(b), i);
-		got = p2p_link_multicast(link[0], all, P2P_KIND_GOSSIP, b, &full);
+		got = p2p_link_multicast(link[0], all, P2P_KIND_GOSSIP, seq_buf(i), &full);
 		assert_int_equal(got | full, 6);
 		if (got & 2)
 			sent1++;
@@ -377,9 +381,7 @@ static void test_multicast(void **state)
 			refused1++;
 		while (!(got & 4)) { /* node 2 takes frames: frame i goes to it alone */
 			usleep(1000);
-			assert_non_null(b = p2p_buf_new(PB_LEN));
-			fill(p2p_buf_data(b), i);
-			got = p2p_link_multicast(link[0], 4, P2P_KIND_GOSSIP, b, &full);
+			got = p2p_link_multicast(link[0], 4, P2P_KIND_GOSSIP, seq_buf(i), &full);
 			assert_int_equal(got | full, 4);
 		}
 		sent2++;
