@@ -508,23 +508,23 @@ static void regossip_send(node *nd, pbft_replica pr, ProtobufCBinaryData *recs, 
 			  const char *why)
 {
 	Link__Gossip g = LINK__GOSSIP__INIT;
-	uint8_t *buf;
+	p2p_buf *buf;
 	if (n == 0)
 		return;
 	g.n_records = n;
 	g.records = recs;
 	g.again = true;
-	buf = malloc(link__gossip__get_packed_size(&g));
+	/* packed in place, as gossip_frame: p2p_link_send would copy it again */
+	buf = p2p_buf_new(link__gossip__get_packed_size(&g));
 	if (!buf)
 		return;
-	if (p2p_link_send(nd->link, pr.v, P2P_KIND_GOSSIP, buf, link__gossip__pack(&g, buf)) ==
-	    TR_OK) {
+	link__gossip__pack(&g, p2p_buf_data(buf));
+	if (p2p_link_multicast(nd->link, (uint64_t)1 << pr.v, P2P_KIND_GOSSIP, buf, NULL)) {
 		nd->regossiped += n;
 		TR_LOG(TR_LOG_INFO,
 		       "msg=\"pending records sent again to the primary\" peer=%s records=%zu why=%s",
 		       nd->c->partners[pr.v].name, n, why);
 	}
-	free(buf);
 }
 
 /* Add e to recs[n], unless the frame would pass block_max_bytes. */
