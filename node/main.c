@@ -6,6 +6,7 @@
 #include "node/node.h"
 #include "p2p/close.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -23,7 +24,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: trellisd --home HOME [--api URL] [--tcp URL] [--map-size SIZE[K|M|G|T]]\n"
-		   "                [--log error|warn|info|debug]\n");
+		   "                [--mempool-records N] [--log error|warn|info|debug]\n");
 }
 
 int main(int argc, char **argv)
@@ -62,6 +63,16 @@ int main(int argc, char **argv)
 				return TR_EXIT_USAGE;
 			}
 			o.map_size = (size_t)(sz << shift);
+		} else if (strcmp(a, "--mempool-records") == 0) {
+			char *end;
+			unsigned long long n = strtoull(v, &end, 10);
+			if (*end || !isdigit((unsigned char)*v) || n < NODE_MEMPOOL_RECORDS_MIN ||
+			    n > NODE_MEMPOOL_RECORDS_LIMIT) {
+				fprintf(stderr, "trellisd: bad --mempool-records '%s' (%d to %d)\n", v,
+					NODE_MEMPOOL_RECORDS_MIN, NODE_MEMPOOL_RECORDS_LIMIT);
+				return TR_EXIT_USAGE;
+			}
+			o.mempool_records = (size_t)n;
 		} else if (strcmp(a, "--log") == 0) {
 			static const char *const lv[] = {"error", "warn", "info", "debug"};
 			int found = -1;

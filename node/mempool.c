@@ -4,8 +4,9 @@
  * in turn, mp_take_fair), found by event id and by their exact bytes:
  * two open-addressing tables (linear probing, backward-shift deletion)
  * over the same entries.
- * Bounded by NODE_MEMPOOL_RECORDS_MAX / _BYTES_MAX (the caller checks
- * before adding). Node thread only.
+ * Bounded in records and bytes, with a share of both kept for each
+ * signing partner (mp_fits; the caller checks before adding). Node
+ * thread only.
  *
  * Slots come from SipHash-2-4 (crypto_shorthash) under a key drawn at
  * random when the pool is made: event ids are SHA-256 of bytes a client
@@ -28,11 +29,18 @@ static size_t stream_of(const mp_entry *e)
 	return (size_t)e->origin * TR_PARTNERS_MAX + e->signer;
 }
 
-int mp_init(mempool *m)
+int mp_init(mempool *m, size_t max_records, size_t max_bytes, uint32_t partners)
 {
 	memset(m, 0, sizeof(*m));
+	TR_ASSERT(max_records > 0 && max_records <= NODE_MEMPOOL_RECORDS_LIMIT);
+	TR_ASSERT(partners > 0 && partners <= TR_PARTNERS_MAX);
+	m->max_records = max_records;
+	m->max_bytes = max_bytes;
+	m->partners = partners;
+	m->keep_records = max_records / (2 * partners);
+	m->keep_bytes = max_bytes / (2 * partners);
 	m->cap = 1;
-	while (m->cap < 2 * NODE_MEMPOOL_RECORDS_MAX)
+	while (m->cap < 2 * max_records)
 		m->cap <<= 1;
 	m->slots = calloc(m->cap, sizeof(*m->slots));
 	m->bslots = calloc(m->cap, sizeof(*m->bslots));
@@ -134,8 +142,8 @@ mp_entry *mp_adopt(mempool *m, const uint8_t id[TR_HASH_LEN], uint8_t *rec, size
 		   uint32_t signer, uint32_t origin)
 {
 	mp_entry *e = calloc(1, sizeof(*e));
-	TR_ASSERT(m->count < NODE_MEMPOOL_RECORDS_MAX);
-	TR_ASSERT(signer < TR_PARTNERS_MAX && origin < TR_PARTNERS_MAX);
+	TR_ASSERT(m->count < m->max_records);
+	TR_ASSERT(signer < m->partners && origin < TR_PARTNERS_MAX);
 	if (!e)
 		return NULL;
 	e->rec = rec;
@@ -164,7 +172,37 @@ mp_entry *mp_adopt(mempool *m, const uint8_t id[TR_HASH_LEN], uint8_t *rec, size
 	m->stail[signer] = e;
 	m->count++;
 	m->bytes += len;
+	m->scount[signer]++;
+	m->sbytes[signer] += len;
 	return e;
+}
+
+bool mp_fits(const mempool *m, const size_t *add_n, const size_t *add_b, uint32_t *who)
+{
+	/* no overflow: what is pending is within the bounds, and a caller
+	 * adds at most one request's records (NODE_REQUEST_*_MAX) */
+	size_t n = 0, b = 0, most = 0;
+	for (uint32_t s = 0; s < m->partners; s++) {
+		size_t cn = m->scount[s] + add_n[s], cb = m->sbytes[s] + add_b[s];
+		n += cn + (cn < m->keep_records ? m->keep_records - cn : 0);
+		b += cb + (cb < m->keep_bytes ? m->keep_bytes - cb : 0);
+		if (add_n[s] > add_n[most])
+			most = s;
+	}
+	if (n <= m->max_records && b <= m->max_bytes)
+		return true;
+	if (who)
+		*who = (uint32_t)most;
+	return false;
+}
+
+bool mp_fits_one(const mempool *m, uint32_t s, size_t len)
+{
+	size_t add_n[TR_PARTNERS_MAX] = {0}, add_b[TR_PARTNERS_MAX] = {0};
+	TR_ASSERT(s < m->partners);
+	add_n[s] = 1;
+	add_b[s] = len;
+	return mp_fits(m, add_n, add_b, NULL);
 }
 
 int mp_attach(mp_entry *e, waiter *w, size_t idx)
@@ -202,6 +240,8 @@ void mp_remove(mempool *m, mp_entry *e, wref **waiters)
 	m->stream_pending[stream_of(e)]--;
 	m->count--;
 	m->bytes -= e->len;
+	m->scount[e->signer]--;
+	m->sbytes[e->signer] -= e->len;
 	*waiters = e->waiters;
 	free(e->rec);
 	free(e);

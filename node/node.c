@@ -294,7 +294,8 @@ static void do_submit(node *nd, job *j)
 {
 	const Trellis__SubmitRequest *s = j->req->submit;
 	char why[384], hex[2 * TR_HASH_LEN + 1];
-	size_t add_bytes = 0, fresh = 0;
+	size_t add_n[TR_PARTNERS_MAX] = {0}, add_b[TR_PARTNERS_MAX] = {0};
+	uint32_t who = 0;
 	size_t repeat = first_repeat((const uint8_t(*)[TR_HASH_LEN])j->ids, s->n_records);
 	waiter *w;
 	bool *adopted;
@@ -320,8 +321,9 @@ static void do_submit(node *nd, job *j)
 		{
 			const mp_entry *pe = mp_find(&nd->mp, j->ids[i]);
 			if (!pe) {
-				add_bytes += s->records[i].len;
-				fresh++;
+				uint32_t sg = record_signer(nd, s->records[i].data, s->records[i].len);
+				add_n[sg]++;
+				add_b[sg] += s->records[i].len;
 			} else if (pe->len != s->records[i].len ||
 				   memcmp(pe->rec, s->records[i].data, pe->len) != 0) {
 				/* the same event is pending under another signature:
@@ -352,10 +354,14 @@ static void do_submit(node *nd, job *j)
 			return;
 		}
 	}
-	if (nd->mp.count + fresh > NODE_MEMPOOL_RECORDS_MAX ||
-	    nd->mp.bytes + add_bytes > NODE_MEMPOOL_BYTES_MAX) {
-		TR_LOG(TR_LOG_WARN, "msg=\"mempool full\" records=%zu", nd->mp.count);
-		api_reply_error(j->ctx, TR_ETOOBIG, "node is busy: mempool full, retry later");
+	if (!mp_fits(&nd->mp, add_n, add_b, &who)) {
+		snprintf(why, sizeof(why),
+			 "node is busy: no mempool room for %zu more records signed by %s (%zu of at most %zu pending here are theirs; each partner keeps %zu for its own), retry later",
+			 add_n[who], nd->c->partners[who].name, nd->mp.scount[who], nd->mp.max_records,
+			 nd->mp.keep_records);
+		TR_LOG(TR_LOG_WARN, "msg=\"mempool full\" signer=%s adding=%zu theirs=%zu records=%zu",
+		       nd->c->partners[who].name, add_n[who], nd->mp.scount[who], nd->mp.count);
+		api_reply_error(j->ctx, TR_ETOOBIG, why);
 		return;
 	}
 	w = calloc(1, sizeof(*w));
@@ -419,20 +425,23 @@ nomem:
  * twice on the busy path. */
 static void do_gossip(node *nd, job *j)
 {
+	size_t dropped = 0;
 	for (size_t i = 0; i < j->nrec; i++) {
 		uint64_t h;
 		uint32_t p;
 		if (mp_find(&nd->mp, j->ids[i]) ||
 		    ldg_event_find(nd->ledger, j->ids[i], &h, &p) == TR_OK)
 			continue;
-		if (nd->mp.count >= NODE_MEMPOOL_RECORDS_MAX ||
-		    nd->mp.bytes + j->lens[i] > NODE_MEMPOOL_BYTES_MAX) {
-			TR_LOG(TR_LOG_WARN, "msg=\"mempool full: gossip dropped\" peer=%s",
-			       nd->c->partners[j->peer].name);
-			return;
+		uint32_t sg = record_signer(nd, j->recs[i], j->lens[i]);
+		if (!mp_fits_one(&nd->mp, sg, j->lens[i])) {
+			/* past its signer's room; another signer's may still fit */
+			if (!dropped++)
+				TR_LOG(TR_LOG_WARN,
+				       "msg=\"mempool full: gossip dropped\" peer=%s signer=%s",
+				       nd->c->partners[j->peer].name, nd->c->partners[sg].name);
+			continue;
 		}
-		if (!mp_adopt(&nd->mp, j->ids[i], j->recs[i], j->lens[i],
-			      record_signer(nd, j->recs[i], j->lens[i]), j->peer))
+		if (!mp_adopt(&nd->mp, j->ids[i], j->recs[i], j->lens[i], sg, j->peer))
 			return;
 		j->recs[i] = NULL; /* the entry's now */
 	}
@@ -1315,14 +1324,15 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 	pthread_mutex_init(&nd.check_mu, NULL);
 	pthread_cond_init(&nd.check_cv, NULL);
 
-	rc = mp_init(&nd.mp);
+	rc = home_open(&nd, err, errlen);
+	if (rc)
+		goto out;
+	rc = mp_init(&nd.mp, o->mempool_records ? o->mempool_records : NODE_MEMPOOL_RECORDS_MAX,
+		     NODE_MEMPOOL_BYTES_MAX, nd.c->n);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	rc = home_open(&nd, err, errlen);
-	if (rc)
-		goto out;
 	rc = consensus_open(&nd, err, errlen);
 	if (rc)
 		goto out;

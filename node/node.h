@@ -19,7 +19,9 @@
 
 #define NODE_REQUEST_BYTES_MAX (64u << 20)   /* one API request */
 #define NODE_REQUEST_RECORDS_MAX 100000      /* records in one submit */
-#define NODE_MEMPOOL_RECORDS_MAX 200000
+#define NODE_MEMPOOL_RECORDS_MAX 200000 /* the default; --mempool-records */
+#define NODE_MEMPOOL_RECORDS_MIN 100
+#define NODE_MEMPOOL_RECORDS_LIMIT 2000000
 #define NODE_MEMPOOL_BYTES_MAX (512u << 20)
 #define NODE_API_CONTEXTS 64                 /* requests served at once */
 
@@ -28,6 +30,7 @@ typedef struct {
 	const char *api_url; /* NULL: ipc://HOME/api.sock */
 	const char *tcp_url; /* optional second listener, e.g. tcp://127.0.0.1:7100 */
 	size_t map_size;     /* 0: default */
+	size_t mempool_records; /* 0: NODE_MEMPOOL_RECORDS_MAX */
 } node_options;
 
 /* Run until *stop becomes non-zero. err gets a one-line reason when the

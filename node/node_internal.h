@@ -115,6 +115,11 @@ typedef struct {
 	mp_entry *head, *tail;
 	mp_entry *shead[TR_PARTNERS_MAX], *stail[TR_PARTNERS_MAX]; /* per signer */
 	size_t count, bytes;
+	size_t scount[TR_PARTNERS_MAX], sbytes[TR_PARTNERS_MAX]; /* per signer */
+	/* the bounds (mp_fits): in all, and each partner's share kept for
+	 * it, max / (2 * partners) */
+	size_t max_records, max_bytes, keep_records, keep_bytes;
+	uint32_t partners;
 	uint64_t next_seq;
 	/* per stream, [origin * TR_PARTNERS_MAX + signer]: the records of one
 	 * signer that one partner passed on reach the primary in one order and
@@ -131,7 +136,20 @@ typedef struct {
 	unsigned char key[16]; /* crypto_shorthash_KEYBYTES, random per pool */
 } mempool;
 
-int mp_init(mempool *m) TR_MUST_USE;
+/* A pool of at most max_records records and max_bytes bytes, for records
+ * of `partners` signers (0 < partners <= TR_PARTNERS_MAX). */
+int mp_init(mempool *m, size_t max_records, size_t max_bytes, uint32_t partners) TR_MUST_USE;
+/* Whether records adding add_n[s] records and add_b[s] bytes of each
+ * signer s (arrays of m->partners) fit. Each signer keeps a share of the
+ * bounds (keep_records, keep_bytes) that the others' records cannot take:
+ * the records pending plus every signer's unused share must stay within
+ * the bounds. So a partner importing a backlog fills at most what the
+ * others' shares leave (5/8 of the pool for four partners), and the
+ * others can always submit their share. On false, *who (if not NULL) is
+ * the signer adding the most. */
+bool mp_fits(const mempool *m, const size_t *add_n, const size_t *add_b, uint32_t *who);
+/* The same for one record of signer s. */
+bool mp_fits_one(const mempool *m, uint32_t s, size_t len);
 void mp_fini(mempool *m);
 mp_entry *mp_find(const mempool *m, const uint8_t id[TR_HASH_LEN]);
 /* The entry holding exactly these record bytes, or NULL. */

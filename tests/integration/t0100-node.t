@@ -115,4 +115,10 @@ ok $? "SIGTERM stops the node with exit status 0"
 clean_log "$H/node.log"; ok $? "no sanitizer or memory report in the node's log"
 grep -q 'msg="node stopping"' "$H/node.log"; ok $? "the node logged a clean stop (logfmt)"
 
+for bad in 99 2000001 12x -5 ""; do
+	err=$($TRD --home "$H" --mempool-records "$bad" 2>&1)
+	is "$?" "1" "trellisd refuses --mempool-records '$bad'"
+	like "$err" "bad --mempool-records '$bad' \(100 to 2000000\)" "... and says the range"
+done
+
 done_testing

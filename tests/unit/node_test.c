@@ -64,8 +64,8 @@ static void test_mempool_keyed_slots(void **state)
 	size_t same = 0;
 	(void)state;
 	assert_int_equal(tr_crypto_init(), 0);
-	assert_int_equal(mp_init(&a), TR_OK);
-	assert_int_equal(mp_init(&b), TR_OK);
+	assert_int_equal(mp_init(&a, NODE_MEMPOOL_RECORDS_MAX, NODE_MEMPOOL_BYTES_MAX, TR_PARTNERS_MAX), TR_OK);
+	assert_int_equal(mp_init(&b, NODE_MEMPOOL_RECORDS_MAX, NODE_MEMPOOL_BYTES_MAX, TR_PARTNERS_MAX), TR_OK);
 	/* ids equal in their first 24 bytes: one slot under a raw prefix */
 	for (size_t i = 0; i < CRAFTED; i++) {
 		memset(ids[i], 0x5a, TR_HASH_LEN);
@@ -148,7 +148,7 @@ static void test_take_fair(void **state)
 	wref *w;
 	(void)state;
 	assert_int_equal(tr_crypto_init(), 0);
-	assert_int_equal(mp_init(&m), TR_OK);
+	assert_int_equal(mp_init(&m, NODE_MEMPOOL_RECORDS_MAX, NODE_MEMPOOL_BYTES_MAX, TR_PARTNERS_MAX), TR_OK);
 	assert_int_equal(mp_take_fair(&m, 0, 10, 1 << 20, out), 0);
 	for (uint32_t i = 0; i < 1000; i++)
 		assert_non_null(fair_add(&m, 2, i, 16));
@@ -204,6 +204,78 @@ static void test_take_fair(void **state)
 	mp_fini(&m);
 }
 
+/* add[s] = n records of 16 bytes for mp_fits */
+static void set_add(size_t *add_n, size_t *add_b, uint32_t s, size_t n)
+{
+	add_n[s] = n;
+	add_b[s] = n * 16;
+}
+
+/* mp_fits: each of four partners keeps max / 8 of the pool (records and
+ * bytes); one partner's backlog fills the rest and no more, the others
+ * can still add their share, and the room comes back as records leave. */
+static void test_mempool_shares(void **state)
+{
+	mempool m;
+	size_t add_n[TR_PARTNERS_MAX] = {0}, add_b[TR_PARTNERS_MAX] = {0};
+	uint32_t who = 99;
+	wref *w;
+	(void)state;
+	assert_int_equal(tr_crypto_init(), 0);
+	assert_int_equal(mp_init(&m, 400, 1 << 20, 4), TR_OK);
+	assert_int_equal(m.keep_records, 50);
+	assert_int_equal(m.keep_bytes, (1 << 20) / 8);
+	/* signer 1 alone: 400 - 3 * 50 = 250 at most */
+	set_add(add_n, add_b, 1, 251);
+	assert_false(mp_fits(&m, add_n, add_b, &who));
+	assert_int_equal(who, 1);
+	set_add(add_n, add_b, 1, 250);
+	assert_true(mp_fits(&m, add_n, add_b, &who));
+	for (uint32_t i = 0; i < 250; i++)
+		assert_non_null(fair_add(&m, 1, i, 16));
+	assert_false(mp_fits_one(&m, 1, 16));
+	/* the others still have their 50 each, and not one more */
+	set_add(add_n, add_b, 1, 0);
+	set_add(add_n, add_b, 0, 51);
+	assert_false(mp_fits(&m, add_n, add_b, &who));
+	assert_int_equal(who, 0);
+	set_add(add_n, add_b, 0, 50);
+	assert_true(mp_fits(&m, add_n, add_b, NULL));
+	/* several signers at once: each within its share fits */
+	set_add(add_n, add_b, 2, 50);
+	set_add(add_n, add_b, 3, 50);
+	assert_true(mp_fits(&m, add_n, add_b, NULL));
+	set_add(add_n, add_b, 3, 51); /* over: the one adding most is named */
+	set_add(add_n, add_b, 2, 60);
+	assert_false(mp_fits(&m, add_n, add_b, &who));
+	assert_int_equal(who, 2);
+	for (uint32_t i = 0; i < 50; i++)
+		assert_non_null(fair_add(&m, 0, i, 16));
+	assert_false(mp_fits_one(&m, 0, 16));
+	assert_false(mp_fits_one(&m, 1, 16));
+	assert_true(mp_fits_one(&m, 2, 16));
+	assert_true(mp_fits_one(&m, 3, 16));
+	/* one of signer 1's leaves: one more fits, of either */
+	w = NULL;
+	mp_remove(&m, m.shead[1], &w);
+	assert_int_equal(m.scount[1], 249);
+	assert_true(mp_fits_one(&m, 1, 16));
+	assert_true(mp_fits_one(&m, 0, 16));
+	mp_fini(&m);
+
+	/* bytes: 4,096 in all, 512 kept for each; signer 3's 64-byte records
+	 * fill 4,096 - 3 * 512 = 2,560 bytes (40), not 41 */
+	assert_int_equal(mp_init(&m, 400, 4096, 4), TR_OK);
+	for (uint32_t i = 0; i < 40; i++) {
+		assert_true(mp_fits_one(&m, 3, 64));
+		assert_non_null(fair_add(&m, 3, i, 64));
+	}
+	assert_false(mp_fits_one(&m, 3, 64));
+	assert_true(mp_fits_one(&m, 0, 64));
+	assert_int_equal(m.sbytes[3], 2560);
+	mp_fini(&m);
+}
+
 /* Records sent to the primary again (mp_take_resend): only those it
  * passed over (a later record of their stream committed) or of a stream
  * that has not committed for the wait; not those waiting their turn
@@ -220,7 +292,7 @@ static void test_take_resend(void **state)
 	(void)state;
 	assert_non_null(w);
 	assert_int_equal(tr_crypto_init(), 0);
-	assert_int_equal(mp_init(&m), TR_OK);
+	assert_int_equal(mp_init(&m, NODE_MEMPOOL_RECORDS_MAX, NODE_MEMPOOL_BYTES_MAX, TR_PARTNERS_MAX), TR_OK);
 	/* streams (origin 1, signer 0): a0-a2; (2, 0): b; (1, 1): c0-c2 */
 	for (int i = 0; i < 7; i++) {
 		mp_entry *e;
@@ -843,6 +915,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mempool_keyed_slots),
 		cmocka_unit_test(test_take_fair),
+		cmocka_unit_test(test_mempool_shares),
 		cmocka_unit_test(test_take_resend),
 		cmocka_unit_test(test_peer_queue_bound),
 		cmocka_unit_test(test_api_decode_bounded),
