@@ -88,6 +88,41 @@ void node_peer_release(node *nd, job *j)
 
 /* ==== Checking ==== */
 
+/* Pack the gossip frames of the submit's checked records: each full
+ * frame (NODE_GOSSIP_FRAME_BYTES) as soon as its records are checked, the
+ * rest with the last slice. Packing a 50,000-record submit (~57 MB, most
+ * of it first touches of fresh memory) was ~40% of the node thread's time
+ * taking it in, during which it neither voted nor committed; here it runs
+ * beside the other checks, and the node thread only sends the frames (if
+ * it takes the submit; a refused one's are freed). */
+void node_check_pack(job *j)
+{
+	const Trellis__SubmitRequest *sub = j->req->submit;
+	size_t n = sub->n_records;
+	while (!j->frames_failed && j->packed_n < j->checked_n) {
+		size_t end = node_gossip_frame_end(sub->records, j->packed_n, j->checked_n);
+		p2p_buf *b;
+		if (end == j->checked_n && j->checked_n < n)
+			break; /* the frame may take records of the next slice */
+		if (j->nframes == j->frames_cap) {
+			size_t cap = j->frames_cap ? 2 * j->frames_cap : 4;
+			p2p_buf **f = realloc(j->frames, cap * sizeof(*f));
+			if (!f) {
+				j->frames_failed = true;
+				break;
+			}
+			j->frames = f;
+			j->frames_cap = cap;
+		}
+		if (!(b = node_gossip_pack(sub->records + j->packed_n, end - j->packed_n))) {
+			j->frames_failed = true;
+			break;
+		}
+		j->frames[j->nframes++] = b;
+		j->packed_n = end;
+	}
+}
+
 /* A client's submit, NODE_CHECK_SLICE records at a time: when more are
  * left, the job goes back to the end of the clients' FIFO, so partners'
  * frames and other submits get a checker between slices (a 100,000-record
@@ -111,6 +146,8 @@ static void check_submit(node *nd, job *j)
 		node_job_free(j);
 		return;
 	}
+	if (nd->c->n > 1)
+		node_check_pack(j);
 	if (j->checked_n < n) {
 		node_check_push(nd, j);
 		return;

@@ -57,6 +57,9 @@ void node_job_free(job *j)
 	free(j->recs);
 	free(j->lens);
 	free(j->ids);
+	for (size_t i = 0; i < j->nframes; i++)
+		p2p_buf_free(j->frames[i]);
+	free(j->frames);
 	free(j);
 }
 
@@ -203,18 +206,37 @@ static void do_status(node *nd, job *j)
 
 /* One gossip frame of recs[0..n) to every partner (or the one the test
  * switch names). */
-static void gossip_frame(node *nd, const ProtobufCBinaryData *recs, size_t n, uint32_t primary)
+p2p_buf *node_gossip_pack(const ProtobufCBinaryData *recs, size_t n)
 {
 	Link__Gossip g = LINK__GOSSIP__INIT;
 	p2p_buf *buf;
-	uint64_t to = UINT64_MAX, full;
 	g.n_records = n;
 	g.records = (ProtobufCBinaryData *)(uintptr_t)recs;
-	/* packed once, in place, and queued for every partner without a copy each */
 	buf = p2p_buf_new(link__gossip__get_packed_size(&g));
+	if (buf)
+		link__gossip__pack(&g, p2p_buf_data(buf));
+	return buf;
+}
+
+size_t node_gossip_frame_end(const ProtobufCBinaryData *recs, size_t first, size_t n)
+{
+	size_t bytes = 0, i;
+	for (i = first; i < n; i++) {
+		size_t cost = recs[i].len + 16; /* field tag and length */
+		if (i > first && bytes + cost > NODE_GOSSIP_FRAME_BYTES)
+			break;
+		bytes += cost;
+	}
+	return i;
+}
+
+/* One gossip frame (buf, taken) to the partners: queued for every partner
+ * without a copy each. */
+static void gossip_send(node *nd, p2p_buf *buf, uint32_t primary)
+{
+	uint64_t to = UINT64_MAX, full;
 	if (!buf)
 		return;
-	link__gossip__pack(&g, p2p_buf_data(buf));
 	if (nd->test_gossip_only >= 0)
 		to = (uint64_t)1 << nd->test_gossip_only;
 	p2p_link_multicast(nd->link, to, P2P_KIND_GOSSIP, buf, &full);
@@ -225,25 +247,26 @@ static void gossip_frame(node *nd, const ProtobufCBinaryData *recs, size_t n, ui
 
 /* A submit's records to the partners, in frames of at most
  * NODE_GOSSIP_FRAME_BYTES: a submit may be larger than a link frame
- * (P2P_FRAME_MAX), which the link would refuse whole. */
-static void gossip(node *nd, const ProtobufCBinaryData *recs, size_t n)
+ * (P2P_FRAME_MAX), which the link would refuse whole. The checkers have
+ * packed them already (j->frames) unless they ran out of memory. */
+static void gossip(node *nd, job *j, const ProtobufCBinaryData *recs, size_t n)
 {
 	uint32_t primary;
-	size_t first = 0, bytes = 0;
 	if (!nd->link || (nd->test_lose_gossip && nd->test_gossip_only < 0))
 		return;
 	primary = pbft_primary_of(nd->cons, pbft_view(nd->cons)).v;
-	for (size_t i = 0; i < n; i++) {
-		size_t cost = recs[i].len + 16; /* field tag and length */
-		if (i > first && bytes + cost > NODE_GOSSIP_FRAME_BYTES) {
-			gossip_frame(nd, recs + first, i - first, primary);
-			first = i;
-			bytes = 0;
+	if (!j->frames_failed && j->packed_n == n) {
+		for (size_t i = 0; i < j->nframes; i++) {
+			gossip_send(nd, j->frames[i], primary);
+			j->frames[i] = NULL;
 		}
-		bytes += cost;
+		j->nframes = 0;
+		return;
 	}
-	if (n > first)
-		gossip_frame(nd, recs + first, n - first, primary);
+	for (size_t first = 0, end; first < n; first = end) {
+		end = node_gossip_frame_end(recs, first, n);
+		gossip_send(nd, node_gossip_pack(recs + first, end - first), primary);
+	}
 }
 
 /* The smallest index whose event id already appeared earlier in ids; n
@@ -407,7 +430,7 @@ static void do_submit(node *nd, job *j)
 		}
 		w->remaining++;
 	}
-	gossip(nd, s->records, s->n_records);
+	gossip(nd, j, s->records, s->n_records);
 	disown(j->req->submit, adopted);
 	return;
 refuse:
@@ -523,7 +546,7 @@ static void regossip_send(node *nd, pbft_replica pr, ProtobufCBinaryData *recs, 
 	g.n_records = n;
 	g.records = recs;
 	g.again = true;
-	/* packed in place, as gossip_frame: p2p_link_send would copy it again */
+	/* packed in place, as gossip(): p2p_link_send would copy it again */
 	buf = p2p_buf_new(link__gossip__get_packed_size(&g));
 	if (!buf)
 		return;
@@ -1268,9 +1291,19 @@ static void fail_waiters(node *nd, int code, const char *why)
 
 /* ==== The loop ==== */
 
+/* CPU time of the calling thread, in microseconds (for debug lines: on a
+ * busy machine a step's wall time says little about its own cost) */
+static uint64_t thread_cpu_us(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void handle_job(node *nd, job *j)
 {
-	uint64_t t0;
+	uint64_t t0, c0;
 	switch (j->kind) {
 	case JOB_API:
 		if (j->req->body_case == TRELLIS__API_REQUEST__BODY_STATUS) {
@@ -1278,9 +1311,11 @@ static void handle_job(node *nd, job *j)
 			break;
 		}
 		t0 = tr_mono_ms();
+		c0 = thread_cpu_us();
 		do_submit(nd, j);
-		TR_LOG(TR_LOG_DEBUG, "msg=\"submit taken\" records=%zu ms=%llu",
-		       j->req->submit->n_records, (unsigned long long)(tr_mono_ms() - t0));
+		TR_LOG(TR_LOG_DEBUG, "msg=\"submit taken\" records=%zu ms=%llu cpu_ms=%llu",
+		       j->req->submit->n_records, (unsigned long long)(tr_mono_ms() - t0),
+		       (unsigned long long)((thread_cpu_us() - c0) / 1000));
 		break;
 	case JOB_CONSENSUS:
 		(void)pbft_step(nd->cons, (pbft_replica){j->peer}, j->bytes, j->len);

@@ -56,8 +56,25 @@ typedef struct job {
 	size_t nrec;
 	size_t charged;                /* bytes charged to peer (node_peer_charge) */
 	size_t checked_n;              /* JOB_API: records checked so far (check.c) */
+	/* JOB_API: the submit's gossip frames, packed by the checker as its
+	 * records pass (records [0, packed_n)); the node thread only sends
+	 * them. frames_failed: out of memory, the node thread packs. */
+	p2p_buf **frames;
+	size_t nframes, frames_cap, packed_n;
+	bool frames_failed;
 	bool again;                    /* JOB_GOSSIP: a re-send, still unchecked in bytes */
 } job;
+
+/* Where the gossip frame of recs[first..] ends: past the last record that
+ * keeps it within NODE_GOSSIP_FRAME_BYTES (at least one), at most n. */
+size_t node_gossip_frame_end(const ProtobufCBinaryData *recs, size_t first, size_t n);
+/* recs[0..n) packed as one link.Gossip into a link payload; NULL when out
+ * of memory. */
+p2p_buf *node_gossip_pack(const ProtobufCBinaryData *recs, size_t n);
+
+/* Pack the gossip frames of a submit job's checked records, [packed_n,
+ * checked_n): the full ones, and the rest once all are checked (check.c). */
+void node_check_pack(job *j);
 
 /* Queue a checked job for the node thread (any thread). */
 void node_job_push(node *nd, job *j);

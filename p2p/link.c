@@ -598,6 +598,11 @@ uint8_t *p2p_buf_data(p2p_buf *b)
 	return b->data;
 }
 
+size_t p2p_buf_len(const p2p_buf *b)
+{
+	return b->len;
+}
+
 void p2p_buf_free(p2p_buf *b)
 {
 	if (b) {

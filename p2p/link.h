@@ -139,6 +139,7 @@ size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, si
 typedef struct p2p_buf p2p_buf;
 p2p_buf *p2p_buf_new(size_t len);
 uint8_t *p2p_buf_data(p2p_buf *b);
+size_t p2p_buf_len(const p2p_buf *b);
 /* Free a buf that was never handed to p2p_link_multicast. */
 void p2p_buf_free(p2p_buf *b);
 /* Queue b as one frame of `kind` for each partner in the bit mask peers

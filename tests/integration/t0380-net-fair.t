@@ -9,6 +9,29 @@
 # after them are at least half of what was pending when they were sent).
 . "$(dirname "$0")/lib.sh"
 
+# bad TESTNET_PARAMS: refused with the reason, and no node left running
+for bad in "block_max_records:not name=number" "no_such=5:no consortium param 'no_such'" \
+	"block_max_records=0:'block_max_records' must be between 1 and 100000"; do
+	p=${bad%%:*} why=${bad#*:}
+	out=$(TESTNET_PARAMS=$p "$ROOT/testnet/up.sh" 2 "$TMP/bad" 2>&1; cat "$TMP"/bad/n*/node.log 2>/dev/null)
+	like "$out" "$why" "up.sh with TESTNET_PARAMS='$p' says why"
+	i=0
+	while :; do # a node refusing the file exits at once; bounded wait
+		live=0
+		for f in "$TMP"/bad/n*/pid; do
+			[ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && live=$((live + 1))
+		done
+		[ $live = 0 ] || [ $i -ge 50 ] && break
+		i=$((i + 1)); sleep 0.1
+	done
+	is "$live" 0 "... and leaves no node running"
+	"$ROOT/testnet/down.sh" "$TMP/bad" >/dev/null 2>&1 # by pid files, if any is left
+	rm -rf "$TMP/bad"
+done
+out=$(TESTNET_PARAMS=no_such=5 "$ROOT/testnet/up.sh" 2 "$TMP/bad" 2>&1)
+ok $(( $? == 0 )) "up.sh exits non-zero on bad TESTNET_PARAMS"
+rm -rf "$TMP/bad"
+
 export TESTNET_PARAMS="block_max_records=100"
 net_up 4
 ok $? "4-node testnet up, blocks of at most 100 records"

@@ -794,6 +794,82 @@ static ProtobufCBinaryData *sliced_records(const tr_consortium *c, tr_key *key, 
 	return recs;
 }
 
+
+/* A submit's gossip frames are packed by the checker as its slices pass
+ * (node_check_pack): each frame within NODE_GOSSIP_FRAME_BYTES, every
+ * frame but the last full (its next record would not fit), frames packed
+ * before the last slice only when full, and all of them together the
+ * submit's records in order. 3,000 records of 3-5 KB (~12 MB): frames end
+ * inside slices. */
+static void test_submit_frames_packed(void **state)
+{
+	enum { N = 3000 };
+	Trellis__ApiRequest req = TRELLIS__API_REQUEST__INIT;
+	Trellis__SubmitRequest sub = TRELLIS__SUBMIT_REQUEST__INIT;
+	ProtobufCBinaryData *recs = calloc(N, sizeof(*recs));
+	job j;
+	size_t next = 0;
+	(void)state;
+	assert_non_null(recs);
+	for (size_t i = 0; i < N; i++) {
+		recs[i].len = 3000 + (i * 7919) % 2000;
+		recs[i].data = malloc(recs[i].len);
+		assert_non_null(recs[i].data);
+		memset(recs[i].data, (int)(i & 0xff), recs[i].len);
+		tr_be32_put(recs[i].data, (uint32_t)i);
+	}
+	sub.n_records = N;
+	sub.records = recs;
+	req.submit = &sub;
+	memset(&j, 0, sizeof(j));
+	j.kind = JOB_API;
+	j.req = &req;
+	while (j.checked_n < N) {
+		size_t before = j.nframes;
+		j.checked_n = N - j.checked_n > NODE_CHECK_SLICE ? j.checked_n + NODE_CHECK_SLICE : N;
+		node_check_pack(&j);
+		if (j.checked_n < N) /* only full frames before the last slice */
+			for (size_t f = before; f < j.nframes; f++) {
+				Link__Gossip *g = link__gossip__unpack(NULL, p2p_buf_len(j.frames[f]),
+								       p2p_buf_data(j.frames[f]));
+				size_t bytes = 0;
+				assert_non_null(g);
+				for (size_t k = 0; k < g->n_records; k++)
+					bytes += g->records[k].len + 16;
+				link__gossip__free_unpacked(g, NULL);
+				assert_true(bytes + recs[j.packed_n].len + 16 > NODE_GOSSIP_FRAME_BYTES ||
+					    f + 1 < j.nframes);
+			}
+		assert_true(j.packed_n <= j.checked_n);
+	}
+	assert_int_equal(j.packed_n, N);
+	assert_false(j.frames_failed);
+	assert_true(j.nframes >= 3);
+	for (size_t f = 0; f < j.nframes; f++) {
+		Link__Gossip *g = link__gossip__unpack(NULL, p2p_buf_len(j.frames[f]),
+						       p2p_buf_data(j.frames[f]));
+		size_t bytes = 0;
+		assert_non_null(g);
+		for (size_t k = 0; k < g->n_records; k++, next++) {
+			assert_int_equal(g->records[k].len, recs[next].len);
+			assert_memory_equal(g->records[k].data, recs[next].data, recs[next].len);
+			bytes += g->records[k].len + 16;
+		}
+		assert_true(bytes <= NODE_GOSSIP_FRAME_BYTES);
+		if (f + 1 < j.nframes) /* full: the next frame's first would not fit */
+			assert_true(bytes + recs[next].len + 16 > NODE_GOSSIP_FRAME_BYTES);
+		link__gossip__free_unpacked(g, NULL);
+	}
+	assert_int_equal(next, N);
+	j.req = NULL; /* on the stack here */
+	for (size_t f = 0; f < j.nframes; f++)
+		p2p_buf_free(j.frames[f]);
+	free(j.frames);
+	for (size_t i = 0; i < N; i++)
+		free(recs[i].data);
+	free(recs);
+}
+
 /* With one checker working through a submit of four slices, a partner's
  * frame queued behind it reaches the node thread before the submit does:
  * the submit goes back to its FIFO after each NODE_CHECK_SLICE records
@@ -872,6 +948,8 @@ static void test_submit_checked_in_slices(void **state)
 	assert_null(second->next);
 	assert_int_equal(sj->nrec, SLICED_RECORDS);
 	assert_int_equal(sj->checked_n, SLICED_RECORDS);
+	assert_int_equal(sj->packed_n, SLICED_RECORDS); /* its gossip packed there too */
+	assert_int_equal(sj->nframes, 1);
 	assert_memory_equal(sj->ids, want, SLICED_RECORDS * TR_HASH_LEN);
 	ldg_checked_stats(nd.checked, &hits, &misses);
 	assert_int_equal(misses, SLICED_RECORDS); /* each record checked once */
@@ -922,6 +1000,7 @@ int main(void)
 		cmocka_unit_test(test_records_taken_from_unpack),
 		cmocka_unit_test(test_serve_bounded_by_link),
 		cmocka_unit_test(test_submit_checked_in_slices),
+		cmocka_unit_test(test_submit_frames_packed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
