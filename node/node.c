@@ -230,19 +230,80 @@ size_t node_gossip_frame_end(const ProtobufCBinaryData *recs, size_t first, size
 	return i;
 }
 
+static void kept_pop(node *nd)
+{
+	kept_frame *k = nd->kept_head;
+	nd->kept_head = k->next;
+	if (!nd->kept_head)
+		nd->kept_tail = NULL;
+	nd->kept_bytes -= k->len;
+	p2p_link_buf_release(nd->link, k->buf);
+	free(k);
+}
+
 /* One gossip frame (buf, taken) to the partners: queued for every partner
- * without a copy each. */
+ * without a copy each. A partner whose queue is full (a submit larger
+ * than its room) gets it later: the frame is kept and offered again as
+ * the queue drains (gossip_feed). Before, it was lost for that partner,
+ * and the primary got such records only by re-sends, 2,000 at a time. */
 static void gossip_send(node *nd, p2p_buf *buf, uint32_t primary)
 {
 	uint64_t to = UINT64_MAX, full;
+	kept_frame *k;
+	size_t len;
 	if (!buf)
 		return;
 	if (nd->test_gossip_only >= 0)
 		to = (uint64_t)1 << nd->test_gossip_only;
-	p2p_link_multicast(nd->link, to, P2P_KIND_GOSSIP, buf, &full);
-	/* the primary's queue refusing it is what regossip() acts on */
+	len = p2p_buf_len(buf);
+	p2p_link_multicast_keep(nd->link, to, P2P_KIND_GOSSIP, buf, &full, false);
+	if (full && nd->kept_bytes + len <= NODE_GOSSIP_KEPT_BYTES_MAX &&
+	    (k = malloc(sizeof(*k)))) {
+		*k = (kept_frame){.buf = buf, .len = len, .peers = full, .since_ms = tr_mono_ms()};
+		if (nd->kept_tail)
+			nd->kept_tail->next = k;
+		else
+			nd->kept_head = k;
+		nd->kept_tail = k;
+		nd->kept_bytes += len;
+		nd->gossip_kept++;
+		return;
+	}
+	/* the primary's queue refusing it, not kept, is what regossip() acts on */
 	if (full & ((uint64_t)1 << primary))
 		nd->gossip_refused = true;
+	p2p_link_buf_release(nd->link, buf);
+}
+
+/* Offer the kept frames again, oldest first, each to the partners still
+ * to get it; stop at one whose partners' queues are still full (the
+ * later ones would be refused too). A partner no longer reachable is
+ * dropped from a frame (catch-up and the re-send serve it). A frame kept
+ * for NODE_GOSSIP_KEPT_MS (a stalled link) is given up, and the re-send
+ * takes over. */
+static void gossip_feed(node *nd)
+{
+	uint64_t now, primary_bit;
+	if (!nd->kept_head)
+		return;
+	now = tr_mono_ms();
+	primary_bit = (uint64_t)1 << pbft_primary_of(nd->cons, pbft_view(nd->cons)).v;
+	while (nd->kept_head) {
+		kept_frame *k = nd->kept_head;
+		uint64_t full;
+		if (now - k->since_ms > NODE_GOSSIP_KEPT_MS) {
+			if (k->peers & primary_bit)
+				nd->gossip_refused = true;
+			kept_pop(nd);
+			continue;
+		}
+		if (p2p_link_multicast_keep(nd->link, k->peers, P2P_KIND_GOSSIP, k->buf, &full, true))
+			nd->gossip_fed++;
+		k->peers = full;
+		if (k->peers)
+			break;
+		kept_pop(nd);
+	}
 }
 
 /* A submit's records to the partners, in frames of at most
@@ -1251,6 +1312,8 @@ static void node_free(node *nd)
 	/* the checkers first: they call into the API contexts and the queue */
 	node_checkers_stop(nd);
 	api_stop(nd);
+	while (nd->kept_head)
+		kept_pop(nd);
 	p2p_link_close(nd->link);
 	node_checks_free(nd);
 	for (j = nd->jobs_head; j; j = next) {
@@ -1437,6 +1500,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 			nd.last_height_ms = now;
 			announce_height(&nd);
 		}
+		gossip_feed(&nd);
 		if (nd.mp.count > 0 && pbft_can_propose(nd.cons))
 			propose(&nd);
 	}
@@ -1460,7 +1524,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       "links_refused=%llu handshakes_evicted=%llu bad_frames=%llu queue_dropped=%llu "
 		       "tx_dropped=%llu send_full=%llu batches_out=%llu links_stalled=%llu "
 		       "regossiped=%llu regossip_held=%llu regossip_checked=%llu checked_hits=%llu "
-		       "checked_misses=%llu api_relistens=%llu served_blocks=%llu served_bytes=%llu",
+		       "checked_misses=%llu api_relistens=%llu served_blocks=%llu served_bytes=%llu "
+		       "gossip_kept=%llu gossip_fed=%llu",
 		       (unsigned long long)pbft_height(nd.cons), (unsigned long long)nd.committed_records,
 		       (unsigned long long)ps.view_changes, (unsigned long long)ps.dropped_malformed,
 		       (unsigned long long)ps.dropped_badsig, (unsigned long long)ps.dropped_stale,
@@ -1473,7 +1538,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       (unsigned long long)nd.regossiped, (unsigned long long)nd.again_held,
 		       (unsigned long long)nd.again_checked, (unsigned long long)ck_hits,
 		       (unsigned long long)ck_misses, (unsigned long long)nd.api_relistens,
-		       (unsigned long long)nd.served_blocks, (unsigned long long)nd.served_bytes);
+		       (unsigned long long)nd.served_blocks, (unsigned long long)nd.served_bytes,
+		       (unsigned long long)nd.gossip_kept, (unsigned long long)nd.gossip_fed);
 	}
 	if (nd.fatal) {
 		fail_waiters(&nd, TR_EIO, nd.fatal_why);

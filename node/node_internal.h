@@ -37,6 +37,8 @@ typedef struct {
 #define NODE_REGOSSIP_RECORDS_MAX 2000      /* records in one re-sent gossip frame */
 #define NODE_GOSSIP_FRAME_BYTES (4u << 20)   /* a submit's gossip goes in frames of at most this */
 #define NODE_CHECKERS_MAX 8                  /* record checker threads */
+#define NODE_GOSSIP_KEPT_BYTES_MAX (256u << 20) /* refused gossip kept to offer again */
+#define NODE_GOSSIP_KEPT_MS 10000            /* ... for at most this long */
 #define NODE_CHECK_SLICE 256                 /* a submit's records checked before others' turn */
 
 enum { JOB_API = 1, JOB_CONSENSUS = 2, JOB_GOSSIP = 3, JOB_HEIGHT = 4 };
@@ -105,6 +107,15 @@ int node_checkers_start(node *nd, char *err, size_t errlen) TR_MUST_USE;
 /* Stop and join the checkers; jobs still queued stay (node_checks_free). */
 void node_checkers_stop(node *nd);
 void node_checks_free(node *nd);
+
+/* A gossip frame kept for the partners whose link queue refused it. */
+typedef struct kept_frame {
+	struct kept_frame *next;
+	p2p_buf *buf; /* the node's reference */
+	size_t len;
+	uint64_t peers; /* still to get it */
+	uint64_t since_ms;
+} kept_frame;
 
 /* ==== Mempool (mempool.c) ==== */
 
@@ -322,6 +333,12 @@ struct node {
 	uint64_t regossip_at; /* when regossip() last scanned the mempool */
 	uint64_t lost_seen;  /* the link's tx_dropped at the last regossip() */
 	bool gossip_refused; /* the primary's link queue refused gossip since then */
+	/* gossip frames a partner's full link queue refused, offered again as
+	 * it drains (node.c gossip_feed), oldest first; at most
+	 * NODE_GOSSIP_KEPT_BYTES_MAX, each for NODE_GOSSIP_KEPT_MS */
+	struct kept_frame *kept_head, *kept_tail;
+	size_t kept_bytes;
+	uint64_t gossip_kept, gossip_fed; /* frames kept; kept frames that went */
 	uint64_t again_held;    /* re-sent records received that this node held: dropped unchecked */
 	uint64_t again_checked; /* re-sent records received that it lacked: checked as gossip */
 	uint64_t served_blocks, served_bytes; /* certified blocks sent to peers behind it */

@@ -545,7 +545,7 @@ static void settle(p2p_link *l, session *s)
 
 /* Queue one frame for peer, its payload in b (one more reference to it),
  * and send what the window allows. */
-static int enqueue(p2p_link *l, uint32_t peer, uint32_t kind, p2p_buf *b)
+static int enqueue_as(p2p_link *l, uint32_t peer, uint32_t kind, p2p_buf *b, bool again)
 {
 	int qi = kind == P2P_KIND_GOSSIP ? Q_BULK : Q_URGENT;
 	fqueue *q = &l->q[peer][qi];
@@ -558,7 +558,8 @@ static int enqueue(p2p_link *l, uint32_t peer, uint32_t kind, p2p_buf *b)
 		return TR_EUNREACH;
 	/* over the bound, refuse; a frame alone may pass it (a block) */
 	if (q->bytes > 0 && q->bytes + b->len > cap) {
-		l->stats.send_full++;
+		if (!again) /* a kept frame offered again was counted once */
+			l->stats.send_full++;
 		return TR_EFULL;
 	}
 	if (!(f = malloc(sizeof(*f))))
@@ -576,6 +577,11 @@ static int enqueue(p2p_link *l, uint32_t peer, uint32_t kind, p2p_buf *b)
 	q->bytes += f->len;
 	flush(l, peer);
 	return TR_OK;
+}
+
+static int enqueue(p2p_link *l, uint32_t peer, uint32_t kind, p2p_buf *b)
+{
+	return enqueue_as(l, peer, kind, b, false);
 }
 
 static bool kind_ok(uint32_t kind)
@@ -611,8 +617,8 @@ void p2p_buf_free(p2p_buf *b)
 	}
 }
 
-uint64_t p2p_link_multicast(p2p_link *l, uint64_t peers, uint32_t kind, p2p_buf *b,
-			    uint64_t *full)
+static uint64_t multicast(p2p_link *l, uint64_t peers, uint32_t kind, p2p_buf *b,
+			  uint64_t *full, bool keep, bool again)
 {
 	uint64_t sent = 0;
 	if (full)
@@ -624,15 +630,37 @@ uint64_t p2p_link_multicast(p2p_link *l, uint64_t peers, uint32_t kind, p2p_buf 
 		int rc;
 		if (i == l->cfg.self || !(peers & ((uint64_t)1 << i)))
 			continue;
-		rc = enqueue(l, i, kind, b);
+		rc = enqueue_as(l, i, kind, b, again);
 		if (rc == TR_OK)
 			sent |= (uint64_t)1 << i;
 		else if (rc == TR_EFULL && full)
 			*full |= (uint64_t)1 << i;
 	}
-	buf_unref(b); /* the caller's reference */
+	if (!keep)
+		buf_unref(b); /* the caller's reference */
 	pthread_mutex_unlock(&l->mu);
 	return sent;
+}
+
+uint64_t p2p_link_multicast(p2p_link *l, uint64_t peers, uint32_t kind, p2p_buf *b,
+			    uint64_t *full)
+{
+	return multicast(l, peers, kind, b, full, false, false);
+}
+
+uint64_t p2p_link_multicast_keep(p2p_link *l, uint64_t peers, uint32_t kind, p2p_buf *b,
+				 uint64_t *full, bool again)
+{
+	return multicast(l, peers, kind, b, full, true, again);
+}
+
+void p2p_link_buf_release(p2p_link *l, p2p_buf *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&l->mu);
+	buf_unref(b);
+	pthread_mutex_unlock(&l->mu);
 }
 
 /* A payload copied into a new buf, for one send or a broadcast. */

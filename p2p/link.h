@@ -149,6 +149,13 @@ void p2p_buf_free(p2p_buf *b);
  * whose queue refused it as full (TR_EFULL of p2p_link_send). */
 uint64_t p2p_link_multicast(p2p_link *l, uint64_t peers, uint32_t kind, p2p_buf *b,
 			    uint64_t *full);
+/* The same, but the caller keeps its reference to b, to offer b again
+ * later to the partners whose queue was full (*full); again: this is such
+ * an offer (a refusal is then not counted in send_full a second time).
+ * Release b with p2p_link_buf_release. */
+uint64_t p2p_link_multicast_keep(p2p_link *l, uint64_t peers, uint32_t kind, p2p_buf *b,
+				 uint64_t *full, bool again);
+void p2p_link_buf_release(p2p_link *l, p2p_buf *b);
 
 /* Bytes of frames of this kind waiting in partner peer's queue (not yet
  * in a batch): what a caller that produces frames on request (catch-up

@@ -327,7 +327,7 @@ static void test_multicast(void **state)
 	tr_key *key[3];
 	rx_state rx[3];
 	p2p_link *link[3];
-	uint64_t sent1 = 0, sent2 = 0, refused1 = 0;
+	uint64_t sent1 = 0, sent2 = 0, refused1 = 0, refused_seq = 0;
 	const uint64_t all = 7; /* 0, 1 and 2 */
 	(void)state;
 	memset(rx, 0, sizeof(rx));
@@ -378,7 +378,7 @@ static void test_multicast(void **state)
 		if (got & 2)
 			sent1++;
 		else
-			refused1++;
+			refused_seq = i, refused1++;
 		while (!(got & 4)) { /* node 2 takes frames: frame i goes to it alone */
 			usleep(1000);
 			got = p2p_link_multicast(link[0], 4, P2P_KIND_GOSSIP, seq_buf(i), &full);
@@ -390,11 +390,36 @@ static void test_multicast(void **state)
 	assert_int_equal(refused1, 1);
 	assert_int_equal(sent2, sent1 + 1); /* the frame node 1 refused went to node 2 */
 	all_arrived(&rx[2], sent2, 0);
-	pthread_mutex_lock(&rx[1].mu);
-	rx[1].gate_closed = false;
-	pthread_cond_broadcast(&rx[1].cv);
-	pthread_mutex_unlock(&rx[1].mu);
-	all_arrived(&rx[1], sent1, 0);
+	{
+		/* that frame kept by its sender (p2p_link_multicast_keep): refused
+		 * while node 1 takes nothing, counted in send_full once, not again
+		 * when offered again; once node 1 takes frames it goes, in order */
+		p2p_buf *kept = seq_buf(refused_seq);
+		p2p_link_stats st0, st1;
+		uint64_t full, got;
+		p2p_link_get_stats(link[0], &st0);
+		assert_int_equal(p2p_link_multicast_keep(link[0], 2, P2P_KIND_GOSSIP, kept, &full, false), 0);
+		assert_int_equal(full, 2);
+		assert_int_equal(p2p_link_multicast_keep(link[0], 2, P2P_KIND_GOSSIP, kept, &full, true), 0);
+		assert_int_equal(full, 2);
+		p2p_link_get_stats(link[0], &st1);
+		assert_int_equal(st1.send_full, st0.send_full + 1);
+		pthread_mutex_lock(&rx[1].mu);
+		rx[1].gate_closed = false;
+		pthread_cond_broadcast(&rx[1].cv);
+		pthread_mutex_unlock(&rx[1].mu);
+		for (uint64_t t0 = tr_mono_ms();;) {
+			got = p2p_link_multicast_keep(link[0], 2, P2P_KIND_GOSSIP, kept, &full, true);
+			if (got)
+				break;
+			assert_int_equal(full, 2);
+			assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
+			usleep(1000);
+		}
+		assert_int_equal(got, 2);
+		p2p_link_buf_release(link[0], kept);
+	}
+	all_arrived(&rx[1], sent1 + 1, 0);
 	printf("# %d frames to both; then node 1 refused after %llu, node 2 took %llu\n", N,
 	       (unsigned long long)(sent1 - N), (unsigned long long)(sent2 - N));
 	for (int i = 0; i < 3; i++) {
