@@ -552,6 +552,22 @@ static void gate_frame(void *ctx, uint32_t peer, uint32_t kind, const uint8_t *p
 	pthread_mutex_unlock(&g->mu);
 }
 
+/* until the gate's receiver has taken n frames and link0's queue to it is
+ * empty */
+static void all_taken(gate *g, size_t n, p2p_link *link0)
+{
+	for (uint64_t t0 = tr_mono_ms();;) {
+		bool all;
+		pthread_mutex_lock(&g->mu);
+		all = g->frames == n;
+		pthread_mutex_unlock(&g->mu);
+		if (all && p2p_link_queued(link0, 1, P2P_KIND_CONSENSUS) == 0)
+			break;
+		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
+		usleep(10000);
+	}
+}
+
 static void gate_set(gate *g, bool closed)
 {
 	pthread_mutex_lock(&g->mu);
@@ -725,19 +741,13 @@ static void test_serve_bounded_by_link(void **state)
 		pthread_cond_wait(&g.cv, &g.mu);
 	pthread_mutex_unlock(&g.mu);
 	gate_set(&g, false);
-	for (uint64_t t0 = tr_mono_ms();;) {
-		bool all;
-		pthread_mutex_lock(&g.mu);
-		all = g.frames == before;
-		pthread_mutex_unlock(&g.mu);
-		if (all && p2p_link_queued(link[0], 1, P2P_KIND_CONSENSUS) == 0)
-			break;
-		assert_true(tr_mono_ms() - t0 < DEADLINE_MS);
-		usleep(10000);
-	}
+	all_taken(&g, before, link[0]);
 	assert_true(serve_once(&nd) > before);
 	/* no link to a partner: nothing is read or signed */
 	before = serve_once(&nd);
+	/* closed only once all has arrived: NNG 1.5.2 leaks the message it is
+	 * reading when a pipe closes under it (docs/network.md, Known limits) */
+	all_taken(&g, before, link[0]);
 	p2p_link_close(link[1]);
 	link[1] = NULL;
 	for (uint64_t t0 = tr_mono_ms(); strcmp(p2p_link_peer_state(link[0], 1), "up") == 0;) {
