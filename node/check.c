@@ -114,7 +114,7 @@ void node_check_pack(job *j)
 			j->frames = f;
 			j->frames_cap = cap;
 		}
-		if (!(b = node_gossip_pack(sub->records + j->packed_n, end - j->packed_n))) {
+		if (!(b = node_gossip_pack(sub->records + j->packed_n, end - j->packed_n, false))) {
 			j->frames_failed = true;
 			break;
 		}

@@ -204,14 +204,13 @@ static void do_status(node *nd, job *j)
 
 /* ==== Submits and gossip ==== */
 
-/* One gossip frame of recs[0..n) to every partner (or the one the test
- * switch names). */
-p2p_buf *node_gossip_pack(const ProtobufCBinaryData *recs, size_t n)
+p2p_buf *node_gossip_pack(const ProtobufCBinaryData *recs, size_t n, bool again)
 {
 	Link__Gossip g = LINK__GOSSIP__INIT;
 	p2p_buf *buf;
 	g.n_records = n;
 	g.records = (ProtobufCBinaryData *)(uintptr_t)recs;
+	g.again = again;
 	buf = p2p_buf_new(link__gossip__get_packed_size(&g));
 	if (buf)
 		link__gossip__pack(&g, p2p_buf_data(buf));
@@ -236,7 +235,7 @@ static void kept_pop(node *nd)
 	nd->kept_head = k->next;
 	if (!nd->kept_head)
 		nd->kept_tail = NULL;
-	nd->kept_bytes -= k->len;
+	nd->kept_bytes -= p2p_buf_len(k->buf);
 	p2p_link_buf_release(nd->link, k->buf);
 	free(k);
 }
@@ -259,7 +258,7 @@ static void gossip_send(node *nd, p2p_buf *buf, uint32_t primary)
 	p2p_link_multicast_keep(nd->link, to, P2P_KIND_GOSSIP, buf, &full, false);
 	if (full && nd->kept_bytes + len <= NODE_GOSSIP_KEPT_BYTES_MAX &&
 	    (k = malloc(sizeof(*k)))) {
-		*k = (kept_frame){.buf = buf, .len = len, .peers = full, .since_ms = tr_mono_ms()};
+		*k = (kept_frame){.buf = buf, .peers = full, .since_ms = tr_mono_ms()};
 		if (nd->kept_tail)
 			nd->kept_tail->next = k;
 		else
@@ -326,7 +325,7 @@ static void gossip(node *nd, job *j, const ProtobufCBinaryData *recs, size_t n)
 	}
 	for (size_t first = 0, end; first < n; first = end) {
 		end = node_gossip_frame_end(recs, first, n);
-		gossip_send(nd, node_gossip_pack(recs + first, end - first), primary);
+		gossip_send(nd, node_gossip_pack(recs + first, end - first, false), primary);
 	}
 }
 
@@ -600,19 +599,11 @@ out:
 static void regossip_send(node *nd, pbft_replica pr, ProtobufCBinaryData *recs, size_t n,
 			  const char *why)
 {
-	Link__Gossip g = LINK__GOSSIP__INIT;
-	p2p_buf *buf;
 	if (n == 0)
 		return;
-	g.n_records = n;
-	g.records = recs;
-	g.again = true;
 	/* packed in place, as gossip(): p2p_link_send would copy it again */
-	buf = p2p_buf_new(link__gossip__get_packed_size(&g));
-	if (!buf)
-		return;
-	link__gossip__pack(&g, p2p_buf_data(buf));
-	if (p2p_link_multicast(nd->link, (uint64_t)1 << pr.v, P2P_KIND_GOSSIP, buf, NULL)) {
+	if (p2p_link_multicast(nd->link, (uint64_t)1 << pr.v, P2P_KIND_GOSSIP,
+			       node_gossip_pack(recs, n, true), NULL)) {
 		nd->regossiped += n;
 		TR_LOG(TR_LOG_INFO,
 		       "msg=\"pending records sent again to the primary\" peer=%s records=%zu why=%s",

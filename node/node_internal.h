@@ -70,9 +70,9 @@ typedef struct job {
 /* Where the gossip frame of recs[first..] ends: past the last record that
  * keeps it within NODE_GOSSIP_FRAME_BYTES (at least one), at most n. */
 size_t node_gossip_frame_end(const ProtobufCBinaryData *recs, size_t first, size_t n);
-/* recs[0..n) packed as one link.Gossip into a link payload; NULL when out
- * of memory. */
-p2p_buf *node_gossip_pack(const ProtobufCBinaryData *recs, size_t n);
+/* recs[0..n) packed as one link.Gossip (again: a re-send, regossip) into a
+ * link payload; NULL when out of memory or too large for a frame. */
+p2p_buf *node_gossip_pack(const ProtobufCBinaryData *recs, size_t n, bool again);
 
 /* Pack the gossip frames of a submit job's checked records, [packed_n,
  * checked_n): the full ones, and the rest once all are checked (check.c). */
@@ -112,7 +112,6 @@ void node_checks_free(node *nd);
 typedef struct kept_frame {
 	struct kept_frame *next;
 	p2p_buf *buf; /* the node's reference */
-	size_t len;
 	uint64_t peers; /* still to get it */
 	uint64_t since_ms;
 } kept_frame;
