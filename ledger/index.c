@@ -103,6 +103,22 @@ int ldg__block_header(const uint8_t *b, size_t len, const uint8_t **hdr, size_t 
 	return rc == TR_ENOTFOUND ? TR_EVERIFY : rc;
 }
 
+int ldg_block_bytes_hash(const uint8_t *block, size_t len, uint8_t hash[TR_HASH_LEN])
+{
+	const uint8_t *hdr;
+	size_t hlen;
+	int rc = ldg__block_header(block, len, &hdr, &hlen);
+	if (rc == TR_OK)
+		tr_sha256(hash, hdr, hlen);
+	return rc;
+}
+
+int ldg_block_record_next(const uint8_t **p, const uint8_t *end, const uint8_t **rec,
+			  size_t *len)
+{
+	return ldg__record_next(p, end, rec, len);
+}
+
 int ldg__retracted_by(ldg *l, MDB_txn *txn, const uint8_t id[TR_HASH_LEN],
 		      uint8_t decl[TR_HASH_LEN])
 {
@@ -502,6 +518,45 @@ int ldg_events_admissible(ldg *l, const uint8_t *const *recs, const size_t *lens
 	rc = rules(l, txn, recs, lens, n, err, errlen);
 	mdb_txn_abort(txn);
 	return rc;
+}
+
+int ldg_records_rules(ldg *l, const uint8_t *const *recs, const size_t *lens, size_t n,
+		      ldg_rule *out)
+{
+	owners o;
+	MDB_txn *txn;
+	int rc = owners_init(l->c, &o);
+	if (rc)
+		return rc;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) {
+		owners_fini(&o);
+		return TR_EDB;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rec_event re;
+		char key[EP_HASH_STR_LEN + 2], err[512];
+		size_t klen;
+		MDB_val k, v;
+		memset(&out[i], 0, sizeof(out[i]));
+		if (rec_event_open(recs[i], lens[i], &re) != TR_OK) {
+			out[i].rc = TR_EINVAL;
+			continue;
+		}
+		if (re.ev) {
+			klen = ehash_key(key, sizeof(key), re.ev);
+			tr_sha256(out[i].key, key, klen);
+			out[i].has_key = true;
+			k = mval(key, klen);
+			if (mdb_get(txn, l->dbi[DB_EHASH], &k, &v) == 0)
+				out[i].rc = TR_EEXIST;
+			else
+				out[i].rc = check_ownership(l->c, &o, &re, i, err, sizeof(err));
+		}
+		rec_event_close(&re);
+	}
+	mdb_txn_abort(txn);
+	owners_fini(&o);
+	return TR_OK;
 }
 
 int ldg_event_admissible(ldg *l, const uint8_t *rec, size_t len, char *err, size_t errlen)

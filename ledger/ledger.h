@@ -121,6 +121,32 @@ int ldg_record_build(const tr_key *k, uint32_t signer, const uint8_t chain_id[TR
 		     const uint8_t *event, size_t len, uint8_t **out, size_t *out_len,
 		     uint8_t id[TR_HASH_LEN]) TR_MUST_USE;
 
+/* A Block's wire bytes read in place, without unpacking its records:
+ * ldg_block_bytes_hash hashes the header (the block's hash); ldg_block_record_next
+ * gives the next record between *p and end (start with *p = block, end =
+ * block + len; *rec borrowed from the block), TR_ENOTFOUND past the last.
+ * Every step is bounded by end; malformed bytes give TR_EVERIFY. The form
+ * of the rest (canonical encoding, no other fields) is ldg_check_block's. */
+int ldg_block_bytes_hash(const uint8_t *block, size_t len, uint8_t hash[TR_HASH_LEN]) TR_MUST_USE;
+int ldg_block_record_next(const uint8_t **p, const uint8_t *end, const uint8_t **rec,
+			  size_t *len) TR_MUST_USE;
+
+/* What the EPCIS rules make of each record on its own, against the chain
+ * now (ldg_events_admissible checks records as one batch, with messages):
+ * rc TR_OK when admissible; TR_EEXIST when its GS1 event hash (for an error
+ * declaration: the event it retracts) is committed; TR_EINVAL when it is
+ * not a Record or names a location of another partner. When has_key, key is
+ * its rule key, SHA-256 of that hash ("x" + it for a declaration): of two
+ * records with one rule key, at most one can ever commit. Records that are
+ * not EPCIS events have no key and no rule. For the mempool (node/). */
+typedef struct {
+	int rc;
+	bool has_key;
+	uint8_t key[TR_HASH_LEN];
+} ldg_rule;
+int ldg_records_rules(ldg *l, const uint8_t *const *recs, const size_t *lens, size_t n,
+		      ldg_rule *out) TR_MUST_USE;
+
 /* Event id of a serialised record (checks the record's form only). */
 int ldg_record_event_id(const uint8_t *rec, size_t len, uint8_t id[TR_HASH_LEN]) TR_MUST_USE;
 

@@ -44,10 +44,11 @@ int mp_init(mempool *m, size_t max_records, size_t max_bytes, uint32_t partners)
 		m->cap <<= 1;
 	m->slots = calloc(m->cap, sizeof(*m->slots));
 	m->bslots = calloc(m->cap, sizeof(*m->bslots));
+	m->rslots = calloc(m->cap, sizeof(*m->rslots));
 	m->stream_seq = calloc(STREAMS, sizeof(*m->stream_seq));
 	m->stream_ms = calloc(STREAMS, sizeof(*m->stream_ms));
 	m->stream_pending = calloc(STREAMS, sizeof(*m->stream_pending));
-	if (!m->slots || !m->bslots || !m->stream_seq || !m->stream_ms || !m->stream_pending) {
+	if (!m->slots || !m->bslots || !m->rslots || !m->stream_seq || !m->stream_ms || !m->stream_pending) {
 		mp_fini(m);
 		return TR_ENOMEM;
 	}
@@ -64,16 +65,17 @@ static uint64_t keyed(const mempool *m, const uint8_t *bytes, size_t len)
 	return tr_be64_get(h);
 }
 
-/* ==== The two tables: tab 0 by id (e->ih), tab 1 by bytes (e->bh) ==== */
+/* ==== The tables: tab 0 by id (e->ih), tab 1 by bytes (e->bh), tab 2 by
+ * rule key (e->rh, entries with one) ==== */
 
 static mp_entry **table(const mempool *m, int tab)
 {
-	return tab ? m->bslots : m->slots;
+	return tab == 2 ? m->rslots : tab ? m->bslots : m->slots;
 }
 
 static size_t home(const mempool *m, const mp_entry *e, int tab)
 {
-	return (size_t)((tab ? e->bh : e->ih) & (m->cap - 1));
+	return (size_t)((tab == 2 ? e->rh : tab ? e->bh : e->ih) & (m->cap - 1));
 }
 
 static void tab_put(mempool *m, mp_entry *e, int tab)
@@ -112,6 +114,24 @@ mp_entry *mp_find(const mempool *m, const uint8_t id[TR_HASH_LEN])
 		if (m->slots[i]->ih == h && memcmp(m->slots[i]->id, id, TR_HASH_LEN) == 0)
 			return m->slots[i];
 	return NULL;
+}
+
+mp_entry *mp_find_rule(const mempool *m, const uint8_t rule[TR_HASH_LEN])
+{
+	uint64_t h = keyed(m, rule, TR_HASH_LEN);
+	for (size_t i = h & (m->cap - 1); m->rslots[i]; i = (i + 1) & (m->cap - 1))
+		if (m->rslots[i]->rh == h && memcmp(m->rslots[i]->rule, rule, TR_HASH_LEN) == 0)
+			return m->rslots[i];
+	return NULL;
+}
+
+void mp_set_rule(mempool *m, mp_entry *e, const uint8_t rule[TR_HASH_LEN])
+{
+	TR_ASSERT(!e->has_rule && !mp_find_rule(m, rule));
+	memcpy(e->rule, rule, TR_HASH_LEN);
+	e->rh = keyed(m, rule, TR_HASH_LEN);
+	e->has_rule = true;
+	tab_put(m, e, 2);
 }
 
 mp_entry *mp_find_bytes(const mempool *m, const uint8_t *rec, size_t len)
@@ -221,6 +241,8 @@ void mp_remove(mempool *m, mp_entry *e, wref **waiters)
 {
 	tab_del(m, e, 0);
 	tab_del(m, e, 1);
+	if (e->has_rule)
+		tab_del(m, e, 2);
 	if (e->prev)
 		e->prev->next = e->next;
 	else
@@ -345,6 +367,7 @@ void mp_fini(mempool *m)
 	}
 	free(m->slots);
 	free(m->bslots);
+	free(m->rslots);
 	free(m->stream_seq);
 	free(m->stream_ms);
 	free(m->stream_pending);

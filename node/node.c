@@ -382,6 +382,7 @@ static void do_submit(node *nd, job *j)
 	size_t repeat = first_repeat((const uint8_t(*)[TR_HASH_LEN])j->ids, s->n_records);
 	waiter *w;
 	bool *adopted;
+	ldg_rule *rules = NULL; /* per record, once the rules passed */
 
 	if (repeat == SIZE_MAX)
 		goto nomem;
@@ -422,6 +423,9 @@ static void do_submit(node *nd, job *j)
 		const uint8_t **recs = malloc(s->n_records * sizeof(*recs));
 		size_t *lens = malloc(s->n_records * sizeof(*lens));
 		int rc = recs && lens ? TR_OK : TR_ENOMEM;
+		rules = calloc(s->n_records, sizeof(*rules));
+		if (!rules)
+			rc = TR_ENOMEM;
 		for (size_t i = 0; rc == TR_OK && i < s->n_records; i++) {
 			recs[i] = s->records[i].data;
 			lens[i] = s->records[i].len;
@@ -429,13 +433,31 @@ static void do_submit(node *nd, job *j)
 		if (rc == TR_OK)
 			rc = ldg_events_admissible(nd->ledger, recs, lens, s->n_records, why,
 						   sizeof(why));
+		if (rc == TR_OK &&
+		    (rc = ldg_records_rules(nd->ledger, recs, lens, s->n_records, rules)) != TR_OK)
+			snprintf(why, sizeof(why), "cannot read the EPCIS rules' state: %s",
+				 tr_strerror(rc));
 		free(recs);
 		free(lens);
 		if (rc) {
 			TR_LOG(TR_LOG_INFO, "msg=\"rejected submit\" reason=\"%s\"", why);
 			api_reply_error(j->ctx, rc, why);
+			free(rules);
 			return;
 		}
+	}
+	/* A record with the rule key of another pending record (the same GS1
+	 * event hash, or a second retraction of one event): at most one of
+	 * them can commit, and this client's would wait for nothing. */
+	for (size_t i = 0; i < s->n_records; i++) {
+		const mp_entry *pe;
+		if (!rules[i].has_key || mp_find(&nd->mp, j->ids[i]) ||
+		    !(pe = mp_find_rule(&nd->mp, rules[i].key)))
+			continue;
+		snprintf(why, sizeof(why),
+			 "record %zu: duplicate of pending event %s (same GS1 event hash, or both retract one event: at most one can commit)",
+			 i, tr_hex(hex, pe->id, TR_HASH_LEN));
+		goto refuse;
 	}
 	if (!mp_fits(&nd->mp, add_n, add_b, &who)) {
 		snprintf(why, sizeof(why),
@@ -445,6 +467,7 @@ static void do_submit(node *nd, job *j)
 		TR_LOG(TR_LOG_WARN, "msg=\"mempool full\" signer=%s adding=%zu theirs=%zu records=%zu",
 		       nd->c->partners[who].name, add_n[who], nd->mp.scount[who], nd->mp.count);
 		api_reply_error(j->ctx, TR_ETOOBIG, why);
+		free(rules);
 		return;
 	}
 	w = calloc(1, sizeof(*w));
@@ -474,6 +497,8 @@ static void do_submit(node *nd, job *j)
 				     record_signer(nd, s->records[i].data, s->records[i].len),
 				     nd->self);
 			adopted[i] = e != NULL;
+			if (e && rules[i].has_key)
+				mp_set_rule(&nd->mp, e, rules[i].key);
 		}
 		if (!e || mp_attach(e, w, i) != TR_OK) {
 			/* out of memory half-way: the attached entries stay pending, and
@@ -486,35 +511,65 @@ static void do_submit(node *nd, job *j)
 				goto nomem;
 			}
 			api_reply_late(j->ctx, TR_ENOMEM, "out of memory");
+			free(rules);
 			return;
 		}
 		w->remaining++;
 	}
 	gossip(nd, j, s->records, s->n_records);
 	disown(j->req->submit, adopted);
+	free(rules);
 	return;
 refuse:
 	TR_LOG(TR_LOG_INFO, "msg=\"rejected submit\" reason=\"%s\"", why);
 	api_reply_error(j->ctx, TR_EEXIST, why);
+	free(rules);
 	return;
 nomem:
 	api_reply_error(j->ctx, TR_ENOMEM, "out of memory");
+	free(rules);
 }
 
-/* Records a partner forwarded (signature already checked on the link
- * thread). Their EPCIS rules are not checked here: the primary checks
- * them when it cuts a block (cut()), and every replica when it validates
- * one, so a record that breaks them never commits and costs nothing
- * twice on the busy path. */
+/* Records a partner forwarded (signature already checked by a checker).
+ * Each record's own EPCIS rules are checked against the chain, and a
+ * record whose rule key another pending record has is left out: only the
+ * primary drops what breaks them (cut()), so a backup kept such records
+ * (a partner's duplicate of a committed event, an event at another
+ * partner's location, the second of two pending records with one GS1
+ * event hash) until it became primary, with a view change each time its
+ * timer ran out on them. The rules of records together (in one block) are
+ * the primary's and every replica's when it validates a block. */
 static void do_gossip(node *nd, job *j)
 {
-	size_t dropped = 0;
+	size_t dropped = 0, broke = 0, n = 0;
+	const uint8_t **recs = malloc((j->nrec ? j->nrec : 1) * sizeof(*recs));
+	size_t *lens = malloc((j->nrec ? j->nrec : 1) * sizeof(*lens)),
+	       *at = malloc((j->nrec ? j->nrec : 1) * sizeof(*at));
+	ldg_rule *rules = calloc(j->nrec ? j->nrec : 1, sizeof(*rules));
+	if (!recs || !lens || !at || !rules)
+		goto out;
 	for (size_t i = 0; i < j->nrec; i++) {
 		uint64_t h;
 		uint32_t p;
 		if (mp_find(&nd->mp, j->ids[i]) ||
 		    ldg_event_find(nd->ledger, j->ids[i], &h, &p) == TR_OK)
 			continue;
+		recs[n] = j->recs[i];
+		lens[n] = j->lens[i];
+		at[n++] = i;
+	}
+	if (n && ldg_records_rules(nd->ledger, recs, lens, n, rules) != TR_OK)
+		goto out; /* out of memory, or the store failed: as if lost on the way */
+	for (size_t r = 0; r < n; r++) {
+		size_t i = at[r];
+		mp_entry *e;
+		if (mp_find(&nd->mp, j->ids[i]))
+			continue; /* twice in this frame */
+		if (rules[r].rc != TR_OK ||
+		    (rules[r].has_key && mp_find_rule(&nd->mp, rules[r].key))) {
+			broke++;
+			continue;
+		}
 		uint32_t sg = record_signer(nd, j->recs[i], j->lens[i]);
 		if (!mp_fits_one(&nd->mp, sg, j->lens[i])) {
 			/* past its signer's room; another signer's may still fit */
@@ -524,10 +579,23 @@ static void do_gossip(node *nd, job *j)
 				       nd->c->partners[j->peer].name, nd->c->partners[sg].name);
 			continue;
 		}
-		if (!mp_adopt(&nd->mp, j->ids[i], j->recs[i], j->lens[i], sg, j->peer))
-			return;
+		if (!(e = mp_adopt(&nd->mp, j->ids[i], j->recs[i], j->lens[i], sg, j->peer)))
+			goto out;
 		j->recs[i] = NULL; /* the entry's now */
+		if (rules[r].has_key)
+			mp_set_rule(&nd->mp, e, rules[r].key);
 	}
+out:
+	if (broke) {
+		nd->gossip_ruled_out += broke;
+		TR_LOG(TR_LOG_INFO,
+		       "msg=\"gossip left out\" peer=%s records=%zu reason=\"EPCIS rules: committed or pending duplicate, or another partner's location\"",
+		       nd->c->partners[j->peer].name, broke);
+	}
+	free(recs);
+	free(lens);
+	free(at);
+	free(rules);
 }
 
 /* A partner's re-sent gossip (its regossip(); the checkers passed it on
@@ -699,22 +767,15 @@ static int validate_cb(void *ctx, const uint8_t *block, size_t len, uint64_t hei
 	node *nd = ctx;
 	char err[512];
 	uint64_t t0 = tr_mono_ms();
-	Trellis__Block *own;
 
 	/* Our own proposal, byte for byte (not just its header: after a view
 	 * change a faulty primary could pair our header with other records):
 	 * built a moment ago from checked mempool records whose EPCIS rules
 	 * cut() checked together against this same head. */
-	if (nd->proposed) {
-		own = NULL;
-		if (len == nd->proposed_len && memcmp(block, nd->proposed, len) == 0)
-			own = trellis__block__unpack(NULL, len, block);
-		if (own) {
-			tr_sha256(nd->validated, own->header.data, own->header.len);
-			nd->have_validated = true;
-			trellis__block__free_unpacked(own, NULL);
-			return TR_OK;
-		}
+	if (nd->proposed && len == nd->proposed_len && memcmp(block, nd->proposed, len) == 0 &&
+	    ldg_block_bytes_hash(block, len, nd->validated) == TR_OK) {
+		nd->have_validated = true;
+		return TR_OK;
 	}
 	/* records this node checked already (gossip, an earlier proposal)
 	 * are found in nd->checked and not checked again; the rest are */
@@ -727,36 +788,103 @@ static int validate_cb(void *ctx, const uint8_t *block, size_t len, uint64_t hei
 		       (unsigned long long)height, err);
 		return rc;
 	}
-	{
-		Trellis__Block *b = trellis__block__unpack(NULL, len, block);
-		if (b) {
-			tr_sha256(nd->validated, b->header.data, b->header.len);
-			nd->have_validated = true;
-			trellis__block__free_unpacked(b, NULL);
-		}
-	}
+	nd->have_validated = ldg_block_bytes_hash(block, len, nd->validated) == TR_OK;
 	return TR_OK;
 }
 
+/* Committed records that were not pending here (committed(), below). */
+typedef struct {
+	const uint8_t **recs;
+	size_t *lens, *pos, n, cap;
+	bool failed; /* out of memory: some are missing */
+} others;
+
+static void others_add(others *o, const uint8_t *rec, size_t len, size_t pos)
+{
+	if (o->failed)
+		return;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? 2 * o->cap : 64;
+		const uint8_t **r = realloc(o->recs, cap * sizeof(*r));
+		if (r)
+			o->recs = r;
+		size_t *l = r ? realloc(o->lens, cap * sizeof(*l)) : NULL;
+		if (l)
+			o->lens = l;
+		size_t *ps = l ? realloc(o->pos, cap * sizeof(*ps)) : NULL;
+		if (!ps) {
+			o->failed = true;
+			return;
+		}
+		o->pos = ps;
+		o->cap = cap;
+	}
+	o->recs[o->n] = rec;
+	o->lens[o->n] = len;
+	o->pos[o->n++] = pos;
+}
+
+static void drop_entry(node *nd, mp_entry *e, int code, const char *why);
+
+/* A record pending here whose rule key one of the block's records has
+ * (the same GS1 event hash under other bytes, or a second retraction of
+ * one event) can never commit now: drop it on every node, telling its
+ * clients, as the primary's cut() would. Before, only the primary did,
+ * so backups kept it, reported work pending, and changed view. The
+ * records pending here are the usual case and were removed above (each
+ * key is pending at most once); only the others are opened here. */
+static void drop_ruled_out(node *nd, others *o, uint64_t height)
+{
+	ldg_rule *rules = NULL;
+	if (o->failed)
+		TR_LOG(TR_LOG_ERROR, "msg=\"out of memory: pending duplicates of block %llu not looked for\"",
+		       (unsigned long long)height);
+	if (o->n && nd->mp.count && (rules = calloc(o->n, sizeof(*rules))) &&
+	    ldg_records_rules(nd->ledger, o->recs, o->lens, o->n, rules) == TR_OK) {
+		for (size_t k = 0; k < o->n; k++) {
+			mp_entry *e;
+			uint8_t id[TR_HASH_LEN];
+			char why[300], hex[2 * TR_HASH_LEN + 1];
+			if (!rules[k].has_key || !(e = mp_find_rule(&nd->mp, rules[k].key)) ||
+			    ldg_record_event_id(o->recs[k], o->lens[k], id) != TR_OK)
+				continue;
+			snprintf(why, sizeof(why),
+				 "duplicate of event %s committed at height %llu position %zu (same GS1 event hash, or both retract one event)",
+				 tr_hex(hex, id, TR_HASH_LEN), (unsigned long long)height, o->pos[k]);
+			drop_entry(nd, e, TR_EEXIST, why);
+			nd->dup_dropped++;
+		}
+	}
+	free(rules);
+	free(o->recs);
+	free(o->lens);
+	free(o->pos);
+}
+
 /* The block at height is durable: drop its records from the mempool and
- * answer the clients whose records are now all committed. */
+ * answer the clients whose records are now all committed, and the
+ * pending records that can no longer commit (drop_ruled_out). */
 static void committed(node *nd, uint64_t height, const uint8_t *block, size_t len)
 {
-	Trellis__Block *b = trellis__block__unpack(NULL, len, block);
+	const uint8_t *p = block, *end = block + len, *rec;
+	size_t i, rlen;
 	uint64_t now = tr_mono_ms();
-	if (!b)
-		return;
-	for (size_t i = 0; i < b->n_records; i++) {
+	others o = {0};
+	/* the block's records read in place (it passed ldg_append) */
+	for (i = 0; ldg_block_record_next(&p, end, &rec, &rlen) == TR_OK; i++) {
 		uint8_t id[TR_HASH_LEN];
 		wref *r;
 		/* the usual case: the very bytes are pending here (no SHA-256) */
-		mp_entry *e = mp_find_bytes(&nd->mp, b->records[i].data, b->records[i].len);
+		mp_entry *e = mp_find_bytes(&nd->mp, rec, rlen);
 		bool same = e != NULL;
 		if (same)
 			memcpy(id, e->id, TR_HASH_LEN);
-		else if (ldg_record_event_id(b->records[i].data, b->records[i].len, id) != TR_OK ||
-			 !(e = mp_find(&nd->mp, id)))
+		else if (ldg_record_event_id(rec, rlen, id) != TR_OK)
 			continue;
+		else if (!(e = mp_find(&nd->mp, id))) {
+			others_add(&o, rec, rlen, i);
+			continue;
+		}
 		mp_committed(&nd->mp, e, now);
 		mp_remove(&nd->mp, e, &r);
 		while (r) {
@@ -783,19 +911,20 @@ static void committed(node *nd, uint64_t height, const uint8_t *block, size_t le
 			r = next;
 		}
 	}
-	nd->committed_records += b->n_records;
-	if (nd->test_lie == LIE_REPLAY && b->n_records > 0) {
-		uint8_t *copy = malloc(b->records[0].len);
+	nd->committed_records += i;
+	drop_ruled_out(nd, &o, height);
+	p = block;
+	if (nd->test_lie == LIE_REPLAY && ldg_block_record_next(&p, end, &rec, &rlen) == TR_OK) {
+		uint8_t *copy = malloc(rlen);
 		if (copy) {
-			memcpy(copy, b->records[0].data, b->records[0].len);
+			memcpy(copy, rec, rlen);
 			free(nd->test_replay);
 			nd->test_replay = copy;
-			nd->test_replay_len = b->records[0].len;
+			nd->test_replay_len = rlen;
 		}
 	}
 	TR_LOG(TR_LOG_DEBUG, "msg=\"committed block\" height=%llu records=%zu",
-	       (unsigned long long)height, b->n_records);
-	trellis__block__free_unpacked(b, NULL);
+	       (unsigned long long)height, i);
 }
 
 static void set_fatal(node *nd, const char *what, const char *detail)
@@ -955,15 +1084,11 @@ static void run_actions(node *nd)
 		case PBFT_ACT_COMMIT: {
 			uint8_t hash[TR_HASH_LEN];
 			unsigned flags = 0;
-			Trellis__Block *b = trellis__block__unpack(NULL, a.len, a.bytes);
-			if (b) {
-				tr_sha256(hash, b->header.data, b->header.len);
-				trellis__block__free_unpacked(b, NULL);
-				/* validated by this node on this same head: one block is in
-				 * flight at a time, so nothing was appended in between */
-				if (nd->have_validated && memcmp(hash, nd->validated, TR_HASH_LEN) == 0)
-					flags = LDG_RECORDS_VERIFIED | LDG_RULES_CHECKED;
-			}
+			/* validated by this node on this same head: one block is in
+			 * flight at a time, so nothing was appended in between */
+			if (ldg_block_bytes_hash(a.bytes, a.len, hash) == TR_OK && nd->have_validated &&
+			    memcmp(hash, nd->validated, TR_HASH_LEN) == 0)
+				flags = LDG_RECORDS_VERIFIED | LDG_RULES_CHECKED;
 			uint64_t t0 = tr_mono_ms();
 			rc = ldg_append(nd->ledger, a.bytes, a.len, a.cert, a.cert_len, flags, err,
 					sizeof(err));
@@ -1516,7 +1641,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       "tx_dropped=%llu send_full=%llu batches_out=%llu links_stalled=%llu "
 		       "regossiped=%llu regossip_held=%llu regossip_checked=%llu checked_hits=%llu "
 		       "checked_misses=%llu api_relistens=%llu served_blocks=%llu served_bytes=%llu "
-		       "gossip_kept=%llu gossip_fed=%llu",
+		       "gossip_kept=%llu gossip_fed=%llu gossip_ruled_out=%llu dup_dropped=%llu",
 		       (unsigned long long)pbft_height(nd.cons), (unsigned long long)nd.committed_records,
 		       (unsigned long long)ps.view_changes, (unsigned long long)ps.dropped_malformed,
 		       (unsigned long long)ps.dropped_badsig, (unsigned long long)ps.dropped_stale,
@@ -1530,7 +1655,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       (unsigned long long)nd.again_checked, (unsigned long long)ck_hits,
 		       (unsigned long long)ck_misses, (unsigned long long)nd.api_relistens,
 		       (unsigned long long)nd.served_blocks, (unsigned long long)nd.served_bytes,
-		       (unsigned long long)nd.gossip_kept, (unsigned long long)nd.gossip_fed);
+		       (unsigned long long)nd.gossip_kept, (unsigned long long)nd.gossip_fed,
+		       (unsigned long long)nd.gossip_ruled_out, (unsigned long long)nd.dup_dropped);
 	}
 	if (nd.fatal) {
 		fail_waiters(&nd, TR_EIO, nd.fatal_why);

@@ -127,6 +127,11 @@ typedef struct wref {
 typedef struct mp_entry {
 	uint8_t id[TR_HASH_LEN];
 	uint64_t ih, bh; /* keyed hashes of the id and of the record bytes */
+	/* its EPCIS rule key (ldg_rule), when it has one: at most one pending
+	 * record per rule key (mp_set_rule) */
+	bool has_rule;
+	uint8_t rule[TR_HASH_LEN];
+	uint64_t rh;
 	uint8_t *rec; /* owned copy of the record bytes, already checked */
 	size_t len;
 	struct mp_entry *prev, *next; /* arrival order */
@@ -159,6 +164,7 @@ typedef struct {
 	uint32_t resend_turn;    /* signer whose records mp_take_resend looks at first */
 	mp_entry **slots;  /* open addressing by SipHash(key, id) */
 	mp_entry **bslots; /* ... by SipHash(key, record bytes) */
+	mp_entry **rslots; /* ... by SipHash(key, rule key), entries with one */
 	size_t cap;
 	unsigned char key[16]; /* crypto_shorthash_KEYBYTES, random per pool */
 } mempool;
@@ -179,6 +185,10 @@ bool mp_fits(const mempool *m, const size_t *add_n, const size_t *add_b, uint32_
 bool mp_fits_one(const mempool *m, uint32_t s, size_t len);
 void mp_fini(mempool *m);
 mp_entry *mp_find(const mempool *m, const uint8_t id[TR_HASH_LEN]);
+/* The entry whose EPCIS rule key is rule, or NULL. */
+mp_entry *mp_find_rule(const mempool *m, const uint8_t rule[TR_HASH_LEN]);
+/* Give e (which has none) its rule key; no other entry may have it. */
+void mp_set_rule(mempool *m, mp_entry *e, const uint8_t rule[TR_HASH_LEN]);
 /* The entry holding exactly these record bytes, or NULL. */
 mp_entry *mp_find_bytes(const mempool *m, const uint8_t *rec, size_t len);
 /* Add a copy of rec, signed by partner signer (< TR_PARTNERS_MAX); NULL
@@ -338,6 +348,8 @@ struct node {
 	struct kept_frame *kept_head, *kept_tail;
 	size_t kept_bytes;
 	uint64_t gossip_kept, gossip_fed; /* frames kept; kept frames that went */
+	uint64_t gossip_ruled_out; /* gossiped records the EPCIS rules left out (do_gossip) */
+	uint64_t dup_dropped; /* pending records dropped: one with their rule key committed */
 	uint64_t again_held;    /* re-sent records received that this node held: dropped unchecked */
 	uint64_t again_checked; /* re-sent records received that it lacked: checked as gossip */
 	uint64_t served_blocks, served_bytes; /* certified blocks sent to peers behind it */

@@ -159,6 +159,20 @@ load_stop() {
 	touch "$TMP/acks-$1"
 }
 
+# mempool_of I: records pending at node I
+mempool_of() {
+	$TR --home "$NET/n$1" status --json --timeout 5 2>/dev/null |
+		perl -MJSON::PP -e 'local $/; my $s = decode_json(<STDIN>); print "$s->{mempool}\n"'
+}
+
+# wait_mempool I N: until node I holds N pending records (60 s at most)
+wait_mempool() {
+	local i=0
+	until [ "$(mempool_of "$1")" = "$2" ]; do
+		i=$((i + 1)); [ $i -lt 300 ] || return 1; sleep 0.2
+	done
+}
+
 # acks_count TAG: acknowledged events so far
 acks_count() { cat "$TMP/acks-$1" 2>/dev/null | wc -l; }
 

@@ -14,18 +14,6 @@ net_up 4
 ok $? "4-node testnet up, mempools of 400 records"
 TESTNET_NODE_ARGS=$ARGS
 
-# mempool_of I: records pending at node I
-mempool_of() {
-	$TR --home "$NET/n$1" status --json --timeout 5 2>/dev/null |
-		perl -MJSON::PP -e 'local $/; my $s = decode_json(<STDIN>); print "$s->{mempool}\n"'
-}
-# until node I holds N pending records (60 s at most)
-wait_mempool() {
-	local i=0
-	until [ "$(mempool_of "$1")" = "$2" ]; do
-		i=$((i + 1)); [ $i -lt 300 ] || return 1; sleep 0.2
-	done
-}
 
 "$ROOT/testnet/pause.sh" 3 "$NET" >/dev/null && "$ROOT/testnet/pause.sh" 4 "$NET" >/dev/null
 ok $? "nodes 3 and 4 paused: no quorum, nothing commits"

@@ -796,6 +796,130 @@ static void test_refuse_duplicate_event(void **state)
 	batch_free(&recs);
 }
 
+/* A record of the event in json text, signed by partner signer. */
+static void record_of_text(const fixture *fx, uint32_t signer, const char *text, uint8_t **rec,
+			   size_t *len, uint8_t id[TR_HASH_LEN])
+{
+	char err[256];
+	json_error_t je;
+	json_t *ev = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+	uint8_t *bytes;
+	size_t blen;
+	assert_non_null(ev);
+	if (ep_map_event(NULL, NULL, ev, "event", &bytes, &blen, NULL, err, sizeof(err)) != TR_OK)
+		fail_msg("ep_map_event: %s", err);
+	json_decref(ev);
+	assert_int_equal(ldg_record_build(fx->keys[signer], signer, fx->c->chain_id, bytes, blen,
+					  rec, len, id),
+			 TR_OK);
+	free(bytes);
+}
+
+/* ldg_records_rules: one rule key for two records of one event (the same
+ * GS1 event hash, other json, so other event ids), another for another
+ * event; each admissible until one commits, then the other is not;
+ * bytes that are not a Record are refused. */
+static void test_records_rules(void **state)
+{
+	fixture *fx = *state;
+	static const char *const texts[] = {
+		"{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-01-01T00:00:00Z\","
+		"\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"OBSERVE\","
+		"\"epcList\":[\"urn:epc:id:sgtin:0614141.107346.7\"]}",
+		"{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-01-01T00:00:00Z\","
+		"\"eventTimeZoneOffset\":\"+00:00\",\"epcList\":[\"urn:epc:id:sgtin:0614141.107346.7\"],"
+		"\"action\":\"OBSERVE\"}",
+		"{\"type\":\"ObjectEvent\",\"eventTime\":\"2026-01-01T00:00:00Z\","
+		"\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"OBSERVE\","
+		"\"epcList\":[\"urn:epc:id:sgtin:0614141.107346.8\"]}",
+	};
+	uint8_t *recs[4], ids[4][TR_HASH_LEN], junk[3] = {0x0a, 0x05, 0x01};
+	size_t lens[4];
+	ldg_rule r[4];
+	batch b1;
+	built blk;
+
+	for (int i = 0; i < 3; i++)
+		record_of_text(fx, (uint32_t)i, texts[i], &recs[i], &lens[i], ids[i]);
+	recs[3] = junk;
+	lens[3] = sizeof(junk);
+	assert_memory_not_equal(ids[0], ids[1], TR_HASH_LEN);
+	assert_int_equal(ldg_records_rules(fx->l, (const uint8_t *const *)recs, lens, 4, r), TR_OK);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(r[i].rc, TR_OK);
+		assert_true(r[i].has_key);
+	}
+	assert_memory_equal(r[0].key, r[1].key, TR_HASH_LEN);
+	assert_memory_not_equal(r[0].key, r[2].key, TR_HASH_LEN);
+	assert_int_equal(r[3].rc, TR_EINVAL);
+	assert_false(r[3].has_key);
+
+	/* record 0 commits: record 1 can no more, record 2 still can */
+	memset(&b1, 0, sizeof(b1));
+	b1.rec[0] = recs[0];
+	b1.len[0] = lens[0];
+	b1.n = 1;
+	block_next(fx, &b1, &blk);
+	append_ok(fx, &blk, 0);
+	assert_int_equal(ldg_records_rules(fx->l, (const uint8_t *const *)recs, lens, 3, r), TR_OK);
+	assert_int_equal(r[0].rc, TR_EEXIST);
+	assert_int_equal(r[1].rc, TR_EEXIST);
+	assert_int_equal(r[2].rc, TR_OK);
+	assert_memory_equal(r[0].key, r[1].key, TR_HASH_LEN);
+	free(blk.block);
+	free(blk.cert);
+	for (int i = 0; i < 3; i++)
+		free(recs[i]);
+}
+
+/* ldg_block_bytes_hash and ldg_block_record_next read a block in place:
+ * the header's hash and every record, in order, as ldg_block_build made
+ * them; cut short anywhere, they report it and never read past the end. */
+static void test_block_bytes_read(void **state)
+{
+	fixture *fx = *state;
+	batch recs;
+	built b;
+	uint8_t h[TR_HASH_LEN];
+	const uint8_t *p, *end, *rec;
+	size_t i, len;
+
+	memset(&recs, 0, sizeof(recs));
+	batch_fill(fx, &recs, 5, 40);
+	block_next(fx, &recs, &b);
+	assert_int_equal(ldg_block_bytes_hash(b.block, b.block_len, h), TR_OK);
+	assert_memory_equal(h, b.hash, TR_HASH_LEN);
+	p = b.block;
+	end = b.block + b.block_len;
+	for (i = 0; ldg_block_record_next(&p, end, &rec, &len) == TR_OK; i++) {
+		assert_true(i < recs.n);
+		assert_int_equal(len, recs.len[i]);
+		assert_memory_equal(rec, recs.rec[i], len);
+	}
+	assert_int_equal(i, recs.n);
+	assert_ptr_equal(p, end);
+	/* every truncation: a copy of exactly that length, so that a read past
+	 * it is caught by the sanitizers and valgrind */
+	for (size_t cut = 0; cut < b.block_len; cut++) {
+		uint8_t *t = malloc(cut ? cut : 1);
+		int rc;
+		assert_non_null(t);
+		memcpy(t, b.block, cut);
+		rc = ldg_block_bytes_hash(t, cut, h);
+		/* the header comes first: intact only once all its bytes are in */
+		assert_true(rc == TR_OK ? memcmp(h, b.hash, TR_HASH_LEN) == 0 : rc == TR_EVERIFY);
+		p = t;
+		for (i = 0; (rc = ldg_block_record_next(&p, t + cut, &rec, &len)) == TR_OK; i++)
+			assert_true(rec >= t && rec + len <= t + cut);
+		assert_true(rc == TR_ENOTFOUND || rc == TR_EVERIFY);
+		assert_true(i < recs.n);
+		free(t);
+	}
+	free(b.block);
+	free(b.cert);
+	batch_free(&recs);
+}
+
 /* ldg_first_dups against the pairwise scan it replaces: random keys from
  * a small alphabet (many collisions), two classes, lengths 0..3. */
 static void test_first_dups(void **state)
@@ -1337,6 +1461,8 @@ int main(void)
 		T4B1(test_refuse_wrong_alg),
 		T4B1(test_refuse_record_unknown_fields),
 		T4B1(test_refuse_duplicate_event),
+		T4(test_block_bytes_read),
+		T4(test_records_rules),
 		cmocka_unit_test(test_first_dups),
 		T4B1(test_refuse_cert_2f_votes),
 		T4B1(test_refuse_cert_bad_vote),

@@ -214,6 +214,41 @@ static void set_add(size_t *add_n, size_t *add_b, uint32_t s, size_t n)
 /* mp_fits: each of four partners keeps max / 8 of the pool (records and
  * bytes); one partner's backlog fills the rest and no more, the others
  * can still add their share, and the room comes back as records leave. */
+/* The rule-key table: found while its entry is pending, gone with it,
+ * entries without a key never found; many keys through deletions keep
+ * the open addressing right. */
+static void test_mempool_rules(void **state)
+{
+	mempool m;
+	mp_entry *e[300];
+	uint8_t key[TR_HASH_LEN];
+	wref *w;
+	(void)state;
+	assert_int_equal(tr_crypto_init(), 0);
+	assert_int_equal(mp_init(&m, 400, 1 << 20, 4), TR_OK);
+	for (uint32_t i = 0; i < 300; i++) {
+		assert_non_null(e[i] = fair_add(&m, i % 4, i, 16));
+		memset(key, 0, sizeof(key));
+		tr_be32_put(key, i);
+		assert_null(mp_find_rule(&m, key));
+		if (i % 3 != 2) /* every third has no key */
+			mp_set_rule(&m, e[i], key);
+	}
+	for (uint32_t i = 0; i < 300; i += 2) { /* remove the even ones */
+		mp_remove(&m, e[i], &w);
+		assert_null(w);
+	}
+	for (uint32_t i = 0; i < 300; i++) {
+		memset(key, 0, sizeof(key));
+		tr_be32_put(key, i);
+		if (i % 2 == 1 && i % 3 != 2)
+			assert_ptr_equal(mp_find_rule(&m, key), e[i]);
+		else
+			assert_null(mp_find_rule(&m, key));
+	}
+	mp_fini(&m);
+}
+
 static void test_mempool_shares(void **state)
 {
 	mempool m;
@@ -1003,6 +1038,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mempool_keyed_slots),
 		cmocka_unit_test(test_take_fair),
+		cmocka_unit_test(test_mempool_rules),
 		cmocka_unit_test(test_mempool_shares),
 		cmocka_unit_test(test_take_resend),
 		cmocka_unit_test(test_peer_queue_bound),
