@@ -257,7 +257,12 @@ int tr_consortium_find_key(const tr_consortium *c, const uint8_t key[TR_PUBKEY_L
 
 uint32_t tr_consortium_quorum(const tr_consortium *c)
 {
-	return 2 * c->f + 1;
+	/* ceil((n + f + 1) / 2): any two quorums share f + 1 partners, so an
+	 * honest one, for every n. That is 2f+1 when n = 3f+1; for other n
+	 * 2f+1 was not enough (n = 2 or 3: one partner alone; n = 6: the two
+	 * halves of a partition each) and two blocks could commit at one height
+	 * (found by a review, shown by tests/sim's partition2 and partition6). */
+	return (c->n + c->f + 2) / 2;
 }
 
 /* Only these keys may appear; anything else is refused. */

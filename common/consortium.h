@@ -60,7 +60,8 @@ void tr_consortium_free(tr_consortium *c);
 /* Index of the partner with this name or key, or -1. */
 int tr_consortium_find_name(const tr_consortium *c, const char *name);
 int tr_consortium_find_key(const tr_consortium *c, const uint8_t key[TR_PUBKEY_LEN]);
-/* Quorum of a commit certificate: 2f+1. */
+/* Quorum of a commit certificate and of every PBFT vote: ceil((n+f+1)/2),
+ * which is 2f+1 when n = 3f+1 (4, 7, 10, ... partners). */
 uint32_t tr_consortium_quorum(const tr_consortium *c);
 
 /* Parse a partner line into p (p->locations allocated; free with

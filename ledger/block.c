@@ -446,7 +446,8 @@ int ldg_cert_check(const tr_consortium *c, const uint8_t *cert, size_t len, uint
 		}
 	}
 	if (cc->n_votes < tr_consortium_quorum(c)) {
-		snprintf(err, errlen, "certificate has %zu distinct partners, needs 2f+1 = %u",
+		snprintf(err, errlen,
+			 "certificate has %zu distinct partners, needs the quorum of %u (2f+1 when n = 3f+1)",
 			 cc->n_votes, tr_consortium_quorum(c));
 		goto out;
 	}

@@ -134,6 +134,14 @@ static const scenario scenarios[] = {
 	 * that leave a commit on one side only. */
 	{"nvattack4", 4, 1, 0, true, false, 200, 200, 6, BYZ_BADNV, true},
 	{"nvattack7", 7, 2, 0, true, false, 200, 150, 8, BYZ_BADNV, true},
+	/* consortia of other sizes than 3f+1: 2f+1 votes made two blocks at
+	 * one height in a partition (n = 2: one partner alone, n = 6: each
+	 * half), until the quorum became ceil((n+f+1)/2) */
+	{"partition2", 2, 0, 0, true, false, 150, 200, 6, -1, false},
+	{"partition3", 3, 0, 0, true, false, 150, 200, 6, -1, false},
+	{"partition5", 5, 0, 0, true, false, 150, 150, 8, -1, false},
+	{"partition6", 6, 0, 0, true, false, 150, 150, 8, -1, false},
+	{"crash6", 6, 0, 1, false, false, 200, 150, 8, -1, false},
 };
 #define NSCEN (sizeof scenarios / sizeof scenarios[0])
 
@@ -1233,7 +1241,6 @@ static int run(uint64_t seed, const scenario *sc, bool figures, uint32_t fig_blo
 	rng_seed(&w.r, seed * 0x100000001b3ull + (uint64_t)(sc - scenarios));
 	w.n = sc->n;
 	w.f = (sc->n - 1) / 3;
-	w.q = 2 * w.f + 1;
 	w.c = calloc(1, sizeof *w.c);
 	w.heap = calloc(SIM_NET_MAX, sizeof *w.heap);
 	w.decided = calloc(SIM_CHAIN_MAX + 2, TR_HASH_LEN);
@@ -1241,6 +1248,7 @@ static int run(uint64_t seed, const scenario *sc, bool figures, uint32_t fig_blo
 	TR_ASSERT(w.c && w.heap && w.decided && w.decided_have);
 	w.c->n = w.n;
 	w.c->f = w.f;
+	w.q = tr_consortium_quorum(w.c);
 	w.c->params = tr_params_default();
 	w.c->params.view_change_timeout_ms = VC_TIMEOUT_MS;
 	w.c->params.block_max_bytes = 64u << 10;

@@ -953,7 +953,7 @@ static void test_first_dups(void **state)
 
 static void test_refuse_cert_2f_votes(void **state)
 {
-	expect_cert_refused(*state, &(cert_spec){.nvotes = 2}, TR_EVERIFY, "2f+1");
+	expect_cert_refused(*state, &(cert_spec){.nvotes = 2}, TR_EVERIFY, "needs the quorum of 3");
 }
 
 static void test_refuse_cert_bad_vote(void **state)
@@ -1096,7 +1096,7 @@ static void test_records_verified_flag(void **state)
 	block_next(fx, &recs, &b);
 	expect_refused(fx, &b, 0, TR_EBADSIG, "signature");
 	cert_make(fx, &b, &(cert_spec){.nvotes = 2});
-	expect_refused(fx, &b, LDG_RECORDS_VERIFIED, TR_EVERIFY, "2f+1");
+	expect_refused(fx, &b, LDG_RECORDS_VERIFIED, TR_EVERIFY, "needs the quorum of 3");
 	built_free(&b);
 	block_wrong_height(fx, &recs, &b);
 	expect_refused(fx, &b, LDG_RECORDS_VERIFIED, TR_EVERIFY, "wrong height");
@@ -1435,7 +1435,7 @@ static void test_cert_check(void **state)
 	cert_make(fx, &b, &(cert_spec){.replicas = last3, .nvotes = 3}); /* secp256k1 vote too */
 	cert_check_is(fx, &b, 7, b.hash, TR_OK, NULL);
 	cert_make(fx, &b, &(cert_spec){.nvotes = 2});
-	cert_check_is(fx, &b, 7, b.hash, TR_EVERIFY, "2f+1");
+	cert_check_is(fx, &b, 7, b.hash, TR_EVERIFY, "needs the quorum of 3");
 	cert_make(fx, &b, &(cert_spec){.replicas = with7, .nvotes = 3});
 	cert_check_is(fx, &b, 7, b.hash, TR_EVERIFY, "replica 7");
 	built_free(&b);

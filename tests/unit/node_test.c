@@ -637,15 +637,17 @@ static tr_consortium *serve_consortium(tr_key **keys)
 	return c;
 }
 
-/* Append block `height` of one padded record, certified by partner 0. */
-static void serve_append(ldg *l, const tr_consortium *c, tr_key *key, uint64_t height,
+/* Append block `height` of one padded record of partner 0, certified by
+ * both partners (the quorum of two). */
+static void serve_append(ldg *l, const tr_consortium *c, tr_key *const *keys, uint64_t height,
 			 const uint8_t prev[TR_HASH_LEN], uint8_t hash[TR_HASH_LEN])
 {
+	tr_key *key = keys[0];
 	size_t cap = SERVE_PADS * (SERVE_PAD + 32) + 512;
 	char *text = malloc(cap), err[512];
-	uint8_t *ev, *rec, *blk, *cert, id[TR_HASH_LEN], sig[TR_SIG_LEN], pl[TR_VOTE_PAYLOAD_LEN];
+	uint8_t *ev, *rec, *blk, *cert, id[TR_HASH_LEN], sig[2][TR_SIG_LEN], pl[TR_VOTE_PAYLOAD_LEN];
 	size_t evlen, rlen, bl, cl;
-	uint32_t who = 0;
+	uint32_t who[2] = {0, 1};
 	json_error_t je;
 	json_t *j;
 	assert_non_null(text);
@@ -669,9 +671,13 @@ static void serve_append(ldg *l, const tr_consortium *c, tr_key *key, uint64_t h
 					 (const uint8_t *const *)&rec, &rlen, 1, &blk, &bl, hash),
 			 TR_OK);
 	tr_vote_payload(pl, 0, height, hash);
-	assert_int_equal(tr_sign_tagged(key, TR_TAG_COMMIT, c->chain_id, pl, sizeof(pl), sig), TR_OK);
-	assert_int_equal(ldg_cert_build(0, height, hash, &who, (const uint8_t(*)[TR_SIG_LEN])sig,
-					1, &cert, &cl),
+	assert_int_equal(tr_consortium_quorum(c), 2);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(
+			tr_sign_tagged(keys[i], TR_TAG_COMMIT, c->chain_id, pl, sizeof(pl), sig[i]),
+			TR_OK);
+	assert_int_equal(ldg_cert_build(0, height, hash, who, (const uint8_t(*)[TR_SIG_LEN])sig, 2,
+					&cert, &cl),
 			 TR_OK);
 	if (ldg_append(l, blk, bl, cert, cl, 0, err, sizeof(err)) != TR_OK)
 		fail_msg("ldg_append %llu: %s", (unsigned long long)height, err);
@@ -732,7 +738,7 @@ static void test_serve_bounded_by_link(void **state)
 		fail_msg("ldg_open: %s", err);
 	memcpy(head, c->chain_id, TR_HASH_LEN);
 	for (uint64_t h = 1; h <= SERVE_BLOCKS; h++)
-		serve_append(nd.ledger, c, keys[0], h, head, head);
+		serve_append(nd.ledger, c, keys, h, head, head);
 	assert_int_equal(ldg_block_get(nd.ledger, SERVE_BLOCKS, &blk, &bl, &cert, &cl), TR_OK);
 	pc.consortium = c;
 	pc.self.v = 0;

@@ -244,7 +244,7 @@ static void test_quorum(void **state)
 	free(p);
 	/* 2f = 2 votes */
 	proof_with_votes(fx, ids[EV_HARVEST], 2, false, &p, &len);
-	refused(fx, p, len, "needs 2f+1");
+	refused(fx, p, len, "needs the quorum of 3");
 	free(p);
 	/* three votes, one partner twice */
 	proof_with_votes(fx, ids[EV_HARVEST], 3, true, &p, &len);

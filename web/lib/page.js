@@ -188,7 +188,7 @@ async function run() {
 }
 
 function render(rep, box) {
-  box.append(el('p', {}, `Consortium: ${rep.n} partner${rep.n === 1 ? '' : 's'}, f = ${rep.f}, a block needs ${2 * rep.f + 1} signed commit vote${rep.f ? 's' : ''}. Chain id `, el('code', {}, rep.chainId)));
+  box.append(el('p', {}, `Consortium: ${rep.n} partner${rep.n === 1 ? '' : 's'}, f = ${rep.f}, a block needs ${rep.quorum} signed commit vote${rep.quorum === 1 ? '' : 's'}. Chain id `, el('code', {}, rep.chainId)));
   const rows = rep.records.map((r) => {
     const ev = r.event;
     const status = r.retractedBy.length

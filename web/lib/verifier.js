@@ -489,7 +489,9 @@ export async function readConsortium(bytes, crypto) {
   if (params instanceof Map && params.has('record_max_bytes')) {
     recordMax = u32(params.get('record_max_bytes'), 'consortium file: params.record_max_bytes');
   }
-  return { chainId, n, f, quorum: 2 * f + 1, partners: list, recordMax };
+  // ceil((n + f + 1) / 2): two quorums share f + 1 partners (2f+1 when n = 3f+1);
+  // the same rule as common/consortium.c tr_consortium_quorum
+  return { chainId, n, f, quorum: Math.floor((n + f + 2) / 2), partners: list, recordMax };
 }
 
 /* ==== Reading a proof (either form) into one shape ==== */
@@ -731,7 +733,7 @@ export async function verifyProof(consortiumBytes, proofBytes, crypto) {
       }
     }
     if (c.votes.length < cons.quorum) {
-      fail(`${w}: certificate has ${c.votes.length} votes, fewer than 2f+1 = ${cons.quorum}`);
+      fail(`${w}: certificate has ${c.votes.length} votes, fewer than the quorum of ${cons.quorum}`);
     }
     blocks.push({ header: h, hash, view: c.view, votes: c.votes.length, used: false });
   }
@@ -813,6 +815,7 @@ export async function verifyProof(consortiumBytes, proofBytes, crypto) {
     chainId: hex(cons.chainId),
     n: cons.n,
     f: cons.f,
+    quorum: cons.quorum,
     blocks: blocks.map((b) => ({
       height: b.header.height, hash: hex(b.hash), view: b.view, votes: b.votes,
       recordCount: b.header.record_count, timeMs: b.header.time_ms,
@@ -891,6 +894,6 @@ export function reportLines(rep) {
   }
   const nb = rep.blocks.length;
   lines.push(`ok: ${rep.records.length} record${rep.records.length === 1 ? '' : 's'} in ${nb} block${nb === 1 ? '' : 's'}, ` +
-    `each agreed by at least ${2 * rep.f + 1} of ${rep.n} partners (chain ${rep.chainId})`);
+    `each agreed by at least ${rep.quorum} of ${rep.n} partners (chain ${rep.chainId})`);
   return lines;
 }

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 const [consFile, proofFile, outDir, prefix] = process.argv.slice(2);
 const cons = JSON.parse(readFileSync(consFile, 'utf8'));
 const f = Math.floor((cons.n - 1) / 3);
+const q = Math.floor((cons.n + f + 2) / 2); // the quorum (2f+1 when n = 3f+1)
 const text = readFileSync(proofFile, 'utf8');
 const good = JSON.parse(text);
 const out = [];
@@ -138,7 +139,7 @@ variant('b64url', 5, (d) => {
   d.blocks[0].header = h.includes('+') ? h.replace('+', '-') : h.includes('/') ? h.replace('/', '_') : '-' + h.slice(1);
 });
 
-/* ---- certificates: 2f votes, a partner twice, an unknown field, another view */
+/* ---- certificates: one vote short of the quorum, a partner twice, an unknown field, another view */
 good.blocks.forEach((blk, i) => {
   if (!ends(i, good.blocks.length)) return;
   const c = dec(blk.certificate);
@@ -147,7 +148,7 @@ good.blocks.forEach((blk, i) => {
   const rest = fs.filter((x) => x.field !== 4);
   const build = (vs, extra = []) => enc(cat(...rest.map((x) => c.subarray(x.start, x.end)),
     ...vs.map((x) => c.subarray(x.start, x.end)), ...extra));
-  variant(`block${i}-votes-2f`, 5, (d) => { d.blocks[i].certificate = build(votes.slice(0, 2 * f)); });
+  variant(`block${i}-votes-2f`, 5, (d) => { d.blocks[i].certificate = build(votes.slice(0, q - 1)); });
   if (votes.length > 1) {
     variant(`block${i}-vote-twice`, 5, (d) => { d.blocks[i].certificate = build([...votes.slice(0, -1), votes[0]]); });
   }
@@ -158,9 +159,9 @@ good.blocks.forEach((blk, i) => {
     d.blocks[i].certificate = enc(cat(Uint8Array.of(0x08, 0x07), ...noView.map((x) => c.subarray(x.start, x.end)),
       ...votes.map((x) => c.subarray(x.start, x.end))));
   });
-  if (votes.length > 2 * f + 1) {
+  if (votes.length > q) {
     // more votes than the quorum: dropping one still leaves a valid certificate
-    variant(`block${i}-votes-quorum`, 0, (d) => { d.blocks[i].certificate = build(votes.slice(0, 2 * f + 1)); });
+    variant(`block${i}-votes-quorum`, 0, (d) => { d.blocks[i].certificate = build(votes.slice(0, q)); });
   }
 });
 
