@@ -1401,7 +1401,8 @@ static int enter_view(pbft *p, uint64_t view, const nv_decision *d, const uint8_
 }
 
 /* As the primary of the view being entered: with 2f+1 checked
- * VIEW-CHANGEs (and the block they force, if any), send NEW-VIEW. */
+ * VIEW-CHANGEs that carry the block of their prepared certificate, if
+ * they have one, send NEW-VIEW. */
 static void try_new_view(pbft *p)
 {
 	Pbft__Body body = PBFT__BODY__INIT;
@@ -1444,6 +1445,13 @@ static void try_new_view(pbft *p)
 			clear_vc(v);
 			*v = full;
 		}
+		/* A prepared certificate without its block: an honest replica
+		 * always sends the block with it (it persists it), so this one
+		 * is faulty. Counted, it could force a hash whose block nobody
+		 * sends, and this primary would wait for it in every view from
+		 * now on; any q other VIEW-CHANGEs make a safe NEW-VIEW. */
+		if (v->has_prepared && !v->block)
+			continue;
 		use[i] = true;
 		cnt++;
 	}
