@@ -28,12 +28,14 @@ void api_reply(api_ctx *a, Trellis__ApiReply *rep)
 	if (nng_msg_alloc(&m, n) != 0) {
 		TR_LOG(TR_LOG_ERROR, "msg=\"cannot allocate reply\"");
 		a->state = CTX_RECV;
+		nng_aio_set_timeout(a->aio, NNG_DURATION_INFINITE);
 		nng_ctx_recv(a->ctx, a->aio);
 		return;
 	}
 	trellis__api_reply__pack(rep, nng_msg_body(m));
 	nng_aio_set_msg(a->aio, m);
 	a->state = CTX_SEND;
+	nng_aio_set_timeout(a->aio, NODE_API_SEND_TIMEOUT_MS);
 	nng_ctx_send(a->ctx, a->aio);
 }
 
@@ -122,7 +124,11 @@ static void ctx_cb(void *arg)
 		}
 		if (rv == NNG_ECLOSED)
 			return;
+		if (rv == NNG_ETIMEDOUT)
+			TR_LOG(TR_LOG_WARN, "msg=\"reply dropped: the client did not take it within %d ms\"",
+			       NODE_API_SEND_TIMEOUT_MS);
 		a->state = CTX_RECV;
+		nng_aio_set_timeout(a->aio, NNG_DURATION_INFINITE);
 		nng_ctx_recv(a->ctx, a->aio);
 		return;
 	}

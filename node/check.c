@@ -156,6 +156,16 @@ static void check_submit(node *nd, job *j)
 	node_job_push(nd, j);
 }
 
+bool node_again_fits(const tr_params *p, size_t len, size_t nrec)
+{
+	/* regossip() sends records up to block_max_bytes (the first always,
+	 * at most record_max_bytes), each framed by a tag and a length of at
+	 * most 6 bytes, and the again flag */
+	return nrec <= NODE_REGOSSIP_RECORDS_MAX &&
+	       len <= (size_t)p->block_max_bytes + p->record_max_bytes +
+			      6 * (size_t)NODE_REGOSSIP_RECORDS_MAX + 16;
+}
+
 /* A partner's gossip (j->bytes, a link.Gossip): checked records go into
  * j->recs; the raw bytes are freed. */
 static void check_gossip(node *nd, job *j)
@@ -167,9 +177,12 @@ static void check_gossip(node *nd, job *j)
 				  ? link__gossip__unpack(NULL, j->len, j->bytes)
 				  : NULL;
 	char why[384] = "malformed or unknown fields";
-	/* a re-send is at most what regossip() sends; a larger one is
-	 * checked here like any gossip, not on the node thread */
-	if (g && !g->base.n_unknown_fields && g->again && g->n_records <= NODE_REGOSSIP_RECORDS_MAX) {
+	/* a re-send is at most what regossip() sends, in records and bytes
+	 * (a partner could mark 24 MiB frames so, and their unpacking and
+	 * hashing would hold the node thread); a larger one is checked here
+	 * like any gossip, not on the node thread */
+	if (g && !g->base.n_unknown_fields && g->again &&
+	    node_again_fits(&nd->c->params, j->len, g->n_records)) {
 		/* the node thread drops what it holds, and sends the rest back
 		 * here as plain gossip */
 		link__gossip__free_unpacked(g, NULL);

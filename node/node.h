@@ -24,6 +24,11 @@
 #define NODE_MEMPOOL_RECORDS_LIMIT 2000000
 #define NODE_MEMPOOL_BYTES_MAX (512u << 20)
 #define NODE_API_CONTEXTS 64                 /* requests served at once */
+/* A reply a client does not take within this long is dropped and its
+ * context serves the next request: one client pipelining requests and
+ * never reading the replies held all the contexts, so no other client was
+ * answered while its connection stayed open (found by a review). */
+#define NODE_API_SEND_TIMEOUT_MS 5000
 
 typedef struct {
 	const char *home;

@@ -77,6 +77,10 @@ p2p_buf *node_gossip_pack(const ProtobufCBinaryData *recs, size_t n, bool again)
 /* Pack the gossip frames of a submit job's checked records, [packed_n,
  * checked_n): the full ones, and the rest once all are checked (check.c). */
 void node_check_pack(job *j);
+/* Whether a gossip frame marked `again` of len bytes and nrec records is
+ * within what regossip() sends: only such frames skip the checkers' signature
+ * checks (the node thread drops the records it holds). */
+bool node_again_fits(const tr_params *p, size_t len, size_t nrec);
 
 /* Queue a checked job for the node thread (any thread). */
 void node_job_push(node *nd, job *j);

@@ -249,6 +249,22 @@ static void test_mempool_rules(void **state)
 	mp_fini(&m);
 }
 
+/* A frame marked `again` goes to the node thread unchecked only within
+ * what a real re-send is: NODE_REGOSSIP_RECORDS_MAX records and about
+ * block_max_bytes; a 24 MiB one is checked like any gossip. */
+static void test_again_bounded(void **state)
+{
+	tr_params p = tr_params_default();
+	size_t most = (size_t)p.block_max_bytes + p.record_max_bytes + 6 * NODE_REGOSSIP_RECORDS_MAX + 16;
+	(void)state;
+	assert_true(node_again_fits(&p, 1000, 1));
+	assert_true(node_again_fits(&p, p.block_max_bytes, NODE_REGOSSIP_RECORDS_MAX));
+	assert_true(node_again_fits(&p, most, NODE_REGOSSIP_RECORDS_MAX));
+	assert_false(node_again_fits(&p, most + 1, 10));
+	assert_false(node_again_fits(&p, 1000, NODE_REGOSSIP_RECORDS_MAX + 1));
+	assert_false(node_again_fits(&p, P2P_FRAME_MAX, NODE_REGOSSIP_RECORDS_MAX));
+}
+
 static void test_mempool_shares(void **state)
 {
 	mempool m;
@@ -1045,6 +1061,7 @@ int main(void)
 		cmocka_unit_test(test_mempool_keyed_slots),
 		cmocka_unit_test(test_take_fair),
 		cmocka_unit_test(test_mempool_rules),
+		cmocka_unit_test(test_again_bounded),
 		cmocka_unit_test(test_mempool_shares),
 		cmocka_unit_test(test_take_resend),
 		cmocka_unit_test(test_peer_queue_bound),
