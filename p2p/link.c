@@ -203,8 +203,9 @@ static void remote_str(nng_pipe p, char *out, size_t outlen)
 }
 
 /* Make room for a new inbound connection from address key addr: returns
- * a handshaking session to evict, or NULL when both bounds hold. */
-static session *pick_victim(p2p_link *l, uint64_t addr)
+ * a handshaking session to evict, or NULL when both bounds hold or (with
+ * *refuse_new set) when the newcomer's own address holds its share. */
+static session *pick_victim(p2p_link *l, uint64_t addr, bool *refuse_new)
 {
 	size_t total = 0, same = 0, best = 0, k;
 	uint64_t from = addr;
@@ -215,20 +216,27 @@ static session *pick_victim(p2p_link *l, uint64_t addr)
 			total++;
 			same += l->sess[i].addr == addr;
 		}
-	if (same < P2P_HANDSHAKES_PER_ADDR) {
-		if (total < P2P_HANDSHAKES_MAX)
-			return NULL;
-		/* over the total: the address holding the most pays */
-		for (size_t i = 0; i < P2P_SESSIONS_MAX; i++) {
-			size_t c = 0;
-			if (!handshaking_in(&l->sess[i]))
-				continue;
-			for (size_t j = 0; j < P2P_SESSIONS_MAX; j++)
-				c += handshaking_in(&l->sess[j]) && l->sess[j].addr == l->sess[i].addr;
-			if (c > best) {
-				best = c;
-				from = l->sess[i].addr;
-			}
+	/* Over its own address's share the newcomer goes, at ADD_PRE, before
+	 * NNG receives on it: evicting a connection of that address closed a
+	 * pipe NNG was receiving on, which one address flooding the port made
+	 * happen often enough to hit NNG 1.5.2's close bug (docs/network.md,
+	 * Known limits) and jam the link layer. */
+	if (same >= P2P_HANDSHAKES_PER_ADDR) {
+		*refuse_new = true;
+		return NULL;
+	}
+	if (total < P2P_HANDSHAKES_MAX)
+		return NULL;
+	/* over the total: the address holding the most pays */
+	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++) {
+		size_t c = 0;
+		if (!handshaking_in(&l->sess[i]))
+			continue;
+		for (size_t j = 0; j < P2P_SESSIONS_MAX; j++)
+			c += handshaking_in(&l->sess[j]) && l->sess[j].addr == l->sess[i].addr;
+		if (c > best) {
+			best = c;
+			from = l->sess[i].addr;
 		}
 	}
 	k = 0;
@@ -272,7 +280,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		bool initiator = nng_dialer_id(nng_pipe_dialer(p)) > 0;
 		uint64_t addr = initiator ? 0 : remote_key(p);
 		if (!initiator) {
-			session *v = pick_victim(l, addr);
+			session *v = pick_victim(l, addr, &refuse);
 			if (v) {
 				victim = v->pipe;
 				evict = true;
@@ -281,7 +289,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 			}
 		}
 		s = NULL;
-		for (size_t i = 0; i < P2P_SESSIONS_MAX && !s; i++)
+		for (size_t i = 0; i < P2P_SESSIONS_MAX && !s && !refuse; i++)
 			if (l->sess[i].state == S_FREE)
 				s = &l->sess[i];
 		if (!s) {

@@ -3,7 +3,8 @@
 # (SP-negotiated, so each one is a pipe waiting for its handshake) and
 # reopen every one that is closed. The node keeps committing, a partner
 # that restarts during the flood links up with it again, and the flood
-# only ever evicts handshaking connections (link.h: admission bounds).
+# only ever evicts handshaking connections or is refused (link.h:
+# admission bounds).
 . "$(dirname "$0")/lib.sh"
 
 net_up 4
@@ -56,6 +57,6 @@ wait "$FLOOD"
 PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$FLOOD" | tr '\n' ' ')
 load_stop f1
 net_final 1 2 3 4
-grep -Eq 'msg="node stopping".* handshakes_evicted=[1-9]' "$NET/n1/node.log"
-ok $? "node 1 evicted handshaking outsiders (its bounds were reached)"
+grep -Eq 'msg="node stopping".* links_refused=[1-9]' "$NET/n1/node.log"
+ok $? "node 1 refused outsiders over their address's share (before NNG received on them)"
 done_testing
