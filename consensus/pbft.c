@@ -152,6 +152,10 @@ struct pbft {
 	uint64_t committed_at; /* last commit */
 	uint32_t backoff;
 	bool pending;
+	/* the node's records of some partner wait while blocks commit without
+	 * them (pbft_note_starved): since starved_at, in starved_view */
+	bool starved;
+	uint64_t starved_at, starved_view;
 
 	/* Catch-up. */
 	struct {
@@ -1969,6 +1973,20 @@ void pbft_tick(pbft *p)
 			p->timer_start = p->now;
 		else if (p->now - p->timer_start >= timeout_ticks(p))
 			(void)start_view_change(p, p->view + 1);
+		/* A primary that commits the others' records and never a
+		 * partner's: commits reset the timer above, so this one counts
+		 * from when the node first saw that partner passed over in this
+		 * view, and gives the primary twice the timeout (the re-send
+		 * brings it records it lacked within one). */
+		else if (p->starved && !fetching) {
+			if (p->starved_view != p->view) {
+				p->starved_view = p->view;
+				p->starved_at = p->now;
+			} else if (p->now - p->starved_at >= 2 * timeout_ticks(p)) {
+				p->st.starved_suspicions++;
+				(void)start_view_change(p, p->view + 1);
+			}
+		}
 	}
 	/* Retransmission of what this replica said in a round that has been
 	 * stuck for a while (lost messages). */
@@ -1989,6 +2007,15 @@ void pbft_tick(pbft *p)
 		}
 	}
 	progress(p);
+}
+
+void pbft_note_starved(pbft *p, bool starved)
+{
+	if (starved && !p->starved) {
+		p->starved_at = p->now;
+		p->starved_view = p->view;
+	}
+	p->starved = starved;
 }
 
 void pbft_note_pending(pbft *p, bool pending)

@@ -145,6 +145,7 @@ typedef struct {
 	uint64_t dropped_malformed, dropped_badsig, dropped_stale, dropped_future,
 		dropped_wrong;          /* decoded and signed, but inconsistent */
 	uint64_t view_changes, commits, caught_up;
+	uint64_t starved_suspicions; /* view changes asked for a passed-over partner */
 } pbft_stats;
 
 /* Create a replica. Checks the config (self < n, the key is self's
@@ -171,6 +172,13 @@ void pbft_tick(pbft *p);
  * replica with waiting records that sees no commit within the view-change
  * timeout asks for a view change. */
 void pbft_note_pending(pbft *p, bool pending);
+
+/* Some partner's records wait at the node while blocks commit without any
+ * of them (true), or not. Commits do not reset this: a replica that sees it
+ * for twice the view-change timeout in one view asks for a view change
+ * (PBFT's timer per request; a primary that left one partner's records out
+ * of every block was never suspected). */
+void pbft_note_starved(pbft *p, bool starved);
 
 /* True when this replica is the primary of its view, in normal mode, with
  * no proposal in flight and none it must re-send: the node may cut a

@@ -758,8 +758,8 @@ static void regossip(node *nd)
 /* Fault injection for tests/integration/t0370 (TRELLIS_TEST_LIE): what a
  * lying primary's proposals get wrong, in a block otherwise well formed
  * and signed. */
-enum { LIE_NONE, LIE_SIGNATURE, LIE_DUPLICATE, LIE_REPLAY };
-static const char *const lie_names[] = {"", "signature", "duplicate", "replay"};
+enum { LIE_NONE, LIE_SIGNATURE, LIE_DUPLICATE, LIE_REPLAY, LIE_CENSOR };
+static const char *const lie_names[] = {"", "signature", "duplicate", "replay", "censor"};
 
 static int validate_cb(void *ctx, const uint8_t *block, size_t len, uint64_t height,
 		       const uint8_t prev_hash[TR_HASH_LEN])
@@ -886,6 +886,7 @@ static void committed(node *nd, uint64_t height, const uint8_t *block, size_t le
 			continue;
 		}
 		mp_committed(&nd->mp, e, now);
+		nd->starve_from[e->signer] = height;
 		mp_remove(&nd->mp, e, &r);
 		while (r) {
 			wref *next = r->next;
@@ -1112,6 +1113,19 @@ static void run_actions(node *nd)
 	log_view(nd);
 }
 
+bool node_starved(node *nd)
+{
+	uint64_t h = pbft_height(nd->cons);
+	bool starved = false;
+	for (uint32_t s = 0; s < nd->mp.partners; s++) {
+		if (nd->mp.scount[s] == 0 || nd->starve_from[s] > h)
+			nd->starve_from[s] = h;
+		else if (h - nd->starve_from[s] >= NODE_STARVE_BLOCKS)
+			starved = true;
+	}
+	return starved;
+}
+
 /* Drop one pending record that can no longer be committed (its EPCIS
  * rules fail against what was committed since it arrived): its clients
  * are told why; their other records stay pending. */
@@ -1209,6 +1223,18 @@ static void lie(node *nd, const uint8_t **recs, size_t *lens, size_t *k, uint8_t
 			told = true;
 		}
 		break;
+	case LIE_CENSOR: { /* the next partner's records left out, the rest honest */
+		uint32_t victim = (nd->self + 1) % nd->c->n;
+		size_t w = 0;
+		for (size_t i = 0; i < *k; i++)
+			if (record_signer(nd, recs[i], lens[i]) != victim) {
+				recs[w] = recs[i];
+				lens[w++] = lens[i];
+			}
+		told = w < *k;
+		*k = w;
+		break;
+	}
 	}
 	if (told)
 		TR_LOG(TR_LOG_WARN, "msg=\"TRELLIS_TEST_LIE: proposing a lie\" lie=%s",
@@ -1248,6 +1274,12 @@ static void propose(node *nd)
 	pbft_head(nd->cons, head);
 	height = pbft_height(nd->cons) + 1;
 	lie(nd, recs, lens, &k, &lied);
+	if (k == 0) { /* all of it censored (TRELLIS_TEST_LIE=censor) */
+		free(lied);
+		free(recs);
+		free(lens);
+		return;
+	}
 	rc = ldg_block_build(nd->c->chain_id, height, head,
 			     pbft_view(nd->cons), nd->self, tr_wall_ms(), recs, lens, k, &block,
 			     &blen, hash);
@@ -1341,12 +1373,12 @@ static int home_open(node *nd, char *err, size_t errlen)
 	{
 		const char *lv = getenv("TRELLIS_TEST_LIE");
 		nd->test_lie = LIE_NONE;
-		for (int i = LIE_SIGNATURE; lv && i <= LIE_REPLAY; i++)
+		for (int i = LIE_SIGNATURE; lv && i <= LIE_CENSOR; i++)
 			if (strcmp(lv, lie_names[i]) == 0)
 				nd->test_lie = i;
 		if (lv && nd->test_lie == LIE_NONE) {
 			snprintf(err, errlen,
-				 "TRELLIS_TEST_LIE: unknown lie '%.40s' (signature, duplicate or replay)", lv);
+				 "TRELLIS_TEST_LIE: unknown lie '%.40s' (signature, duplicate, replay or censor)", lv);
 			return TR_EINVAL;
 		}
 		if (lv)
@@ -1607,6 +1639,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		if (now - nd.last_tick_ms >= NODE_TICK_MS) {
 			nd.last_tick_ms = now;
 			pbft_note_pending(nd.cons, nd.mp.count > 0);
+			pbft_note_starved(nd.cons, node_starved(&nd));
 			pbft_tick(nd.cons);
 			run_actions(&nd);
 			regossip(&nd);
@@ -1635,6 +1668,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 			p2p_link_get_stats(nd.link, &ls);
 		TR_LOG(TR_LOG_INFO,
 		       "msg=\"node stopping\" height=%llu committed_records=%llu view_changes=%llu "
+		       "starved_suspicions=%llu "
 		       "dropped_malformed=%llu dropped_badsig=%llu dropped_stale=%llu dropped_future=%llu "
 		       "dropped_wrong=%llu frames_in=%llu frames_out=%llu send_dropped=%llu "
 		       "links_refused=%llu handshakes_evicted=%llu bad_frames=%llu queue_dropped=%llu "
@@ -1643,7 +1677,8 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		       "checked_misses=%llu api_relistens=%llu served_blocks=%llu served_bytes=%llu "
 		       "gossip_kept=%llu gossip_fed=%llu gossip_ruled_out=%llu dup_dropped=%llu",
 		       (unsigned long long)pbft_height(nd.cons), (unsigned long long)nd.committed_records,
-		       (unsigned long long)ps.view_changes, (unsigned long long)ps.dropped_malformed,
+		       (unsigned long long)ps.view_changes, (unsigned long long)ps.starved_suspicions,
+		       (unsigned long long)ps.dropped_malformed,
 		       (unsigned long long)ps.dropped_badsig, (unsigned long long)ps.dropped_stale,
 		       (unsigned long long)ps.dropped_future, (unsigned long long)ps.dropped_wrong,
 		       (unsigned long long)ls.frames_in, (unsigned long long)ls.frames_out,

@@ -81,6 +81,11 @@ void node_check_pack(job *j);
  * within what regossip() sends: only such frames skip the checkers' signature
  * checks (the node thread drops the records it holds). */
 bool node_again_fits(const tr_params *p, size_t len, size_t nrec);
+/* Whether some signer's records are pending here while NODE_STARVE_BLOCKS
+ * blocks committed without one of them (pbft_note_starved); called once a
+ * tick, it also notes the height for the signers with none pending. */
+#define NODE_STARVE_BLOCKS 3
+bool node_starved(node *nd);
 
 /* Queue a checked job for the node thread (any thread). */
 void node_job_push(node *nd, job *j);
@@ -354,6 +359,9 @@ struct node {
 	uint64_t gossip_kept, gossip_fed; /* frames kept; kept frames that went */
 	uint64_t gossip_ruled_out; /* gossiped records the EPCIS rules left out (do_gossip) */
 	uint64_t dup_dropped; /* pending records dropped: one with their rule key committed */
+	/* per signer: the height when one of its records last committed here,
+	 * or when none of its records was pending (node_starved) */
+	uint64_t starve_from[TR_PARTNERS_MAX];
 	uint64_t again_held;    /* re-sent records received that this node held: dropped unchecked */
 	uint64_t again_checked; /* re-sent records received that it lacked: checked as gossip */
 	uint64_t served_blocks, served_bytes; /* certified blocks sent to peers behind it */
