@@ -46,6 +46,9 @@ TRELLIS_BIN=$BIN "$ROOT/testnet/down.sh" "$DIR/net" >/dev/null
 VC=$(for i in 1 2 3 4; do grep 'msg="node stopping"' "$DIR/net/n$i/node.log" |
 	sed 's/.* view_changes=\([0-9]*\).*/\1/'; done | tr '\n' '/' | sed 's:/$::')
 echo "view changes per node: $VC"
+SS=$(for i in 1 2 3 4; do grep 'msg="node stopping"' "$DIR/net/n$i/node.log" |
+	sed 's/.* starved_suspicions=\([0-9]*\).*/\1/'; done | tr '\n' '/' | sed 's:/$::')
+echo "view changes asked for a passed-over partner (pbft_note_starved) per node: $SS"
 P50=$(sed 's/.* p50_ms=\([0-9.]*\).*/\1/' "$DIR/paced.out")
 P99=$(sed 's/.* p99_ms=\([0-9.]*\).*/\1/' "$DIR/paced.out")
 grep -h "msg=\"view change\"\|msg=\"new view\"" "$DIR"/net/n*/node.log | cut -c1-200 | head -8
