@@ -156,6 +156,11 @@ struct pbft {
 	 * them (pbft_note_starved): since starved_at, in starved_view */
 	bool starved;
 	uint64_t starved_at, starved_view;
+	/* per sender, the hash of the last NEW-VIEW refused after its
+	 * VIEW-CHANGEs' signatures were checked: the same bytes again are
+	 * dropped unchecked (a replay cost ~15 signature checks a copy) */
+	uint8_t nv_refused[N_MAX][TR_HASH_LEN];
+	bool nv_refused_have[N_MAX];
 
 	/* Catch-up. */
 	struct {
@@ -1573,6 +1578,7 @@ static int on_new_view(pbft *p, uint32_t from, const Pbft__NewView *m, const uin
 	uint32_t cnt = 0;
 	nv_decision d;
 	pbft_wire_header h;
+	uint8_t raw_hash[TR_HASH_LEN];
 	int rc = TR_EINVAL;
 	if (from != primary_of(p, m->view) || m->n_view_changes > p->n) {
 		p->st.dropped_malformed++;
@@ -1582,15 +1588,39 @@ static int on_new_view(pbft *p, uint32_t from, const Pbft__NewView *m, const uin
 		p->st.dropped_stale++;
 		return 0;
 	}
+	/* cheap checks first: distinct senders, enough of them */
+	for (size_t i = 0; i < m->n_view_changes; i++) {
+		uint32_t r = m->view_changes[i]->replica;
+		if (r >= p->n || use[r]) {
+			p->st.dropped_malformed++;
+			return TR_EINVAL;
+		}
+		use[r] = true;
+	}
+	memset(use, 0, sizeof use);
+	if (m->n_view_changes < p->q) {
+		p->st.dropped_malformed++;
+		return TR_EINVAL;
+	}
+	tr_sha256(raw_hash, raw, raw_len);
+	if (p->nv_refused_have[from] && !memcmp(p->nv_refused[from], raw_hash, TR_HASH_LEN)) {
+		p->st.dropped_wrong++;
+		return TR_EINVAL;
+	}
 	vcs = calloc(p->n, sizeof *vcs);
 	if (!vcs)
 		return TR_ENOMEM;
 	for (size_t i = 0; i < m->n_view_changes; i++) {
 		const Pbft__Signed *s = m->view_changes[i];
 		vc_info v;
+		int vr;
 		if (s->replica >= p->n || use[s->replica])
 			goto bad;
-		if (parse_vc(p, s, true, &v) != 0)
+		if ((vr = parse_vc(p, s, true, &v)) == TR_ENOMEM) {
+			rc = vr; /* not the message's fault: not remembered */
+			goto done;
+		}
+		if (vr != 0)
 			goto bad;
 		if (v.new_view != m->view) {
 			clear_vc(&v);
@@ -1624,6 +1654,8 @@ static int on_new_view(pbft *p, uint32_t from, const Pbft__NewView *m, const uin
 	goto done;
 bad:
 	p->st.dropped_wrong++;
+	memcpy(p->nv_refused[from], raw_hash, TR_HASH_LEN);
+	p->nv_refused_have[from] = true;
 	rc = TR_EINVAL;
 done:
 	for (uint32_t i = 0; i < p->n; i++)
