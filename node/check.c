@@ -59,8 +59,10 @@ bool node_peer_charge(node *nd, job *j)
 	TR_ASSERT(j->peer < TR_PARTNERS_MAX);
 	pthread_mutex_lock(&nd->mu);
 	queued = nd->peer_bytes[j->peer];
-	if (queued + cost <= NODE_PEER_QUEUE_BYTES_MAX && nd->jobs_count < NODE_JOBS_MAX) {
+	if (queued + cost <= NODE_PEER_QUEUE_BYTES_MAX && nd->peer_jobs[j->peer] < NODE_PEER_JOBS_MAX &&
+	    nd->jobs_count < NODE_JOBS_MAX) {
 		nd->peer_bytes[j->peer] = queued + cost;
+		nd->peer_jobs[j->peer]++;
 		j->charged = cost;
 		pthread_mutex_unlock(&nd->mu);
 		return true;
@@ -80,8 +82,9 @@ void node_peer_release(node *nd, job *j)
 	if (!j->charged)
 		return;
 	pthread_mutex_lock(&nd->mu);
-	TR_ASSERT(nd->peer_bytes[j->peer] >= j->charged);
+	TR_ASSERT(nd->peer_bytes[j->peer] >= j->charged && nd->peer_jobs[j->peer] > 0);
 	nd->peer_bytes[j->peer] -= j->charged;
+	nd->peer_jobs[j->peer]--;
 	j->charged = 0;
 	pthread_mutex_unlock(&nd->mu);
 }

@@ -1625,8 +1625,11 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		nd.jobs_head = nd.jobs_tail = NULL;
 		nd.jobs_count = 0;
 		for (job *j = jobs; j; j = j->next) { /* taken: no longer queued */
-			TR_ASSERT(nd.peer_bytes[j->peer] >= j->charged);
+			if (!j->charged)
+				continue;
+			TR_ASSERT(nd.peer_bytes[j->peer] >= j->charged && nd.peer_jobs[j->peer] > 0);
 			nd.peer_bytes[j->peer] -= j->charged;
+			nd.peer_jobs[j->peer]--;
 			j->charged = 0;
 		}
 		pthread_mutex_unlock(&nd.mu);

@@ -34,6 +34,11 @@ typedef struct {
 
 #define NODE_JOBS_MAX 100000                 /* jobs queued for the node thread */
 #define NODE_PEER_QUEUE_BYTES_MAX (2 * (size_t)P2P_FRAME_MAX) /* one peer's queued frames */
+/* ... and at most this many of them: small frames whose signatures fail
+ * cost the node thread a check each, and one partner filled the whole
+ * NODE_JOBS_MAX queue with them inside its byte share (a review: 100,000
+ * frames of 120 bytes, ~4.6 s of node thread, other partners refused) */
+#define NODE_PEER_JOBS_MAX (NODE_JOBS_MAX / 4)
 #define NODE_REGOSSIP_RECORDS_MAX 2000      /* records in one re-sent gossip frame */
 #define NODE_GOSSIP_FRAME_BYTES (4u << 20)   /* a submit's gossip goes in frames of at most this */
 #define NODE_CHECKERS_MAX 8                  /* record checker threads */
@@ -327,6 +332,7 @@ struct node {
 	job *jobs_head, *jobs_tail;
 	size_t jobs_count;
 	size_t peer_bytes[TR_PARTNERS_MAX];     /* under mu: queued, per peer */
+	size_t peer_jobs[TR_PARTNERS_MAX];      /* under mu: ... and how many */
 	uint64_t peer_dropped[TR_PARTNERS_MAX]; /* under mu: frames dropped, per peer */
 
 	pthread_mutex_t check_mu;               /* the checkers' queues */

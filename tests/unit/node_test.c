@@ -448,8 +448,27 @@ static void test_peer_queue_bound(void **state)
 	assert_int_equal(nd.peer_bytes[1], 0);
 	/* once the greedy peer's frames are taken, it may send again */
 	nd.peer_bytes[0] = 0;
+	nd.peer_jobs[0] = 0;
 	big.charged = 0;
 	assert_true(node_peer_charge(&nd, &big));
+	/* many small frames: at most NODE_PEER_JOBS_MAX of one peer, far
+	 * below its byte share, and the other peer still gets in */
+	memset(nd.peer_bytes, 0, sizeof(nd.peer_bytes));
+	memset(nd.peer_jobs, 0, sizeof(nd.peer_jobs));
+	small.len = 120;
+	n = 0;
+	while (n < 2 * (size_t)NODE_JOBS_MAX && node_peer_charge(&nd, &small)) {
+		n++;
+		small.charged = 0;
+	}
+	assert_int_equal(n, NODE_PEER_JOBS_MAX);
+	assert_true(nd.peer_bytes[0] < NODE_PEER_QUEUE_BYTES_MAX / 4);
+	other.charged = 0;
+	assert_true(node_peer_charge(&nd, &other));
+	small.charged = node_job_cost(&small); /* one of them is taken */
+	node_peer_release(&nd, &small);
+	assert_int_equal(nd.peer_jobs[0], NODE_PEER_JOBS_MAX - 1);
+	assert_true(node_peer_charge(&nd, &small));
 	pthread_mutex_destroy(&nd.mu);
 }
 
