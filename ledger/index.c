@@ -386,7 +386,7 @@ static size_t ehash_key(char *out, size_t outlen, const Trellis__Event *ev)
  * meets first: for one record, a stored duplicate, then a duplicate
  * earlier in the block, then the location's owner. */
 static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t *lens, size_t n,
-		 char *err, size_t errlen)
+		 ldg_rule *out, char *err, size_t errlen)
 {
 	owners o;
 	ldg_dupkey *keys;
@@ -439,6 +439,10 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 		keys[nk++] = (ldg_dupkey){.len = hlen, .cls = re.ev->error_declaration, .idx = i};
 		used += hlen + 1;
 		klen = ehash_key(key, sizeof(key), re.ev);
+		if (out) {
+			tr_sha256(out[i].key, key, klen);
+			out[i].has_key = true;
+		}
 		k = mval(key, klen);
 		if (mdb_get(txn, l->dbi[DB_EHASH], &k, &v) == 0 && v.mv_size == TR_HASH_LEN) {
 			fail_rc = TR_EEXIST;
@@ -497,7 +501,7 @@ int ldg__check_rules(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err
 			recs[i] = pb->blk->records[i].data;
 			lens[i] = pb->blk->records[i].len;
 		}
-		rc = rules(l, txn, recs, lens, pb->n, err, errlen);
+		rc = rules(l, txn, recs, lens, pb->n, NULL, err, errlen);
 	}
 	free(recs);
 	free(lens);
@@ -507,15 +511,23 @@ int ldg__check_rules(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *err
 int ldg_events_admissible(ldg *l, const uint8_t *const *recs, const size_t *lens, size_t n,
 			  char *err, size_t errlen)
 {
+	return ldg_events_admissible_keyed(l, recs, lens, n, NULL, err, errlen);
+}
+
+int ldg_events_admissible_keyed(ldg *l, const uint8_t *const *recs, const size_t *lens, size_t n,
+				ldg_rule *out, char *err, size_t errlen)
+{
 	MDB_txn *txn;
 	int rc;
+	if (out)
+		memset(out, 0, n * sizeof(*out));
 	if (n > LDG_ADMISSIBLE_MAX) {
 		snprintf(err, errlen, "%zu records at once, at most %d", n, LDG_ADMISSIBLE_MAX);
 		return TR_ETOOBIG;
 	}
 	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
 		return TR_EDB;
-	rc = rules(l, txn, recs, lens, n, err, errlen);
+	rc = rules(l, txn, recs, lens, n, out, err, errlen);
 	mdb_txn_abort(txn);
 	return rc;
 }

@@ -146,6 +146,11 @@ typedef struct {
 } ldg_rule;
 int ldg_records_rules(ldg *l, const uint8_t *const *recs, const size_t *lens, size_t n,
 		      ldg_rule *out) TR_MUST_USE;
+/* ldg_events_admissible (ledger/query.h), which also writes each record's
+ * rule key into out[] (has_key, key; rc stays 0) when it returns 0: one
+ * pass over the records for a submit's rules and its keys. */
+int ldg_events_admissible_keyed(ldg *l, const uint8_t *const *recs, const size_t *lens, size_t n,
+				ldg_rule *out, char *err, size_t errlen) TR_MUST_USE;
 
 /* Event id of a serialised record (checks the record's form only). */
 int ldg_record_event_id(const uint8_t *rec, size_t len, uint8_t id[TR_HASH_LEN]) TR_MUST_USE;

@@ -426,17 +426,15 @@ static void do_submit(node *nd, job *j)
 		rules = calloc(s->n_records, sizeof(*rules));
 		if (!rules)
 			rc = TR_ENOMEM;
+		if (rc)
+			snprintf(why, sizeof(why), "out of memory");
 		for (size_t i = 0; rc == TR_OK && i < s->n_records; i++) {
 			recs[i] = s->records[i].data;
 			lens[i] = s->records[i].len;
 		}
 		if (rc == TR_OK)
-			rc = ldg_events_admissible(nd->ledger, recs, lens, s->n_records, why,
-						   sizeof(why));
-		if (rc == TR_OK &&
-		    (rc = ldg_records_rules(nd->ledger, recs, lens, s->n_records, rules)) != TR_OK)
-			snprintf(why, sizeof(why), "cannot read the EPCIS rules' state: %s",
-				 tr_strerror(rc));
+			rc = ldg_events_admissible_keyed(nd->ledger, recs, lens, s->n_records, rules,
+							 why, sizeof(why));
 		free(recs);
 		free(lens);
 		if (rc) {

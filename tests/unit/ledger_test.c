@@ -853,6 +853,21 @@ static void test_records_rules(void **state)
 	assert_memory_not_equal(r[0].key, r[2].key, TR_HASH_LEN);
 	assert_int_equal(r[3].rc, TR_EINVAL);
 	assert_false(r[3].has_key);
+	{ /* the submit's one pass: the same keys, and records 0 and 1 refused together */
+		ldg_rule kr[3];
+		char err[256];
+		const uint8_t *two[2] = {recs[0], recs[2]};
+		size_t two_len[2] = {lens[0], lens[2]};
+		assert_int_equal(ldg_events_admissible_keyed(fx->l, two, two_len, 2, kr, err,
+							     sizeof(err)),
+				 TR_OK);
+		assert_true(kr[0].has_key && kr[1].has_key);
+		assert_memory_equal(kr[0].key, r[0].key, TR_HASH_LEN);
+		assert_memory_equal(kr[1].key, r[2].key, TR_HASH_LEN);
+		assert_int_equal(ldg_events_admissible_keyed(fx->l, (const uint8_t *const *)recs, lens,
+							     2, kr, err, sizeof(err)),
+				 TR_EEXIST);
+	}
 
 	/* record 0 commits: record 1 can no more, record 2 still can */
 	memset(&b1, 0, sizeof(b1));
