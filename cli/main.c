@@ -710,7 +710,9 @@ static int cmd_verify(const opts *o)
 			       (unsigned long long)checked, o->full ? "true" : "false", hex);
 		else
 			printf("ok: %llu blocks verified (hashes, links, Merkle roots, certificates, index entries%s); head %s\n",
-			       (unsigned long long)checked, o->full ? ", every record signature" : "",
+			       (unsigned long long)checked,
+			       o->full ? ", every record signature, the EPCIS rules run again and every index rebuilt and compared"
+				       : "",
 			       hex);
 		ex = 0;
 	} else {

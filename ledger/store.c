@@ -17,8 +17,10 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const db_names[DB_COUNT] = {"meta",  "blocks", "certs",     "events", "ehash",
 					       "ids",   "edges",  "locations", "votes",  "esum"};
@@ -45,11 +47,11 @@ static MDB_val mval(const void *p, size_t n)
 	return v;
 }
 
-static int env_open(const char *dir, size_t map_size, bool readonly, MDB_env **out, char *err,
-		    size_t errlen)
+static int env_open(const char *dir, size_t map_size, bool readonly, unsigned extra, MDB_env **out,
+		    char *err, size_t errlen)
 {
 	MDB_env *env = NULL;
-	unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : 0);
+	unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : 0) | extra;
 	int mrc;
 
 	if (!readonly && mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -78,7 +80,7 @@ int ldg_read_consortium(const char *dir, uint8_t **bytes, size_t *len, char *err
 	MDB_txn *txn = NULL;
 	MDB_dbi dbi;
 	MDB_val k = mval("consortium", 10), v;
-	int rc = env_open(dir, 0, true, &env, err, errlen);
+	int rc = env_open(dir, 0, true, 0, &env, err, errlen);
 	int mrc;
 	if (rc)
 		return rc;
@@ -143,8 +145,10 @@ fail:
 	return map_rc(mrc);
 }
 
-int ldg_open(const char *dir, const tr_consortium *c, const ldg_options *opt, ldg **out,
-	     char *err, size_t errlen)
+/* ldg_open with extra LMDB environment flags (MDB_NOSYNC for verify's
+ * scratch ledger, which nothing reads after a crash). */
+static int open_flags(const char *dir, const tr_consortium *c, const ldg_options *opt,
+		      unsigned extra, ldg **out, char *err, size_t errlen)
 {
 	ldg *l = calloc(1, sizeof(*l));
 	MDB_txn *txn = NULL;
@@ -155,7 +159,7 @@ int ldg_open(const char *dir, const tr_consortium *c, const ldg_options *opt, ld
 	l->c = c;
 	l->readonly = opt && opt->readonly;
 	snprintf(l->dir, sizeof(l->dir), "%s", dir);
-	rc = env_open(dir, opt ? opt->map_size : 0, l->readonly, &l->env, err, errlen);
+	rc = env_open(dir, opt ? opt->map_size : 0, l->readonly, extra, &l->env, err, errlen);
 	if (rc) {
 		free(l);
 		return rc;
@@ -191,6 +195,12 @@ fail:
 	mdb_env_close(l->env);
 	free(l);
 	return rc;
+}
+
+int ldg_open(const char *dir, const tr_consortium *c, const ldg_options *opt, ldg **out,
+	     char *err, size_t errlen)
+{
+	return open_flags(dir, c, opt, 0, out, err, errlen);
 }
 
 void ldg_use_checked(ldg *l, ldg_checked *k)
@@ -600,6 +610,137 @@ static int entries_match(ldg *l, MDB_txn *txn, int db, uint64_t want, const char
 	return TR_EVERIFY;
 }
 
+/* ==== verify --full: the chain replayed into a scratch ledger ==== */
+
+/* A fresh ledger under $TMPDIR that the blocks are appended to again, so
+ * that the EPCIS rules run again and the indexes are rebuilt from the
+ * events alone; then every index of the home must equal the rebuilt one,
+ * entry for entry (an entry no event implies shows up too). */
+typedef struct {
+	ldg *l;
+	char dir[512];
+} scratch;
+
+static int scratch_open(ldg *l, scratch *s, char *err, size_t errlen)
+{
+	const char *tmp = getenv("TMPDIR");
+	int n;
+	memset(s, 0, sizeof(*s));
+	n = snprintf(s->dir, sizeof(s->dir), "%s/trellis-verify.XXXXXX",
+		     tmp && *tmp ? tmp : "/tmp");
+	if (n < 0 || (size_t)n >= sizeof(s->dir) || !mkdtemp(s->dir)) {
+		snprintf(err, errlen, "cannot make a scratch folder under '%s' to rebuild the indexes: %s",
+			 tmp && *tmp ? tmp : "/tmp", strerror(errno));
+		s->dir[0] = '\0';
+		return TR_EIO;
+	}
+	/* the home's map size and a quarter more (the same blocks and
+	 * indexes; not LMDB's default 1 TiB, which valgrind cannot map) */
+	{
+		MDB_envinfo info;
+		ldg_options o = {0};
+		if (mdb_env_info(l->env, &info) == 0)
+			o.map_size = info.me_mapsize + info.me_mapsize / 4;
+		return open_flags(s->dir, l->c, &o, MDB_NOSYNC, &s->l, err, errlen);
+	}
+}
+
+static void scratch_close(scratch *s)
+{
+	static const char *const files[] = {"data.mdb", "lock.mdb"};
+	char path[600];
+	ldg_close(s->l);
+	s->l = NULL;
+	if (!s->dir[0])
+		return;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", s->dir, files[i]);
+		(void)unlink(path);
+	}
+	(void)rmdir(s->dir);
+	s->dir[0] = '\0';
+}
+
+/* An index key for a message: text when printable, hex otherwise. */
+static const char *show_bytes(char *out, size_t cap, const MDB_val *v)
+{
+	const uint8_t *p = v->mv_data;
+	bool text = v->mv_size > 0;
+	for (size_t i = 0; i < v->mv_size && text; i++)
+		text = p[i] >= 0x20 && p[i] < 0x7f;
+	if (text)
+		snprintf(out, cap, "'%.*s'", (int)(v->mv_size > 200 ? 200 : v->mv_size),
+			 (const char *)p);
+	else if (cap >= 2 * 32 + 1)
+		tr_hex(out, p, v->mv_size > 32 ? 32 : v->mv_size);
+	else if (cap)
+		out[0] = '\0';
+	return out;
+}
+
+/* LMDB's default order (memcmp, the shorter first on a tie). */
+static int val_cmp(const MDB_val *a, const MDB_val *b)
+{
+	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+	int c = n ? memcmp(a->mv_data, b->mv_data, n) : 0;
+	if (c)
+		return c;
+	return a->mv_size < b->mv_size ? -1 : a->mv_size > b->mv_size;
+}
+
+/* The indexes the blocks imply, compared entry by entry with the home's. */
+static const int rebuilt_dbs[] = {DB_EVENTS, DB_EHASH, DB_IDS, DB_EDGES, DB_LOCATIONS, DB_ESUM};
+
+static int index_compare(ldg *l, MDB_txn *txn, ldg *r, char *err, size_t errlen)
+{
+	MDB_txn *rt;
+	int rc = TR_OK;
+	char shown[256];
+	if (mdb_txn_begin(r->env, NULL, MDB_RDONLY, &rt))
+		return TR_EDB;
+	for (size_t d = 0; d < sizeof(rebuilt_dbs) / sizeof(rebuilt_dbs[0]) && !rc; d++) {
+		int db = rebuilt_dbs[d];
+		MDB_cursor *a = NULL, *b = NULL;
+		MDB_val ak, av, bk, bv;
+		int ma, mb;
+		if (mdb_cursor_open(txn, l->dbi[db], &a) || mdb_cursor_open(rt, r->dbi[db], &b)) {
+			if (a)
+				mdb_cursor_close(a);
+			rc = TR_EDB;
+			break;
+		}
+		ma = mdb_cursor_get(a, &ak, &av, MDB_FIRST);
+		mb = mdb_cursor_get(b, &bk, &bv, MDB_FIRST);
+		while (ma == 0 && mb == 0) {
+			int c = val_cmp(&ak, &bk);
+			if (c == 0)
+				c = val_cmp(&av, &bv);
+			if (c)
+				break;
+			ma = mdb_cursor_get(a, &ak, &av, MDB_NEXT);
+			mb = mdb_cursor_get(b, &bk, &bv, MDB_NEXT);
+		}
+		if ((ma && ma != MDB_NOTFOUND) || (mb && mb != MDB_NOTFOUND)) {
+			rc = TR_EDB;
+		} else if (ma == 0 && (mb != 0 || val_cmp(&ak, &bk) < 0 ||
+				       (val_cmp(&ak, &bk) == 0 && val_cmp(&av, &bv) < 0))) {
+			snprintf(err, errlen,
+				 "the %s index has an entry no stored event implies (key %s)",
+				 db_names[db], show_bytes(shown, sizeof(shown), &ak));
+			rc = TR_EVERIFY;
+		} else if (mb == 0) {
+			snprintf(err, errlen,
+				 "the %s index lacks an entry the stored events imply (key %s)",
+				 db_names[db], show_bytes(shown, sizeof(shown), &bk));
+			rc = TR_EVERIFY;
+		}
+		mdb_cursor_close(a);
+		mdb_cursor_close(b);
+	}
+	mdb_txn_abort(rt);
+	return rc;
+}
+
 int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char *err,
 	       size_t errlen)
 {
@@ -609,11 +750,19 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 	uint64_t head_h, h = 0, nrecords = 0, nsummaries = 0;
 	uint8_t head[TR_HASH_LEN], prev[TR_HASH_LEN];
 	char why[384];
+	scratch sc = {0};
 	int rc, mrc;
 
 	*checked = 0;
-	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+	*bad_height = 0;
+	if (full && (rc = scratch_open(l, &sc, err, errlen)) != TR_OK) {
+		scratch_close(&sc);
+		return rc;
+	}
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) {
+		scratch_close(&sc);
 		return TR_EDB;
+	}
 	rc = head_txn(l, txn, &head_h, head);
 	if (rc) {
 		snprintf(err, errlen, "cannot read the head of '%s'", l->dir);
@@ -683,6 +832,24 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 			}
 			nsummaries += nsum;
 		}
+		/* the same block again on the scratch ledger: the EPCIS rules
+		 * (duplicates, retractions, location ownership) run again */
+		if (sc.l) {
+			rc = ldg_append(sc.l, v.mv_data, v.mv_size, cv.mv_data, cv.mv_size,
+					LDG_RECORDS_VERIFIED, why, sizeof(why));
+			if (rc == TR_EDB || rc == TR_EFULL || rc == TR_ENOMEM || rc == TR_EIO) {
+				snprintf(err, errlen, "cannot rebuild the indexes in '%s': %s", sc.dir,
+					 why);
+				ldg__parsed_block_fini(&pb);
+				goto out;
+			}
+			if (rc) {
+				snprintf(err, errlen, "block %llu: %s", (unsigned long long)h, why);
+				ldg__parsed_block_fini(&pb);
+				rc = TR_EVERIFY;
+				goto out;
+			}
+		}
 		memcpy(prev, pb.hash, TR_HASH_LEN);
 		nrecords += pb.n;
 		ldg__parsed_block_fini(&pb);
@@ -709,13 +876,16 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 	    (rc = entries_match(l, txn, DB_ESUM, nsummaries, "esum index entries", "EPCIS events",
 				err, errlen)))
 		goto out;
-	rc = TR_OK;
+	rc = sc.l ? index_compare(l, txn, sc.l, err, errlen) : TR_OK;
+	if (rc == TR_EDB)
+		snprintf(err, errlen, "cannot compare the indexes with those rebuilt in '%s'", sc.dir);
 out:
 	if (bc)
 		mdb_cursor_close(bc);
 	if (cc)
 		mdb_cursor_close(cc);
 	mdb_txn_abort(txn);
+	scratch_close(&sc);
 	return rc;
 }
 

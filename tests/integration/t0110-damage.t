@@ -38,6 +38,24 @@ like "$err" "verify failed at height $h2: block $h2: wrong Merkle root" "verify 
 err=$($TR --home "$TMP/copy" verify --full --json 2>/dev/null)
 like "$err" "\"ok\":false,\"height\":$h2" "verify --json reports the height"
 
+# an index entry no event implies (added with lmdb-utils): only --full,
+# which rebuilds every index in a scratch ledger under TMPDIR, finds it,
+# and leaves nothing behind there
+cp -r "$H" "$TMP/copy2"
+printf 'https://id.gs1.org/01/00614141123452/21/GHOST\n\\00\\00\\00\\00\\00\\00\\00\\01\\00\\00\\00\\00\\01\n' |
+	mdb_load -T -s ids "$TMP/copy2/data"
+ok $? "an extra ids entry added to the copy"
+$TR --home "$TMP/copy2" verify >/dev/null
+ok $? "verify (quick) does not look for extra entries"
+mkdir "$TMP/scratch"
+err=$(TMPDIR=$TMP/scratch $TR --home "$TMP/copy2" verify --full 2>&1)
+is "$?" "5" "verify --full fails with exit 5"
+like "$err" "the ids index has an entry no stored event implies \(key 'https://id.gs1.org/01/00614141123452/21/GHOST'\)" \
+	"verify --full names the index and the key"
+test -z "$(ls -A "$TMP/scratch")"; ok $? "the scratch ledger is removed"
+out=$(TMPDIR=$TMP/scratch $TR --home "$H" verify --full)
+like "$out" "every index rebuilt and compared" "verify --full on the good home says what it did"
+
 # ---- a tiny map fills up: a clear error, nothing half-written. Consensus
 # has decided the block the store cannot take, so the node stops (exit 2)
 # rather than run on with a gap; a restart with a larger map carries on.

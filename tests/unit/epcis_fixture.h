@@ -143,9 +143,11 @@ static inline void efx_records(const efx *fx, uint32_t signer, const char *doc_t
 	json_decref(doc);
 }
 
-/* Append recs as the next block, certified by the last 2f+1 partners;
- * returns ldg_append's code, err its reason. */
-static inline int efx_append(efx *fx, const efx_recs *r, char *err, size_t errlen)
+/* Append recs as the next block, certified by the last q partners, with
+ * ldg_append's flags (LDG_RULES_CHECKED: a ledger written by a node that
+ * skipped the EPCIS rules); returns ldg_append's code, err its reason. */
+static inline int efx_append_flags(efx *fx, const efx_recs *r, unsigned flags, char *err,
+				   size_t errlen)
 {
 	uint64_t h;
 	uint8_t head[TR_HASH_LEN], hash[TR_HASH_LEN], payload[TR_VOTE_PAYLOAD_LEN];
@@ -169,10 +171,15 @@ static inline int efx_append(efx *fx, const efx_recs *r, char *err, size_t errle
 	assert_int_equal(ldg_cert_build(0, h + 1, hash, replica, (const uint8_t(*)[TR_SIG_LEN])sig,
 					q, &cert, &clen),
 			 TR_OK);
-	rc = ldg_append(fx->l, block, blen, cert, clen, 0, err, errlen);
+	rc = ldg_append(fx->l, block, blen, cert, clen, flags, err, errlen);
 	free(block);
 	free(cert);
 	return rc;
+}
+
+static inline int efx_append(efx *fx, const efx_recs *r, char *err, size_t errlen)
+{
+	return efx_append_flags(fx, r, 0, err, errlen);
 }
 
 /* Sign and append a whole document as one block; it must be accepted. */

@@ -21,6 +21,10 @@
 
 #include "ledger/ledger_internal.h"
 
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #define FARM "urn:epc:id:sgln:0614141.00001.0"
 #define PLANT "urn:epc:id:sgln:0614141.00003.0"
 #define STORE "urn:epc:id:sgln:0614141.00005.0"
@@ -383,20 +387,23 @@ static void test_rule_order(void **state)
 	efx_free(fx);
 }
 
+/* An event of the pallet at the store (Digital Link form of its GLN). */
+static char *at_store_doc(void)
+{
+	return efx_doc("{\"type\":\"ObjectEvent\"," T("2026-05-02T15:00:00Z") ",\"action\":\"OBSERVE\","
+		       "\"epcList\":[\"" PALLET "\"],\"bizLocation\":{\"id\":\"" STORE_DL "\"}}");
+}
+
 static void test_ownership(void **state)
 {
 	/* p1 owns the store (URN form in the consortium file) */
 	const char *locs[2] = {FARM, STORE};
 	efx *fx = efx_new(2, locs);
-	char ev[1024], *doc, err[512] = "";
+	char *doc, err[512] = "";
 	efx_recs r;
 	(void)state;
 	/* p0 places something at the store (Digital Link form): refused */
-	snprintf(ev, sizeof(ev),
-		 "{\"type\":\"ObjectEvent\"," T("2026-05-02T15:00:00Z") ",\"action\":\"OBSERVE\","
-		 "\"epcList\":[\"" PALLET "\"],\"bizLocation\":{\"id\":\"%s\"}}",
-		 STORE_DL);
-	doc = efx_doc(ev);
+	doc = at_store_doc();
 	efx_records(fx, 0, doc, &r);
 	assert_int_equal(efx_append(fx, &r, err, sizeof(err)), TR_EINVAL);
 	assert_non_null(strstr(err, "belongs to partner 'p1'"));
@@ -501,6 +508,112 @@ static void event_tamper(const efx *fx, uint32_t signer, efx_recs *r, size_t i, 
 					  &r->rec[i], &r->len[i], r->id[i]),
 			 TR_OK);
 	free(bytes);
+}
+
+/* Add one index entry that no event implies, straight into LMDB. */
+static void index_extra(efx *fx, int db, const char *key, const uint8_t *val, size_t vlen)
+{
+	MDB_txn *txn;
+	MDB_val k = {strlen(key), (void *)(uintptr_t)key}, v = {vlen, (void *)(uintptr_t)val};
+	assert_int_equal(mdb_txn_begin(fx->l->env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_put(txn, fx->l->dbi[db], &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+}
+
+/* verify fails (full or not) at height with every string of want in err. */
+static void verify_names(efx *fx, bool full, uint64_t height, const char *const *want)
+{
+	uint64_t bad = 0, checked = 0;
+	char err[512] = "";
+	assert_int_equal(ldg_verify(fx->l, full, &bad, &checked, err, sizeof(err)), TR_EVERIFY);
+	assert_int_equal(bad, height);
+	for (; *want; want++)
+		if (!strstr(err, *want))
+			fail_msg("want '%s' in: %s", *want, err);
+}
+
+static void verify_passes(efx *fx, bool full)
+{
+	uint64_t bad = 0, checked = 0;
+	char err[512] = "";
+	if (ldg_verify(fx->l, full, &bad, &checked, err, sizeof(err)) != TR_OK)
+		fail_msg("verify (full=%d): %s", full, err);
+}
+
+/* verify --full appends the chain again to a scratch ledger: an index entry
+ * no event implies, and a block that breaks the location-ownership rule
+ * (written by a node that skipped the rules), are found; the quick verify
+ * does not look for either. */
+static void test_verify_full_replays(void **state)
+{
+	static const char ghost[] = "https://id.gs1.org/01/00614141123452/21/GHOST";
+	static const char *const want_ids[] = {"ids", "no stored event implies", "GHOST", NULL};
+	static const char *const want_ehash[] = {"ehash", "no stored event implies", NULL};
+	static const char *const want_owner[] = {"block 2", "record 0", "belongs to partner 'p1'",
+						 NULL};
+	const char *locs[2] = {FARM, STORE};
+	uint8_t val[13] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, id[TR_HASH_LEN] = {7};
+	char *doc, err[512] = "", tmpl[64], path[128];
+	const char *old_tmp = getenv("TMPDIR");
+	efx *fx = story();
+	efx_recs r;
+	DIR *d;
+	(void)state;
+
+	/* every rebuilt index equals the stored one, and the scratch ledger is
+	 * removed afterwards (TMPDIR pointed at an empty folder) */
+	snprintf(tmpl, sizeof(tmpl), "/tmp/trellis-qt.XXXXXX");
+	assert_non_null(mkdtemp(tmpl));
+	assert_int_equal(setenv("TMPDIR", tmpl, 1), 0);
+	verify_passes(fx, true);
+	assert_non_null(d = opendir(tmpl));
+	for (struct dirent *e; (e = readdir(d));)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			fail_msg("left in TMPDIR: %s", e->d_name);
+	closedir(d);
+	/* a TMPDIR that cannot hold the scratch ledger: an error naming it */
+	snprintf(path, sizeof(path), "%s/missing", tmpl);
+	assert_int_equal(setenv("TMPDIR", path, 1), 0);
+	{
+		uint64_t bad = 0, checked = 0;
+		assert_int_not_equal(ldg_verify(fx->l, true, &bad, &checked, err, sizeof(err)),
+				     TR_OK);
+		assert_non_null(strstr(err, path));
+	}
+	assert_int_equal(rmdir(tmpl), 0);
+	if (old_tmp)
+		assert_int_equal(setenv("TMPDIR", old_tmp, 1), 0);
+	else
+		assert_int_equal(unsetenv("TMPDIR"), 0);
+
+	/* an identifier no event names, pointing at event 1 */
+	index_extra(fx, DB_IDS, ghost, val, sizeof(val));
+	verify_passes(fx, false);
+	verify_names(fx, true, 8, want_ids);
+	efx_free(fx);
+
+	/* an event hash no event has */
+	fx = story();
+	index_extra(fx, DB_EHASH, "ni:///sha-256;00?ver=CBV2.0", id, sizeof(id));
+	verify_passes(fx, false);
+	verify_names(fx, true, 8, want_ehash);
+	efx_free(fx);
+
+	/* p1 owns the store; p0's event there went in without the rules */
+	fx = efx_new(2, locs);
+	efx_commit(fx, 0,
+		   doc = efx_doc("{\"type\":\"ObjectEvent\"," T("2026-05-02T14:00:00Z")
+				 ",\"action\":\"OBSERVE\",\"epcList\":[\"" PALLET "\"]," AT(FARM) "}"),
+		   NULL);
+	free(doc);
+	doc = at_store_doc();
+	efx_records(fx, 0, doc, &r);
+	assert_int_equal(efx_append_flags(fx, &r, LDG_RULES_CHECKED, err, sizeof(err)), TR_OK);
+	verify_passes(fx, false);
+	verify_names(fx, true, 2, want_owner);
+	efx_recs_free(&r);
+	free(doc);
+	efx_free(fx);
 }
 
 static void test_rederive(void **state)
@@ -632,6 +745,7 @@ int main(void)
 		cmocka_unit_test(test_retraction),  cmocka_unit_test(test_ownership),
 		cmocka_unit_test(test_rule_order),
 		cmocka_unit_test(test_events_each), cmocka_unit_test(test_rederive),
+		cmocka_unit_test(test_verify_full_replays),
 	};
 	if (tr_crypto_init() != TR_OK)
 		return 1;
