@@ -366,6 +366,14 @@ static int act_persist(pbft *p, pbft_vote_kind kind, uint64_t view, uint64_t hei
 		s.commit_hash.data = p->my_commit.hash;
 		s.commit_hash.len = TR_HASH_LEN;
 	}
+	/* the NEW-VIEW of this view while what it constrains (heights up to
+	 * its base + 1) is still ahead: usually one block after a view change,
+	 * so the blob is large only then */
+	if (p->nv.have && p->nv.msg && p->nv.view == p->view && !p->vc_mode &&
+	    p->height <= p->nv.base) {
+		s.new_view.data = p->nv.msg;
+		s.new_view.len = p->nv.msg_len;
+	}
 	if (p->pc.have) {
 		fill_cert_msg(&pcm, rs, rsp, &p->pc, p->height + 1, p->n);
 		s.prepared = &pcm;
@@ -2136,13 +2144,25 @@ int pbft_propose(pbft *p, const uint8_t *block, size_t len)
 
 /* ==== Life cycle ==== */
 
-static int load_state(pbft *p, const uint8_t *state, size_t len)
+/* *nv_msg (malloc'd) gets the persisted NEW-VIEW, if any. */
+static int load_state(pbft *p, const uint8_t *state, size_t len, uint8_t **nv_msg,
+		      size_t *nv_len)
 {
 	Pbft__VoteState *s;
 	int rc = TR_EINVAL;
 	s = (Pbft__VoteState *)pbft_wire_unpack(&pbft__vote_state__descriptor, state, len);
 	if (!s)
 		return TR_EINVAL;
+	if (s->new_view.len) {
+		if (s->new_view.len > p->msg_max)
+			goto fail;
+		*nv_msg = memdup(s->new_view.data, s->new_view.len);
+		if (!*nv_msg) {
+			rc = TR_ENOMEM;
+			goto fail;
+		}
+		*nv_len = s->new_view.len;
+	}
 	if (s->version != 1 || (s->prep_hash.len && s->prep_hash.len != TR_HASH_LEN) ||
 	    (s->commit_hash.len && s->commit_hash.len != TR_HASH_LEN))
 		goto fail;
@@ -2187,6 +2207,47 @@ static int load_state(pbft *p, const uint8_t *state, size_t len)
 fail:
 	pbft_wire_free(&s->base);
 	return rc;
+}
+
+/* After load_state: enter the persisted NEW-VIEW of the current view
+ * again (its VIEW-CHANGEs are checked again, as when it came), so that the
+ * replica follows what it forces and can show it to a partner that missed
+ * it. A NEW-VIEW of another view is left. */
+static int restore_new_view(pbft *p, const uint8_t *msg, size_t len)
+{
+	Pbft__Message *m = (Pbft__Message *)pbft_wire_unpack(&pbft__message__descriptor, msg, len);
+	uint64_t view = 0;
+	bool ours = false, vc_mode = p->vc_mode;
+	int rc;
+	if (!m)
+		return TR_EINVAL;
+	if (m->kind_case == PBFT__MESSAGE__KIND_SIGNED && m->signed_->body.len <= p->msg_max) {
+		Pbft__Body *b = (Pbft__Body *)pbft_wire_unpack(
+			&pbft__body__descriptor, m->signed_->body.data, m->signed_->body.len);
+		if (b && b->kind_case == PBFT__BODY__KIND_NEW_VIEW) {
+			view = b->new_view->view;
+			ours = true;
+		}
+		if (b)
+			pbft_wire_free(&b->base);
+	}
+	if (!ours || m->sender >= p->n) {
+		pbft_wire_free(&m->base);
+		return TR_EINVAL;
+	}
+	if (view != p->view || vc_mode) {
+		pbft_wire_free(&m->base);
+		return 0;
+	}
+	/* as if the NEW-VIEW came while the view was being entered */
+	p->vc_mode = true;
+	rc = step_message(p, m->sender, msg, len);
+	pbft_wire_free(&m->base);
+	if (rc || !p->nv.have || p->nv.view != view || p->vc_mode) {
+		p->vc_mode = vc_mode;
+		return rc ? rc : TR_EINVAL;
+	}
+	return 0;
 }
 
 int pbft_new(const pbft_config *cfg, pbft **out)
@@ -2245,7 +2306,12 @@ int pbft_new(const pbft_config *cfg, pbft **out)
 		p->head_cert_len = cfg->head_cert_len;
 	}
 	if (cfg->state) {
-		rc = load_state(p, cfg->state, cfg->state_len);
+		uint8_t *nv_msg = NULL;
+		size_t nv_len = 0;
+		rc = load_state(p, cfg->state, cfg->state_len, &nv_msg, &nv_len);
+		if (rc == 0 && nv_msg)
+			rc = restore_new_view(p, nv_msg, nv_len);
+		free(nv_msg);
 		if (rc)
 			goto fail;
 	}

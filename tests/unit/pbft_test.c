@@ -364,6 +364,9 @@ struct cluster {
 	 * replace m->bytes (malloc'd) */
 	bool (*filter)(cluster *cl, cu_msg *m);
 	unsigned flags; /* the filter's own */
+	/* each replica's last PERSIST blob (what a restart reads) */
+	uint8_t *state[CU_N];
+	size_t state_len[CU_N];
 };
 
 /* Like the node's validate_cb, which checks a block against its ledger:
@@ -420,6 +423,12 @@ static void cu_actions(cluster *cl, uint32_t i)
 	pbft_action a;
 	while (pbft_pop(cl->r[i], &a) == 0) {
 		switch (a.kind) {
+		case PBFT_ACT_PERSIST:
+			free(cl->state[i]);
+			cl->state[i] = a.bytes;
+			cl->state_len[i] = a.len;
+			a.bytes = NULL;
+			break;
 		case PBFT_ACT_SEND:
 			cu_send(cl, i, a.peer.v, a.bytes, a.len);
 			break;
@@ -511,6 +520,35 @@ static void make_cert(const net *nt, uint64_t view, uint64_t height,
 			 TR_OK);
 }
 
+/* Start replica i from what its store and its last PERSIST blob hold, as
+ * the node does (a first start, or a restart after pbft_free). */
+static void cu_start(cluster *cl, uint32_t i)
+{
+	pbft_config cfg;
+	uint64_t k = cl->top[i];
+	memset(&cfg, 0, sizeof cfg);
+	cfg.consortium = &cl->nt.c;
+	cfg.self.v = i;
+	cfg.key = cl->nt.keys[i];
+	cfg.tick_ms = 100; /* base 20 ticks: a fetch times out after 10 */
+	cl->ctx[i] = (cu_ctx){cl, i};
+	cfg.validate = cu_validate;
+	cfg.validate_ctx = &cl->ctx[i];
+	if (k > 0) {
+		pbft_wire_header hd;
+		assert_int_equal(pbft_wire_block_header(cl->store[i][k].block, cl->store[i][k].len,
+							1u << 20, &hd),
+				 0);
+		cfg.height = k;
+		memcpy(cfg.head, hd.hash, TR_HASH_LEN);
+		cfg.head_cert = cl->store[i][k].cert;
+		cfg.head_cert_len = cl->store[i][k].cert_len;
+	}
+	cfg.state = cl->state[i];
+	cfg.state_len = cl->state_len[i];
+	assert_int_equal(pbft_new(&cfg, &cl->r[i]), 0);
+}
+
 /* Replicas in `ahead` start at height k of one certified chain (which
  * their stores hold), the others with an empty chain; NULL ones in
  * `played` are left to the test. */
@@ -537,26 +575,9 @@ static cluster *cu_new(uint64_t k, const bool ahead[CU_N], const bool played[CU_
 		free(blk);
 		free(cert);
 	}
-	for (uint32_t i = 0; i < CU_N; i++) {
-		pbft_config cfg;
-		if (played[i])
-			continue;
-		memset(&cfg, 0, sizeof cfg);
-		cfg.consortium = &cl->nt.c;
-		cfg.self.v = i;
-		cfg.key = cl->nt.keys[i];
-		cfg.tick_ms = 100; /* base 20 ticks: a fetch times out after 10 */
-		cl->ctx[i] = (cu_ctx){cl, i};
-		cfg.validate = cu_validate;
-		cfg.validate_ctx = &cl->ctx[i];
-		if (ahead[i] && k > 0) {
-			cfg.height = k;
-			memcpy(cfg.head, head, TR_HASH_LEN);
-			cfg.head_cert = cl->store[i][k].cert;
-			cfg.head_cert_len = cl->store[i][k].cert_len;
-		}
-		assert_int_equal(pbft_new(&cfg, &cl->r[i]), 0);
-	}
+	for (uint32_t i = 0; i < CU_N; i++)
+		if (!played[i])
+			cu_start(cl, i);
 	return cl;
 }
 
@@ -567,6 +588,7 @@ static void cu_free(cluster *cl)
 		free(cl->held[i].bytes);
 	for (uint32_t i = 0; i < CU_N; i++) {
 		pbft_free(cl->r[i]);
+		free(cl->state[i]);
 		for (uint64_t h = 0; h <= CU_CHAIN_MAX; h++) {
 			free(cl->store[i][h].block);
 			free(cl->store[i][h].cert);
@@ -576,20 +598,25 @@ static void cu_free(cluster *cl)
 	free(cl);
 }
 
-/* The primary (replica 0) cuts one empty block when it may. */
-static void cu_propose(cluster *cl)
+/* Replica i, the primary, cuts one empty block when it may. */
+static void cu_propose_by(cluster *cl, uint32_t i)
 {
 	uint8_t head[TR_HASH_LEN], *blk;
 	size_t bl;
-	pbft *p = cl->r[0];
+	pbft *p = cl->r[i];
 	if (!pbft_can_propose(p) || pbft_height(p) >= CU_CHAIN_MAX)
 		return;
 	pbft_head(p, head);
-	make_block(&cl->nt, pbft_height(p) + 1, head, pbft_view(p), 0, &blk, &bl);
+	make_block(&cl->nt, pbft_height(p) + 1, head, pbft_view(p), i, &blk, &bl);
 	assert_int_equal(pbft_propose(p, blk, bl), 0);
 	free(blk);
-	cu_actions(cl, 0);
+	cu_actions(cl, i);
 	cu_deliver(cl);
+}
+
+static void cu_propose(cluster *cl)
+{
+	cu_propose_by(cl, 0);
 }
 
 /* An honest replica 4*32 blocks behind, while the others keep committing
@@ -919,6 +946,89 @@ static void test_new_view_replay_unchecked(void **state)
 	cu_free(cl);
 }
 
+/* While flag 1 is set, replica 2 hears no VIEW-CHANGE and no NEW-VIEW. */
+static bool cut_2_from_views(cluster *cl, cu_msg *m)
+{
+	int k = msg_kind(m->bytes, m->len);
+	if (m->to != 2 || !(cl->flags & 1u))
+		return true;
+	return k != 100 + PBFT__BODY__KIND_VIEW_CHANGE && k != 100 + PBFT__BODY__KIND_NEW_VIEW;
+}
+
+/* The length of the NEW-VIEW in replica i's last PERSIST blob. */
+static size_t persisted_nv_len(const cluster *cl, uint32_t i)
+{
+	Pbft__VoteState *vs = pbft__vote_state__unpack(NULL, cl->state_len[i], cl->state[i]);
+	size_t n;
+	assert_non_null(vs);
+	n = vs->new_view.len;
+	pbft__vote_state__free_unpacked(vs, NULL);
+	return n;
+}
+
+/* The NEW-VIEW a replica entered survives its restart. Replicas 0, 1 and
+ * 3 enter view 1 while replica 2 hears none of it; then 0, 1 and 3
+ * restart from their durable state. Replica 2 still asks for view 1, and
+ * one of them shows it the NEW-VIEW again, so it enters view 1 and commits
+ * with the others. Before, a restarted replica held no NEW-VIEW: nobody
+ * could answer, and 2 stayed out (here for good: no block commits to let
+ * it join by a certificate). The blob carries the NEW-VIEW only until the
+ * block at its base + 1 commits. */
+static void test_new_view_survives_restart(void **state)
+{
+	const bool ahead[CU_N] = {false}, played[CU_N] = {false};
+	cluster *cl;
+	uint32_t t;
+	(void)state;
+	cl = cu_new(0, ahead, played);
+	cl->filter = cut_2_from_views;
+	cl->flags = 1u;
+	for (uint32_t i = 0; i < CU_N; i++)
+		pbft_note_pending(cl->r[i], true);
+	for (t = 0; t < 400; t++) {
+		bool in = true;
+		for (uint32_t i = 0; i < CU_N; i++)
+			if (i != 2 && (pbft_view(cl->r[i]) != 1 ||
+				       pbft_get_mode(cl->r[i]) != PBFT_MODE_NORMAL))
+				in = false;
+		if (in)
+			break;
+		cu_tick(cl);
+	}
+	assert_true(t < 400);
+	assert_true(pbft_get_mode(cl->r[2]) == PBFT_MODE_VIEW_CHANGE);
+	assert_int_equal(pbft_view(cl->r[2]), 1);
+	for (uint32_t i = 0; i < CU_N; i++) {
+		if (i == 2)
+			continue;
+		assert_true(persisted_nv_len(cl, i) > 0);
+		pbft_free(cl->r[i]);
+		cl->r[i] = NULL;
+		cu_start(cl, i);
+		cu_actions(cl, i);
+		assert_int_equal(pbft_view(cl->r[i]), 1);
+		assert_true(pbft_get_mode(cl->r[i]) == PBFT_MODE_NORMAL);
+	}
+	cl->flags = 0;
+	for (t = 0; t < 200 && pbft_get_mode(cl->r[2]) != PBFT_MODE_NORMAL; t++)
+		cu_tick(cl);
+	assert_true(pbft_get_mode(cl->r[2]) == PBFT_MODE_NORMAL);
+	assert_int_equal(pbft_view(cl->r[2]), 1);
+	/* view 1 commits with all four; the votes for the block after the
+	 * NEW-VIEW's base + 1 no longer carry it */
+	for (uint64_t h = 1; h <= 2; h++) {
+		cu_propose_by(cl, 1);
+		for (t = 0; t < 20 && pbft_height(cl->r[2]) < h; t++)
+			cu_tick(cl);
+		for (uint32_t i = 0; i < CU_N; i++)
+			assert_int_equal(pbft_height(cl->r[i]), h);
+	}
+	for (uint32_t i = 0; i < CU_N; i++)
+		assert_int_equal(persisted_nv_len(cl, i), 0);
+	cl->filter = NULL;
+	cu_free(cl);
+}
+
 /* A replica 64 blocks behind, whose partners answer each FETCH with one
  * block only (the node serves what fits in the partner's link queue: one
  * full block under load), catches up at about a block every tick or two,
@@ -1093,6 +1203,7 @@ int main(void)
 		cmocka_unit_test(test_catch_up_pace),
 		cmocka_unit_test(test_vc_prepared_without_block),
 		cmocka_unit_test(test_new_view_replay_unchecked),
+		cmocka_unit_test(test_new_view_survives_restart),
 		cmocka_unit_test(test_far_claim_of_one_liar),
 		cmocka_unit_test(test_catch_up_cert_canonical),
 		cmocka_unit_test(test_no_suspicion_while_fetching),
