@@ -81,6 +81,8 @@ typedef struct {
 	bool initiator;
 	bool added;     /* NNG added the pipe to the socket (ADD_POST): sends reach it */
 	bool msg1_sent;
+	uint8_t msg1[128]; /* handshake message 1 (Noise_NN: an ephemeral key, 32 bytes), once written */
+	size_t msg1_len;
 	bool auth_sent;
 	p2p_noise *hs;
 	p2p_noise_cipher *tx, *rx;
@@ -949,7 +951,6 @@ static const char *handle(p2p_link *l, session *s, const uint8_t *msg, size_t le
  * in the queues. Pipes to close are returned in close_list. */
 static size_t housekeeping(p2p_link *l, nng_pipe *close_list, const bool *held, bool *holding)
 {
-	uint8_t buf[P2P_NOISE_MSG_MAX];
 	size_t n, nclose = 0;
 	uint64_t now = tr_mono_ms();
 	for (size_t i = 0; i < P2P_SESSIONS_MAX; i++) {
@@ -957,9 +958,18 @@ static size_t housekeeping(p2p_link *l, nng_pipe *close_list, const bool *held, 
 		if (s->state == S_FREE)
 			continue;
 		if (s->state == S_HS && s->initiator && s->added && !s->msg1_sent) {
-			if (p2p_noise_write_message(s->hs, NULL, 0, buf, sizeof(buf), &n) == TR_OK &&
-			    send_raw(l, s->pipe, buf, n) == TR_OK)
+			/* written once (the handshake state moves on); a send NNG
+			 * refused goes again on the next pass, instead of the dial
+			 * waiting out P2P_AUTH_TIMEOUT_MS */
+			if (!s->msg1_len &&
+			    p2p_noise_write_message(s->hs, NULL, 0, s->msg1, sizeof(s->msg1), &n) == TR_OK)
+				s->msg1_len = n;
+			if (s->msg1_len && l->cfg.test_fail_hs_sends) {
+				l->cfg.test_fail_hs_sends--;
+				l->stats.send_dropped++;
+			} else if (s->msg1_len && send_raw(l, s->pipe, s->msg1, s->msg1_len) == TR_OK) {
 				s->msg1_sent = true;
+			}
 		}
 		if (s->state != S_UP && s->started_ms + P2P_AUTH_TIMEOUT_MS < now) {
 			close_list[nclose++] = s->pipe;

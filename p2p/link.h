@@ -93,6 +93,9 @@ typedef struct {
 	/* bounds of each partner's queues; 0: P2P_QUEUE_URGENT_MAX and
 	 * P2P_QUEUE_BULK_MAX (tests set small ones) */
 	size_t queue_urgent_max, queue_bulk_max;
+	/* tests: this many of the first handshake messages this side sends
+	 * fail as if NNG refused them (0 in production) */
+	unsigned test_fail_hs_sends;
 } p2p_link_config;
 
 typedef struct p2p_link p2p_link;
