@@ -941,8 +941,12 @@ static int accept_pre_prepare(pbft *p, const uint8_t *block, size_t len,
 
 /* Keep a message for a later height or view (bounded per peer and in
  * total). */
-static void keep_future(pbft *p, uint32_t from, uint64_t height, uint64_t view,
-			const uint8_t *msg, size_t len)
+/* Whether keep_future would keep msg of `from`: 1 yes, 0 these bytes are
+ * kept already, -1 no room (the sender's FUTURE_PER_PEER places or all
+ * FUTURE_MAX taken: counted). Asked before the signature is checked, so a
+ * partner sending validly signed votes far ahead costs a signature check
+ * only for the few that are kept. *slot: a free place when 1. */
+static int future_room(pbft *p, uint32_t from, const uint8_t *msg, size_t len, int *slot)
 {
 	int free_slot = -1;
 	uint32_t mine = 0;
@@ -956,20 +960,30 @@ static void keep_future(pbft *p, uint32_t from, uint64_t height, uint64_t view,
 			mine++;
 		if (p->fut[i].from == from && p->fut[i].len == len &&
 		    !memcmp(p->fut[i].msg, msg, len))
-			return;
+			return 0;
 	}
 	if (mine >= FUTURE_PER_PEER || free_slot < 0 || len > p->msg_max) {
 		p->st.dropped_future++;
-		return;
+		return -1;
 	}
-	p->fut[free_slot].msg = memdup(msg, len);
-	if (!p->fut[free_slot].msg)
+	*slot = free_slot;
+	return 1;
+}
+
+static void keep_future(pbft *p, uint32_t from, uint64_t height, uint64_t view,
+			const uint8_t *msg, size_t len)
+{
+	int slot;
+	if (future_room(p, from, msg, len, &slot) <= 0)
 		return;
-	p->fut[free_slot].have = true;
-	p->fut[free_slot].from = from;
-	p->fut[free_slot].height = height;
-	p->fut[free_slot].view = view;
-	p->fut[free_slot].len = len;
+	p->fut[slot].msg = memdup(msg, len);
+	if (!p->fut[slot].msg)
+		return;
+	p->fut[slot].have = true;
+	p->fut[slot].from = from;
+	p->fut[slot].height = height;
+	p->fut[slot].view = view;
+	p->fut[slot].len = len;
 }
 
 /* Where a consensus message for (view, height) belongs: 0 now, 1 later
@@ -1004,7 +1018,7 @@ static int on_pre_prepare(pbft *p, uint32_t from, const Pbft__PrePrepare *m, con
 			  size_t raw_len)
 {
 	pbft_wire_header h;
-	int where, rc;
+	int where, rc, slot;
 	if (m->signature.len != TR_SIG_LEN || from != primary_of(p, m->view)) {
 		p->st.dropped_malformed++;
 		return TR_EINVAL;
@@ -1020,6 +1034,8 @@ static int on_pre_prepare(pbft *p, uint32_t from, const Pbft__PrePrepare *m, con
 	if (p->have_pp && where == 0 && !memcmp(p->pp_hash, h.hash, TR_HASH_LEN) &&
 	    !memcmp(p->prep[from].sig, m->signature.data, TR_SIG_LEN))
 		return 0; /* a retransmission */
+	if ((where > 0 || p->unapplied) && future_room(p, from, raw, raw_len, &slot) <= 0)
+		return 0;
 	if (verify_prepare(p, from, m->view, m->height, h.hash, m->signature.data)) {
 		p->st.dropped_badsig++;
 		return TR_EBADSIG;
@@ -1041,7 +1057,7 @@ static int on_vote(pbft *p, uint32_t from, const Pbft__Vote *m, bool commit, con
 		   size_t raw_len)
 {
 	vote *slot;
-	int where;
+	int where, place_kept;
 	if (m->signature.len != TR_SIG_LEN || m->block_hash.len != TR_HASH_LEN || m->height == 0) {
 		p->st.dropped_malformed++;
 		return TR_EINVAL;
@@ -1060,6 +1076,8 @@ static int on_vote(pbft *p, uint32_t from, const Pbft__Vote *m, bool commit, con
 			return 0;
 		}
 	}
+	if (where > 0 && future_room(p, from, raw, raw_len, &place_kept) <= 0)
+		return 0;
 	if ((commit ? verify_commit : verify_prepare)(p, from, m->view, m->height,
 						      m->block_hash.data, m->signature.data)) {
 		p->st.dropped_badsig++;

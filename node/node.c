@@ -63,18 +63,60 @@ void node_job_free(job *j)
 	free(j);
 }
 
+static size_t job_source(const job *j)
+{
+	return j->kind == JOB_API ? TR_PARTNERS_MAX : j->peer;
+}
+
 void node_job_push(node *nd, job *j)
 {
+	size_t src = job_source(j);
+	TR_ASSERT(src < NODE_SOURCES);
 	pthread_mutex_lock(&nd->mu);
 	j->next = NULL;
-	if (nd->jobs_tail)
-		nd->jobs_tail->next = j;
+	j->seq = ++nd->jobs_pushed;
+	if (nd->jobs[src].tail)
+		nd->jobs[src].tail->next = j;
 	else
-		nd->jobs_head = j;
-	nd->jobs_tail = j;
+		nd->jobs[src].head = j;
+	nd->jobs[src].tail = j;
 	nd->jobs_count++;
 	pthread_cond_signal(&nd->cv);
 	pthread_mutex_unlock(&nd->mu);
+}
+
+bool node_jobs_queued(const node *nd)
+{
+	return nd->jobs_count > 0;
+}
+
+job *node_jobs_take(node *nd)
+{
+	job *head = NULL, **tail = &head;
+	size_t taken = 0;
+	for (bool more = true; more; taken++) {
+		more = false;
+		for (size_t src = 0; src < NODE_SOURCES && taken < NODE_TURN_JOBS; src++) {
+			job *j = nd->jobs[src].head;
+			if (!j)
+				continue;
+			nd->jobs[src].head = j->next;
+			if (!j->next)
+				nd->jobs[src].tail = NULL;
+			j->next = NULL;
+			*tail = j;
+			tail = &j->next;
+			nd->jobs_count--;
+			more = true;
+			if (!j->charged) /* taken: no longer queued */
+				continue;
+			TR_ASSERT(nd->peer_bytes[j->peer] >= j->charged && nd->peer_jobs[j->peer] > 0);
+			nd->peer_bytes[j->peer] -= j->charged;
+			nd->peer_jobs[j->peer]--;
+			j->charged = 0;
+		}
+	}
+	return head;
 }
 
 /* Link receive thread: copy and queue what a partner sent, charged to
@@ -1462,10 +1504,11 @@ static void node_free(node *nd)
 		kept_pop(nd);
 	p2p_link_close(nd->link);
 	node_checks_free(nd);
-	for (j = nd->jobs_head; j; j = next) {
-		next = j->next;
-		node_job_free(j);
-	}
+	for (size_t src = 0; src < NODE_SOURCES; src++)
+		for (j = nd->jobs[src].head; j; j = next) {
+			next = j->next;
+			node_job_free(j);
+		}
 	mp_fini(&nd->mp);
 	free(nd->proposed);
 	free(nd->test_replay);
@@ -1610,7 +1653,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		uint64_t now;
 
 		pthread_mutex_lock(&nd.mu);
-		if (!nd.jobs_head) {
+		if (!node_jobs_queued(&nd)) {
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_nsec += NODE_TICK_MS / 5 * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
@@ -1619,17 +1662,7 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 			}
 			pthread_cond_timedwait(&nd.cv, &nd.mu, &ts);
 		}
-		jobs = nd.jobs_head;
-		nd.jobs_head = nd.jobs_tail = NULL;
-		nd.jobs_count = 0;
-		for (job *j = jobs; j; j = j->next) { /* taken: no longer queued */
-			if (!j->charged)
-				continue;
-			TR_ASSERT(nd.peer_bytes[j->peer] >= j->charged && nd.peer_jobs[j->peer] > 0);
-			nd.peer_bytes[j->peer] -= j->charged;
-			nd.peer_jobs[j->peer]--;
-			j->charged = 0;
-		}
+		jobs = node_jobs_take(&nd);
 		pthread_mutex_unlock(&nd.mu);
 		while (jobs) {
 			job *j = jobs;

@@ -45,6 +45,12 @@ typedef struct {
 #define NODE_GOSSIP_KEPT_BYTES_MAX (256u << 20) /* refused gossip kept to offer again */
 #define NODE_GOSSIP_KEPT_MS 10000            /* ... for at most this long */
 #define NODE_CHECK_SLICE 256                 /* a submit's records checked before others' turn */
+/* The node thread takes at most this many queued jobs of each source (each
+ * partner, and the clients) per pass, in turns: a partner that queued its
+ * quarter of the queue with frames whose signatures fail (~1 s of checks)
+ * no longer makes the others' votes wait behind all of them. */
+#define NODE_TURN_JOBS 64
+#define NODE_SOURCES (TR_PARTNERS_MAX + 1)   /* job sources: partners, then clients */
 
 enum { JOB_API = 1, JOB_CONSENSUS = 2, JOB_GOSSIP = 3, JOB_HEIGHT = 4 };
 
@@ -70,6 +76,7 @@ typedef struct job {
 	size_t nframes, frames_cap, packed_n;
 	bool frames_failed;
 	bool again;                    /* JOB_GOSSIP: a re-send, still unchecked in bytes */
+	uint64_t seq;                  /* when node_job_push queued it (1, 2, ...) */
 } job;
 
 /* Where the gossip frame of recs[first..] ends: past the last record that
@@ -94,6 +101,12 @@ bool node_starved(node *nd);
 
 /* Queue a checked job for the node thread (any thread). */
 void node_job_push(node *nd, job *j);
+/* Take up to NODE_TURN_JOBS queued jobs of each source, in turns (the
+ * first of each source, then the second...), as one list, and give their
+ * charges back (nd->mu held). */
+job *node_jobs_take(node *nd);
+/* Whether any job is queued (nd->mu held). */
+bool node_jobs_queued(const node *nd);
 void node_job_free(job *j);
 
 /* ==== Checkers and per-peer bounds (check.c) ==== */
@@ -329,8 +342,11 @@ struct node {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	job *jobs_head, *jobs_tail;
-	size_t jobs_count;
+	struct {
+		job *head, *tail;
+	} jobs[NODE_SOURCES]; /* under mu: queued for the node thread, per source */
+	size_t jobs_count;    /* under mu: all of them */
+	uint64_t jobs_pushed; /* under mu: node_job_push calls */
 	size_t peer_bytes[TR_PARTNERS_MAX];     /* under mu: queued, per peer */
 	size_t peer_jobs[TR_PARTNERS_MAX];      /* under mu: ... and how many */
 	uint64_t peer_dropped[TR_PARTNERS_MAX]; /* under mu: frames dropped, per peer */

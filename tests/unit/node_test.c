@@ -404,6 +404,83 @@ static void test_take_resend(void **state)
 	mp_fini(&m);
 }
 
+/* The node thread takes queued jobs in turns: a partner with a thousand
+ * frames queued first (its votes whose signatures fail, say) does not
+ * make the other partner's frames or the clients' submits wait behind
+ * all of them; at most NODE_TURN_JOBS of each source per pass, and every
+ * charge is given back as its job is taken. */
+static void test_jobs_in_turns(void **state)
+{
+	static tr_consortium c;
+	node nd;
+	job *list, *next;
+	size_t n = 0, pos = 0, total = 0, at[3][3], nat[3] = {0};
+	(void)state;
+	memset(&nd, 0, sizeof(nd));
+	c.n = 2;
+	nd.c = &c;
+	pthread_mutex_init(&nd.mu, NULL);
+	pthread_cond_init(&nd.cv, NULL);
+	for (size_t i = 0; i < 1000 + 3 + 2; i++) {
+		job *j = calloc(1, sizeof(*j));
+		assert_non_null(j);
+		j->kind = i < 1003 ? JOB_CONSENSUS : JOB_API;
+		j->peer = i < 1000 ? 0 : 1;
+		j->len = 100;
+		if (j->kind != JOB_API)
+			assert_true(node_peer_charge(&nd, j));
+		node_job_push(&nd, j);
+	}
+	assert_int_equal(nd.jobs_count, 1005);
+	pthread_mutex_lock(&nd.mu);
+	list = node_jobs_take(&nd);
+	pthread_mutex_unlock(&nd.mu);
+	for (job *j = list; j; j = next, pos++) {
+		size_t src = j->kind == JOB_API ? 2 : j->peer;
+		next = j->next;
+		if (src > 0) {
+			assert_true(nat[src] < 3);
+			at[src][nat[src]++] = pos;
+		} else {
+			n++;
+		}
+		assert_int_equal(j->charged, 0);
+		free(j);
+	}
+	total = pos;
+	assert_int_equal(n, NODE_TURN_JOBS);
+	assert_int_equal(nat[1], 3);
+	assert_int_equal(nat[2], 2);
+	/* one of each in turn: partner 0, partner 1, a client, ... */
+	assert_int_equal(at[1][0], 1);
+	assert_int_equal(at[2][0], 2);
+	assert_int_equal(at[1][1], 4);
+	assert_int_equal(at[2][1], 5);
+	assert_int_equal(at[1][2], 7);
+	assert_int_equal(nd.jobs_count, 1005 - total);
+	assert_int_equal(nd.peer_jobs[1], 0);
+	assert_int_equal(nd.peer_jobs[0], 1000 - NODE_TURN_JOBS);
+	/* the rest, NODE_TURN_JOBS a pass */
+	while (node_jobs_queued(&nd)) {
+		pthread_mutex_lock(&nd.mu);
+		list = node_jobs_take(&nd);
+		pthread_mutex_unlock(&nd.mu);
+		pos = 0;
+		for (job *j = list; j; j = next, pos++) {
+			next = j->next;
+			assert_int_equal(j->peer, 0);
+			free(j);
+		}
+		assert_true(pos >= 1 && pos <= NODE_TURN_JOBS);
+		total += pos;
+	}
+	assert_int_equal(total, 1005);
+	assert_int_equal(nd.peer_bytes[0], 0);
+	assert_int_equal(nd.peer_jobs[0], 0);
+	pthread_cond_destroy(&nd.cv);
+	pthread_mutex_destroy(&nd.mu);
+}
+
 static void test_peer_queue_bound(void **state)
 {
 	node nd;
@@ -1027,7 +1104,12 @@ static void test_submit_checked_in_slices(void **state)
 		usleep(1000);
 	}
 	node_checkers_stop(&nd);
-	first = nd.jobs_head;
+	/* the partner's frame reached the node queue before the submit did */
+	assert_int_equal(pj->seq, 1);
+	assert_int_equal(sj->seq, 2);
+	pthread_mutex_lock(&nd.mu);
+	first = node_jobs_take(&nd);
+	pthread_mutex_unlock(&nd.mu);
 	second = first->next;
 	assert_ptr_equal(first, pj);
 	assert_ptr_equal(second, sj);
@@ -1084,6 +1166,7 @@ int main(void)
 		cmocka_unit_test(test_mempool_shares),
 		cmocka_unit_test(test_take_resend),
 		cmocka_unit_test(test_peer_queue_bound),
+		cmocka_unit_test(test_jobs_in_turns),
 		cmocka_unit_test(test_api_decode_bounded),
 		cmocka_unit_test(test_records_taken_from_unpack),
 		cmocka_unit_test(test_serve_bounded_by_link),
