@@ -697,7 +697,14 @@ static int cmd_verify(const opts *o)
 	if (ex)
 		return ex;
 	rc = ldg_verify(l, o->full, &bad, &checked, err, sizeof(err));
-	if (rc) {
+	if (rc == TR_EIO || rc == TR_EFULL || rc == TR_ENOMEM) {
+		/* the scratch ledger of --full: not a verdict on this ledger */
+		cli_fail("verify could not run: %s", err);
+		if (o->json)
+			printf("{\"ok\":false,\"checked\":%llu,\"error\":\"could not run\"}\n",
+			       (unsigned long long)checked);
+		ex = TR_EXIT_INPUT;
+	} else if (rc) {
 		cli_fail("verify failed at height %llu: %s", (unsigned long long)bad, err);
 		if (o->json)
 			printf("{\"ok\":false,\"height\":%llu,\"checked\":%llu}\n",

@@ -370,7 +370,7 @@ static int act_persist(pbft *p, pbft_vote_kind kind, uint64_t view, uint64_t hei
 	 * its base + 1) is still ahead: usually one block after a view change,
 	 * so the blob is large only then */
 	if (p->nv.have && p->nv.msg && p->nv.view == p->view && !p->vc_mode &&
-	    p->height <= p->nv.base) {
+	    p->height <= p->nv.base && p->nv.msg_len <= p->msg_max) {
 		s.new_view.data = p->nv.msg;
 		s.new_view.len = p->nv.msg_len;
 	}
@@ -1574,6 +1574,7 @@ static int on_view_change(pbft *p, uint32_t from, const Pbft__Signed *s)
 		/* The sender wants a view we have already entered: show it the
 		 * NEW-VIEW (rate-limited with pushes). */
 		if (!p->vc_mode && v.new_view == p->view && p->nv.have && p->nv.msg &&
+		    p->self == primary_of(p, p->view) &&
 		    (!p->serve_at[from] || p->now >= p->serve_at[from] - 1 + p->retx_ticks)) {
 			uint8_t *d = memdup(p->nv.msg, p->nv.msg_len);
 			p->serve_at[from] = p->now + 1;
@@ -2171,9 +2172,7 @@ static int load_state(pbft *p, const uint8_t *state, size_t len, uint8_t **nv_ms
 	s = (Pbft__VoteState *)pbft_wire_unpack(&pbft__vote_state__descriptor, state, len);
 	if (!s)
 		return TR_EINVAL;
-	if (s->new_view.len) {
-		if (s->new_view.len > p->msg_max)
-			goto fail;
+	if (s->new_view.len && s->new_view.len <= p->msg_max) {
 		*nv_msg = memdup(s->new_view.data, s->new_view.len);
 		if (!*nv_msg) {
 			rc = TR_ENOMEM;
@@ -2229,16 +2228,22 @@ fail:
 
 /* After load_state: enter the persisted NEW-VIEW of the current view
  * again (its VIEW-CHANGEs are checked again, as when it came), so that the
- * replica follows what it forces and can show it to a partner that missed
- * it. A NEW-VIEW of another view is left. */
+ * replica follows what it forces and, as the primary, can show it to a
+ * partner that missed it. A NEW-VIEW of another view, or one whose base +
+ * 1 has committed here since, is left. One that does not enter again (it
+ * cannot: the replica wrote it itself after checking it) is left too, as
+ * before NEW-VIEWs were persisted, and counted (dropped_wrong): the
+ * replica must still start. */
 static int restore_new_view(pbft *p, const uint8_t *msg, size_t len)
 {
 	Pbft__Message *m = (Pbft__Message *)pbft_wire_unpack(&pbft__message__descriptor, msg, len);
 	uint64_t view = 0;
 	bool ours = false, vc_mode = p->vc_mode;
 	int rc;
-	if (!m)
-		return TR_EINVAL;
+	if (!m) {
+		p->st.dropped_wrong++;
+		return 0;
+	}
 	if (m->kind_case == PBFT__MESSAGE__KIND_SIGNED && m->signed_->body.len <= p->msg_max) {
 		Pbft__Body *b = (Pbft__Body *)pbft_wire_unpack(
 			&pbft__body__descriptor, m->signed_->body.data, m->signed_->body.len);
@@ -2249,11 +2254,9 @@ static int restore_new_view(pbft *p, const uint8_t *msg, size_t len)
 		if (b)
 			pbft_wire_free(&b->base);
 	}
-	if (!ours || m->sender >= p->n) {
-		pbft_wire_free(&m->base);
-		return TR_EINVAL;
-	}
-	if (view != p->view || vc_mode) {
+	if (!ours || m->sender >= p->n || view != p->view || vc_mode) {
+		if (!ours || m->sender >= p->n)
+			p->st.dropped_wrong++;
 		pbft_wire_free(&m->base);
 		return 0;
 	}
@@ -2261,10 +2264,16 @@ static int restore_new_view(pbft *p, const uint8_t *msg, size_t len)
 	p->vc_mode = true;
 	rc = step_message(p, m->sender, msg, len);
 	pbft_wire_free(&m->base);
+	if (rc == TR_ENOMEM)
+		return rc;
 	if (rc || !p->nv.have || p->nv.view != view || p->vc_mode) {
 		p->vc_mode = vc_mode;
-		return rc ? rc : TR_EINVAL;
+		p->st.dropped_wrong++;
+		return 0;
 	}
+	/* what it forces is behind us already */
+	if (p->height > p->nv.base)
+		p->nv.committed_in_view = true;
 	return 0;
 }
 

@@ -95,8 +95,11 @@ int ldg_block_hash(ldg *l, uint64_t height, uint8_t hash[TR_HASH_LEN]) TR_MUST_U
 
 /* Re-check every block from genesis: header links, block hashes, Merkle
  * roots, certificates, index entries, the stored head; with full, every
- * record signature too. On failure *bad_height is the first bad height and
- * err says what is wrong. *checked counts the blocks checked. */
+ * record signature too, and the chain is appended again to a scratch
+ * ledger under $TMPDIR (removed after) whose indexes must equal these. On
+ * failure *bad_height is the first bad height and err says what is wrong.
+ * *checked counts the blocks checked. TR_EIO / TR_ENOMEM: the scratch
+ * ledger could not be made or written (err names it): no verdict. */
 int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char *err,
 	       size_t errlen) TR_MUST_USE;
 

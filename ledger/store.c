@@ -634,14 +634,17 @@ static int scratch_open(ldg *l, scratch *s, char *err, size_t errlen)
 		s->dir[0] = '\0';
 		return TR_EIO;
 	}
-	/* the home's map size and a quarter more (the same blocks and
-	 * indexes; not LMDB's default 1 TiB, which valgrind cannot map) */
+	/* the home's map size and a quarter more: the same blocks and
+	 * indexes fit (a home opened with a small map, as under valgrind,
+	 * gets a small scratch map too) */
 	{
 		MDB_envinfo info;
 		ldg_options o = {0};
+		int rc;
 		if (mdb_env_info(l->env, &info) == 0)
 			o.map_size = info.me_mapsize + info.me_mapsize / 4;
-		return open_flags(s->dir, l->c, &o, MDB_NOSYNC, &s->l, err, errlen);
+		rc = open_flags(s->dir, l->c, &o, MDB_NOSYNC, &s->l, err, errlen);
+		return rc == TR_OK || rc == TR_ENOMEM ? rc : TR_EIO;
 	}
 }
 
@@ -840,6 +843,7 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 			if (rc == TR_EDB || rc == TR_EFULL || rc == TR_ENOMEM || rc == TR_EIO) {
 				snprintf(err, errlen, "cannot rebuild the indexes in '%s': %s", sc.dir,
 					 why);
+				rc = rc == TR_ENOMEM ? rc : TR_EIO;
 				ldg__parsed_block_fini(&pb);
 				goto out;
 			}
@@ -877,8 +881,10 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 				err, errlen)))
 		goto out;
 	rc = sc.l ? index_compare(l, txn, sc.l, err, errlen) : TR_OK;
-	if (rc == TR_EDB)
+	if (rc == TR_EDB) {
 		snprintf(err, errlen, "cannot compare the indexes with those rebuilt in '%s'", sc.dir);
+		rc = TR_EIO;
+	}
 out:
 	if (bc)
 		mdb_cursor_close(bc);

@@ -53,6 +53,10 @@ is "$?" "5" "verify --full fails with exit 5"
 like "$err" "the ids index has an entry no stored event implies \(key 'https://id.gs1.org/01/00614141123452/21/GHOST'\)" \
 	"verify --full names the index and the key"
 test -z "$(ls -A "$TMP/scratch")"; ok $? "the scratch ledger is removed"
+err=$(TMPDIR=$TMP/missing $TR --home "$TMP/copy2" verify --full 2>&1)
+is "$?" "2" "verify --full without a usable TMPDIR exits 2, not 5"
+like "$err" "verify could not run: cannot make a scratch folder under '$TMP/missing'" \
+	"and says it could not run, naming the folder"
 out=$(TMPDIR=$TMP/scratch $TR --home "$H" verify --full)
 like "$out" "every index rebuilt and compared" "verify --full on the good home says what it did"
 

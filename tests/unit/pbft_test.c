@@ -233,6 +233,29 @@ static void test_bad_config_and_state(void **state)
 	cfg.state_len = sizeof corrupt;
 	assert_int_equal(pbft_new(&cfg, &p), TR_EINVAL);
 	assert_null(p);
+	/* a state whose NEW-VIEW does not enter again (here: not a message)
+	 * still starts, in its view, and counts it */
+	{
+		Pbft__VoteState vs = PBFT__VOTE_STATE__INIT;
+		uint8_t junk[40] = {0x0a, 0x03}, *blob;
+		size_t blen;
+		pbft_stats st;
+		vs.version = 1;
+		vs.view = 2;
+		vs.new_view.data = junk;
+		vs.new_view.len = sizeof junk;
+		assert_int_equal(pbft_wire_pack(&vs.base, &blob, &blen), 0);
+		cfg.state = blob;
+		cfg.state_len = blen;
+		assert_int_equal(pbft_new(&cfg, &p), 0);
+		assert_int_equal(pbft_view(p), 2);
+		assert_true(pbft_get_mode(p) == PBFT_MODE_NORMAL);
+		pbft_get_stats(p, &st);
+		assert_int_equal(st.dropped_wrong, 1);
+		pbft_free(p);
+		p = NULL;
+		free(blob);
+	}
 	cfg.state = NULL;
 	cfg.height = 3; /* a head without a certificate */
 	assert_int_equal(pbft_new(&cfg, &p), TR_EINVAL);
