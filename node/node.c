@@ -1623,7 +1623,6 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 	rc = consensus_open(&nd, err, errlen);
 	if (rc)
 		goto out;
-	run_actions(&nd);
 	rc = node_checkers_start(&nd, err, errlen);
 	if (rc)
 		goto out;
@@ -1634,6 +1633,10 @@ int node_run(const node_options *o, volatile sig_atomic_t *stop, char *err, size
 		if (rc)
 			goto out;
 	}
+	/* what pbft_new queued (a persist; a FETCH when a restored NEW-VIEW's
+	 * base is above the ledger): with the link open, a send waits in its
+	 * queue for the partner instead of being dropped */
+	run_actions(&nd);
 	rc = api_start(&nd, err, errlen);
 	if (rc)
 		goto out;
