@@ -10,7 +10,9 @@
 #    median of three runs, each on a fresh testnet (one run before run 27),
 #    with each node's counters from its last log line: view changes,
 #    frames dropped (node queue, NNG), sends refused (full link queue),
-#    stalled links, records re-sent and what the primary did with them.
+#    stalled links, records re-sent and what the primary did with them,
+#    and the four nodes' CPU (utime + stime) per record and node beside
+#    the cost of one Ed25519 verify: how far the run is from the bound.
 # 3. A fresh testnet at half that load (10 events per request, paced):
 #    commit latency p50 / p99 per request (64 paced clients, so that
 #    requests in flight do not cap the rate; 16 before run 9), and the
@@ -59,13 +61,29 @@ counters() {
 			tr '\n' ' ')"
 	done
 }
+# CPU (utime + stime, clock ticks) the four nodes have used so far
+HZ=$(getconf CLK_TCK)
+node_ticks() {
+	t=0
+	for i in 1 2 3 4; do
+		# the fields after "(comm) ": utime and stime are the 12th and 13th
+		set -- $(sed 's/^.*) //' "/proc/$(cat "$DIR/net/n$i/pid")/stat")
+		t=$((t + ${12} + ${13}))
+	done
+	echo "$t"
+}
 # Three saturating runs; the median counts (one run of this shared VM
 # moves by +-15%; one run before run 27).
 ALL=""
 for r in 1 2 3; do
 	fresh
+	K0=$(node_ticks)
 	T=$("$NETLOAD" load "$HOMES" "$RECORDS" "$CLIENTS" 200)
+	K1=$(node_ticks)
 	echo "throughput, run $r: $T"
+	# where the bound's gap is: a node's CPU per record against one verify
+	echo "  node CPU: $(awk -v k="$((K1 - K0))" -v hz="$HZ" -v n="$RECORDS" -v v="$VR1" \
+		'BEGIN { printf "%.0f us per record and node; one Ed25519 verify: %.0f us", k / hz * 1e6 / n / 4, 1e6 / v }')"
 	counters
 	ALL="$ALL $(echo "$T" | sed 's/.* rps=\([0-9]*\).*/\1/')"
 done
