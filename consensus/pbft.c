@@ -2229,8 +2229,9 @@ fail:
 /* After load_state: enter the persisted NEW-VIEW of the current view
  * again (its VIEW-CHANGEs are checked again, as when it came), so that the
  * replica follows what it forces and, as the primary, can show it to a
- * partner that missed it. A NEW-VIEW of another view, or one whose base +
- * 1 has committed here since, is left. One that does not enter again (it
+ * partner that missed it (once its base + 1 has committed here, it is no
+ * longer broadcast: committed_in_view). A NEW-VIEW of another view is
+ * left. One that does not enter again (it
  * cannot: the replica wrote it itself after checking it) is left too, as
  * before NEW-VIEWs were persisted, and counted (dropped_wrong): the
  * replica must still start. */
