@@ -939,14 +939,12 @@ static int accept_pre_prepare(pbft *p, const uint8_t *block, size_t len,
 	return 0;
 }
 
-/* Keep a message for a later height or view (bounded per peer and in
- * total). */
-/* Whether keep_future would keep msg of `from`: 1 yes, 0 these bytes are
- * kept already, -1 no room (the sender's FUTURE_PER_PEER places or all
- * FUTURE_MAX taken: counted). Asked before the signature is checked, so a
- * partner sending validly signed votes far ahead costs a signature check
- * only for the few that are kept. *slot: a free place when 1. */
-static int future_room(pbft *p, uint32_t from, const uint8_t *msg, size_t len, int *slot)
+/* Where msg of `from`, for a later height or view, would be kept: a free
+ * place, or -1 when these bytes are kept already or there is no room (the
+ * sender's FUTURE_PER_PEER places or all FUTURE_MAX taken: counted). Asked
+ * before the signature is checked, so a partner sending validly signed
+ * votes far ahead costs a signature check only for the few that are kept. */
+static int future_slot(pbft *p, uint32_t from, const uint8_t *msg, size_t len)
 {
 	int free_slot = -1;
 	uint32_t mine = 0;
@@ -960,22 +958,19 @@ static int future_room(pbft *p, uint32_t from, const uint8_t *msg, size_t len, i
 			mine++;
 		if (p->fut[i].from == from && p->fut[i].len == len &&
 		    !memcmp(p->fut[i].msg, msg, len))
-			return 0;
+			return -1;
 	}
 	if (mine >= FUTURE_PER_PEER || free_slot < 0 || len > p->msg_max) {
 		p->st.dropped_future++;
 		return -1;
 	}
-	*slot = free_slot;
-	return 1;
+	return free_slot;
 }
 
-static void keep_future(pbft *p, uint32_t from, uint64_t height, uint64_t view,
+/* Keep a message for a later height or view at the place future_slot gave. */
+static void keep_future(pbft *p, int slot, uint32_t from, uint64_t height, uint64_t view,
 			const uint8_t *msg, size_t len)
 {
-	int slot;
-	if (future_room(p, from, msg, len, &slot) <= 0)
-		return;
 	p->fut[slot].msg = memdup(msg, len);
 	if (!p->fut[slot].msg)
 		return;
@@ -1018,7 +1013,7 @@ static int on_pre_prepare(pbft *p, uint32_t from, const Pbft__PrePrepare *m, con
 			  size_t raw_len)
 {
 	pbft_wire_header h;
-	int where, rc, slot;
+	int where, rc, slot = -1;
 	if (m->signature.len != TR_SIG_LEN || from != primary_of(p, m->view)) {
 		p->st.dropped_malformed++;
 		return TR_EINVAL;
@@ -1034,14 +1029,14 @@ static int on_pre_prepare(pbft *p, uint32_t from, const Pbft__PrePrepare *m, con
 	if (p->have_pp && where == 0 && !memcmp(p->pp_hash, h.hash, TR_HASH_LEN) &&
 	    !memcmp(p->prep[from].sig, m->signature.data, TR_SIG_LEN))
 		return 0; /* a retransmission */
-	if ((where > 0 || p->unapplied) && future_room(p, from, raw, raw_len, &slot) <= 0)
+	if ((where > 0 || p->unapplied) && (slot = future_slot(p, from, raw, raw_len)) < 0)
 		return 0;
 	if (verify_prepare(p, from, m->view, m->height, h.hash, m->signature.data)) {
 		p->st.dropped_badsig++;
 		return TR_EBADSIG;
 	}
 	if (where > 0 || p->unapplied) {
-		keep_future(p, from, m->height, m->view, raw, raw_len);
+		keep_future(p, slot, from, m->height, m->view, raw, raw_len);
 		return 0;
 	}
 	rc = check_block(p, m->block.data, m->block.len, &h);
@@ -1057,7 +1052,7 @@ static int on_vote(pbft *p, uint32_t from, const Pbft__Vote *m, bool commit, con
 		   size_t raw_len)
 {
 	vote *slot;
-	int where, place_kept;
+	int where, kept_at = -1;
 	if (m->signature.len != TR_SIG_LEN || m->block_hash.len != TR_HASH_LEN || m->height == 0) {
 		p->st.dropped_malformed++;
 		return TR_EINVAL;
@@ -1076,7 +1071,7 @@ static int on_vote(pbft *p, uint32_t from, const Pbft__Vote *m, bool commit, con
 			return 0;
 		}
 	}
-	if (where > 0 && future_room(p, from, raw, raw_len, &place_kept) <= 0)
+	if (where > 0 && (kept_at = future_slot(p, from, raw, raw_len)) < 0)
 		return 0;
 	if ((commit ? verify_commit : verify_prepare)(p, from, m->view, m->height,
 						      m->block_hash.data, m->signature.data)) {
@@ -1084,7 +1079,7 @@ static int on_vote(pbft *p, uint32_t from, const Pbft__Vote *m, bool commit, con
 		return TR_EBADSIG;
 	}
 	if (where > 0) {
-		keep_future(p, from, m->height, m->view, raw, raw_len);
+		keep_future(p, kept_at, from, m->height, m->view, raw, raw_len);
 		return 0;
 	}
 	slot->have = true;

@@ -77,15 +77,22 @@ bool node_peer_charge(node *nd, job *j)
 	return false;
 }
 
+void node_peer_uncharge(node *nd, job *j)
+{
+	if (!j->charged)
+		return;
+	TR_ASSERT(nd->peer_bytes[j->peer] >= j->charged && nd->peer_jobs[j->peer] > 0);
+	nd->peer_bytes[j->peer] -= j->charged;
+	nd->peer_jobs[j->peer]--;
+	j->charged = 0;
+}
+
 void node_peer_release(node *nd, job *j)
 {
 	if (!j->charged)
 		return;
 	pthread_mutex_lock(&nd->mu);
-	TR_ASSERT(nd->peer_bytes[j->peer] >= j->charged && nd->peer_jobs[j->peer] > 0);
-	nd->peer_bytes[j->peer] -= j->charged;
-	nd->peer_jobs[j->peer]--;
-	j->charged = 0;
+	node_peer_uncharge(nd, j);
 	pthread_mutex_unlock(&nd->mu);
 }
 

@@ -108,12 +108,7 @@ job *node_jobs_take(node *nd)
 			tail = &j->next;
 			nd->jobs_count--;
 			more = true;
-			if (!j->charged) /* taken: no longer queued */
-				continue;
-			TR_ASSERT(nd->peer_bytes[j->peer] >= j->charged && nd->peer_jobs[j->peer] > 0);
-			nd->peer_bytes[j->peer] -= j->charged;
-			nd->peer_jobs[j->peer]--;
-			j->charged = 0;
+			node_peer_uncharge(nd, j); /* taken: no longer queued */
 		}
 	}
 	return head;

@@ -124,6 +124,8 @@ size_t node_job_cost(const job *j);
 bool node_peer_charge(node *nd, job *j);
 /* Give j's charge back (the node thread took it, or it was dropped). */
 void node_peer_release(node *nd, job *j);
+/* The same with nd->mu held. */
+void node_peer_uncharge(node *nd, job *j);
 /* Queue a submit (JOB_API, j->req) or any partner frame (a gossip's raw
  * j->bytes are checked) for the checkers; they pass it on to the node
  * thread in order per partner, or refuse it. */
