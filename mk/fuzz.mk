@@ -8,7 +8,7 @@
 #                        to build/fuzz/; copy the ones worth keeping into
 #                        tests/fuzz/corpus/$(FUZZ)
 #   make fuzz-seeds      rewrite the generated seeds (proofs, records, blocks)
-FUZZ_TARGETS = proof consortium record block epcis pbft
+FUZZ_TARGETS = proof consortium record block epcis pbft link
 FUZZ_REPLAY = $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay-%)
 FUZZ_COMMON = $(BUILD)/tests/fuzz/common.o
 FUZZ ?= proof

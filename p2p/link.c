@@ -51,6 +51,7 @@
 
 #include "p2p/close.h"
 #include "p2p/noise.h"
+#include "p2p/seal.h"
 #include "proto/link.pb-c.h"
 
 #include <nng/nng.h>
@@ -62,7 +63,6 @@
 #define LINK_PROTOCOL "Noise_NN_25519_ChaChaPoly_SHA256"
 #define LINK_TAG P2P_NOISE_TRELLIS_PROLOGUE /* the prologue's prefix, and Auth's tag */
 #define LINK_WINDOW 1 /* batches with frames in flight per connection */
-#define LINK_KIND_PROBE 4 /* link-internal frame: "I hold gossip for you" */
 #define LINK_PROBE_MS 50  /* a held partner's probes, at most this often */
 /* Gossip in one batch, at most (a larger frame goes alone): the partner's
  * one receive thread takes batches from all partners in turn, and a
@@ -71,7 +71,6 @@
 #define LINK_GOSSIP_BATCH_MAX ((4u << 20) + (64u << 10)) /* one full gossip frame */
 #define LINK_AUTH_MSG_MAX 256 /* a sealed link.Auth is about 100 bytes */
 #define RECV_POLL_MS 50
-#define CHUNK_HDR 12
 
 enum { S_FREE = 0, S_HS, S_AUTH, S_UP };
 
@@ -357,35 +356,16 @@ static int send_raw(p2p_link *l, nng_pipe p, const uint8_t *bytes, size_t len)
 /* Encrypt plaintext into chunks and send it as one NNG message. */
 static int send_sealed(p2p_link *l, session *s, const uint8_t *plain, size_t len)
 {
-	size_t nchunks = len / P2P_NOISE_PAYLOAD_MAX + 1;
-	size_t cap = len + nchunks * (CHUNK_HDR + P2P_NOISE_TAG_LEN);
+	size_t cap = p2p_sealed_cap(len), n;
 	nng_msg *m;
-	uint8_t *out;
-	size_t off = 0, pos = 0;
 
 	if (nng_msg_alloc(&m, cap) != 0)
 		return TR_ENOMEM;
-	out = nng_msg_body(m);
-	uint32_t idx = 0;
-	do {
-		size_t n = len - off > P2P_NOISE_PAYLOAD_MAX ? P2P_NOISE_PAYLOAD_MAX : len - off;
-		size_t ctlen;
-		uint64_t nonce = p2p_noise_cipher_nonce(s->tx);
-		uint8_t ad[5];
-		tr_be32_put(ad, idx++);
-		ad[4] = off + n == len;
-		if (p2p_noise_encrypt(s->tx, ad, sizeof(ad), plain + off, n, out + pos + CHUNK_HDR,
-				      cap - pos - CHUNK_HDR, &ctlen) != TR_OK) {
-			nng_msg_free(m);
-			return TR_ESTATE;
-		}
-		tr_be64_put(out + pos, nonce);
-		tr_be32_put(out + pos + 8, (uint32_t)ctlen);
-		pos += CHUNK_HDR + ctlen;
-		off += n;
-	} while (off < len);
-	TR_ASSERT(pos <= cap);
-	nng_msg_chop(m, cap - pos);
+	if (p2p_seal(s->tx, plain, len, nng_msg_body(m), cap, &n) != TR_OK) {
+		nng_msg_free(m);
+		return TR_ESTATE;
+	}
+	nng_msg_chop(m, cap - n);
 	nng_msg_set_pipe(m, s->pipe);
 	if (nng_sendmsg(l->sock, m, NNG_FLAG_NONBLOCK) != 0) {
 		nng_msg_free(m);
@@ -594,11 +574,6 @@ static int enqueue(p2p_link *l, uint32_t peer, uint32_t kind, p2p_buf *b)
 	return enqueue_as(l, peer, kind, b, false);
 }
 
-static bool kind_ok(uint32_t kind)
-{
-	return kind == P2P_KIND_CONSENSUS || kind == P2P_KIND_GOSSIP || kind == P2P_KIND_HEIGHT;
-}
-
 p2p_buf *p2p_buf_new(size_t len)
 {
 	p2p_buf *b;
@@ -636,7 +611,7 @@ static uint64_t multicast(p2p_link *l, uint64_t peers, uint32_t kind, p2p_buf *b
 	if (!b)
 		return 0;
 	pthread_mutex_lock(&l->mu);
-	for (uint32_t i = 0; kind_ok(kind) && i < l->cfg.c->n; i++) {
+	for (uint32_t i = 0; p2p_kind_ok(kind) && i < l->cfg.c->n; i++) {
 		int rc;
 		if (i == l->cfg.self || !(peers & ((uint64_t)1 << i)))
 			continue;
@@ -686,7 +661,7 @@ int p2p_link_send(p2p_link *l, uint32_t peer, uint32_t kind, const uint8_t *payl
 {
 	int rc;
 	p2p_buf *b;
-	if (peer >= l->cfg.c->n || peer == l->cfg.self || !kind_ok(kind))
+	if (peer >= l->cfg.c->n || peer == l->cfg.self || !p2p_kind_ok(kind))
 		return TR_EINVAL;
 	if (len > P2P_FRAME_MAX - 32)
 		return TR_ETOOBIG;
@@ -703,7 +678,7 @@ size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, si
 {
 	uint64_t sent;
 	size_t n = 0;
-	if (!kind_ok(kind) || len > P2P_FRAME_MAX - 32)
+	if (!p2p_kind_ok(kind) || len > P2P_FRAME_MAX - 32)
 		return 0;
 	sent = p2p_link_multicast(l, UINT64_MAX, kind, buf_copy(payload, len), NULL);
 	for (; sent; sent &= sent - 1)
@@ -714,7 +689,7 @@ size_t p2p_link_broadcast(p2p_link *l, uint32_t kind, const uint8_t *payload, si
 size_t p2p_link_queued(p2p_link *l, uint32_t peer, uint32_t kind)
 {
 	size_t n = SIZE_MAX;
-	if (peer >= l->cfg.c->n || peer == l->cfg.self || !kind_ok(kind))
+	if (peer >= l->cfg.c->n || peer == l->cfg.self || !p2p_kind_ok(kind))
 		return SIZE_MAX;
 	pthread_mutex_lock(&l->mu);
 	if (data_session(l, peer))
@@ -731,58 +706,7 @@ size_t p2p_link_queued(p2p_link *l, uint32_t peer, uint32_t kind)
 static int open_sealed(session *s, const uint8_t *msg, size_t len, uint8_t **plain,
 		       size_t *plen)
 {
-	uint8_t *out;
-	size_t pos = 0, off = 0;
-	uint32_t idx = 0;
-	bool last = false;
-	if (len > P2P_BATCH_MAX + (P2P_BATCH_MAX / P2P_NOISE_PAYLOAD_MAX + 1) * 28)
-		return TR_ETOOBIG;
-	if (len == 0) /* at least one authenticated chunk */
-		return TR_EVERIFY;
-	out = malloc(len ? len : 1);
-	if (!out)
-		return TR_ENOMEM;
-	while (pos < len) {
-		uint64_t nonce;
-		uint32_t ctlen;
-		size_t got;
-		uint8_t ad[5];
-		if (len - pos < CHUNK_HDR || last)
-			goto bad;
-		nonce = tr_be64_get(msg + pos);
-		ctlen = tr_be32_get(msg + pos + 8);
-		if (ctlen > P2P_NOISE_MSG_MAX || ctlen < P2P_NOISE_TAG_LEN ||
-		    ctlen > len - pos - CHUNK_HDR || nonce < s->rx_next || nonce == UINT64_MAX)
-			goto bad;
-		/* A message's chunks have consecutive counters (send_sealed
-		 * encrypts them in a row). Gaps are accepted only between
-		 * messages: inside one, the head of a message and the tail of
-		 * a later one, with the same indices, would open as one. */
-		if (idx > 0 && nonce != s->rx_next)
-			goto bad;
-		last = pos + CHUNK_HDR + ctlen == len;
-		/* every chunk but the last is full, as send_sealed cuts them:
-		 * else 24 MiB of empty chunks cost 900,000 decryptions */
-		if (!last && ctlen != P2P_NOISE_MSG_MAX)
-			goto bad;
-		tr_be32_put(ad, idx++);
-		ad[4] = last;
-		p2p_noise_cipher_set_nonce(s->rx, nonce);
-		if (p2p_noise_decrypt(s->rx, ad, sizeof(ad), msg + pos + CHUNK_HDR, ctlen, out + off,
-				      len - off, &got) != TR_OK)
-			goto bad;
-		s->rx_next = nonce + 1;
-		off += got;
-		pos += CHUNK_HDR + ctlen;
-	}
-	*plain = out;
-	*plen = off;
-	return TR_OK;
-bad:
-	/* the counter never moves back past what was accepted */
-	p2p_noise_cipher_set_nonce(s->rx, s->rx_next);
-	free(out);
-	return TR_EVERIFY;
+	return p2p_unseal(s->rx, &s->rx_next, msg, len, plain, plen);
 }
 
 static int finish_handshake(p2p_link *l, session *s)
@@ -817,13 +741,12 @@ static int dialed_peer(const p2p_link *l, nng_pipe p)
  * a pipe we dialed, the partner whose address we dialed. */
 static int check_auth(p2p_link *l, session *s, const uint8_t *plain, size_t len)
 {
-	Link__Auth *a = link__auth__unpack(NULL, len, plain);
+	Link__Auth *a = NULL;
 	uint8_t msg[TR_HASH_LEN + 1];
 	const tr_partner *p;
 	int rc = TR_EVERIFY;
-	if (!a || a->base.n_unknown_fields || a->partner >= l->cfg.c->n ||
-	    a->partner == l->cfg.self || a->signature.len != TR_SIG_LEN)
-		goto out;
+	if (p2p_auth_decode(plain, len, l->cfg.c->n, l->cfg.self, &a) != TR_OK)
+		return TR_EVERIFY;
 	if (s->initiator && (int)a->partner != dialed_peer(l, s->pipe))
 		goto out;
 	p = &l->cfg.c->partners[a->partner];
@@ -835,8 +758,7 @@ static int check_auth(p2p_link *l, session *s, const uint8_t *plain, size_t len)
 	s->peer = (int)a->partner;
 	rc = TR_OK;
 out:
-	if (a)
-		link__auth__free_unpacked(a, NULL);
+	link__auth__free_unpacked(a, NULL);
 	return rc;
 }
 
@@ -846,33 +768,12 @@ static const char *open_batch(session *s, const uint8_t *msg, size_t len, Link__
 {
 	uint8_t *plain = NULL;
 	size_t plen;
-	Link__Batch *b = NULL;
-	long nframes;
+	const char *why;
 	if (open_sealed(s, msg, len, &plain, &plen) != TR_OK)
 		return "frame does not decrypt (tampered or replayed)";
-	/* protobuf-c allocates every frame, and every unknown field, before
-	 * we see them: 24 MiB of empty frames would be ~12 million
-	 * allocations. Batch and Frame both have fields 1-3 only. */
-	nframes = tr_pb_count_field(plain, plen, 2,
-				    TR_PB_FIELD(1) | TR_PB_FIELD(2) | TR_PB_FIELD(3),
-				    TR_PB_FIELD(1) | TR_PB_FIELD(2) | TR_PB_FIELD(3));
-	if (plen <= P2P_BATCH_MAX && nframes >= 0 && nframes <= P2P_BATCH_FRAMES_MAX)
-		b = link__batch__unpack(NULL, plen, plain);
+	why = p2p_batch_decode(plain, plen, out);
 	free(plain);
-	if (!b || b->base.n_unknown_fields)
-		goto bad;
-	for (size_t i = 0; i < b->n_frames; i++) {
-		const Link__Frame *f = b->frames[i];
-		if (f->base.n_unknown_fields || f->version != 1 || f->payload.len > P2P_FRAME_MAX ||
-		    (!kind_ok(f->kind) && (f->kind != LINK_KIND_PROBE || f->payload.len != 0)))
-			goto bad;
-	}
-	*out = b;
-	return NULL;
-bad:
-	if (b)
-		link__batch__free_unpacked(b, NULL);
-	return "malformed frame";
+	return why;
 }
 
 /* The older authenticated link of s's partner in s's direction, if any. */
@@ -1011,7 +912,7 @@ static size_t housekeeping(p2p_link *l, nng_pipe *close_list, const bool *held, 
 		    d->sent == d->acked && d->probe_ms + LINK_PROBE_MS <= now) {
 			qframe *f = calloc(1, sizeof(*f));
 			if (f) {
-				f->kind = LINK_KIND_PROBE;
+				f->kind = P2P_KIND_PROBE;
 				l->q[p][Q_URGENT].head = l->q[p][Q_URGENT].tail = f;
 				d->probe_ms = now;
 				l->stats.probes++;
@@ -1099,7 +1000,7 @@ static void *rx_main(void *arg)
 			/* hand the frames over, then ask whether to hold the partner */
 			if (!why) {
 				for (size_t i = 0; i < b->n_frames; i++)
-					if (b->frames[i]->kind != LINK_KIND_PROBE)
+					if (b->frames[i]->kind != P2P_KIND_PROBE)
 						l->cfg.recv(l->cfg.recv_ctx, peer, b->frames[i]->kind,
 							    b->frames[i]->payload.data,
 							    b->frames[i]->payload.len);

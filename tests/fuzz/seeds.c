@@ -8,6 +8,7 @@
  */
 #include "cli/cli.h"
 #include "ledger/proof.h"
+#include "p2p/seal.h"
 #include "tests/fuzz/fuzz.h"
 
 #include <stdlib.h>
@@ -50,6 +51,69 @@ static void die(const char *what)
 {
 	fprintf(stderr, "seeds: %s\n", what);
 	exit(1);
+}
+
+/* fuzz_link's seeds: its first byte says what the rest is. */
+static void put_link(const char *name, uint8_t mode, const void *buf, size_t len)
+{
+	uint8_t *b = malloc(len + 1);
+	if (!b)
+		die("memory");
+	b[0] = mode;
+	memcpy(b + 1, buf, len);
+	put("link", name, b, len + 1);
+	free(b);
+}
+
+static void link_seeds(void)
+{
+	static const uint8_t seq[] = {
+	    0x80, 0x00, 'a', /* 65,536 bytes: two chunks */
+	    0x00, 0x20, 'b', /* 64 bytes */
+	    0xff, 0xfe, 'c', /* 131,068 bytes: three chunks */
+	    0x00, 0x00, 'd', /* empty */
+	    0xff,
+	    0x00, 0x00,       /* message 0, then again: a replay */
+	    0x82, 0x83, 0xa0, /* forgeries: cut short, spliced */
+	    0x02, 0x01,       /* message 2, then 1: behind */
+	    0x03};
+	uint8_t sig[TR_SIG_LEN], hb[64], buf[512], m1[P2P_NOISE_MSG_MAX];
+	p2p_noise_config nc = {.protocol = "Noise_NN_25519_ChaChaPoly_SHA256",
+			       .role = P2P_NOISE_INITIATOR};
+	Link__Frame f[4], *fp[4];
+	Link__Batch b = LINK__BATCH__INIT;
+	Link__Auth a = LINK__AUTH__INIT;
+	p2p_noise *hs;
+	size_t n;
+
+	if (p2p_noise_new(&nc, &hs) != TR_OK ||
+	    p2p_noise_write_message(hs, NULL, 0, m1, sizeof(m1), &n) != TR_OK)
+		die("noise");
+	p2p_noise_free(hs);
+	put_link("handshake-1", 0, m1, n);
+	memset(sig, 0x5a, sizeof(sig));
+	a.partner = 2;
+	a.signature.data = sig;
+	a.signature.len = sizeof(sig);
+	put_link("auth", 2, buf, link__auth__pack(&a, buf));
+	memset(hb, 0x33, sizeof(hb));
+	for (int i = 0; i < 4; i++) {
+		link__frame__init(&f[i]);
+		f[i].version = 1;
+		f[i].kind = (uint32_t)i + 1; /* consensus, gossip, height, probe */
+		f[i].payload.data = hb;
+		f[i].payload.len = i == 3 ? 0 : i == 2 ? 8 : sizeof(hb);
+		fp[i] = &f[i];
+	}
+	b.received = 7;
+	b.frames = fp;
+	b.n_frames = 4;
+	b.hold = 1;
+	if (link__batch__get_packed_size(&b) > sizeof(buf))
+		die("batch");
+	put_link("batch", 2, buf, link__batch__pack(&b, buf));
+	put_link("sealed-raw", 1, hb, sizeof(hb));
+	put_link("sequence", 3, seq, sizeof(seq));
 }
 
 int main(int argc, char **argv)
@@ -147,6 +211,7 @@ int main(int argc, char **argv)
 		free(recs[i]);
 	free(block);
 	free(cert);
+	link_seeds();
 	printf("seeds written under %s\n", corpus);
 	return 0;
 }
