@@ -746,7 +746,7 @@ static int check_auth(p2p_link *l, session *s, const uint8_t *plain, size_t len)
 	const tr_partner *p;
 	int rc = TR_EVERIFY;
 	if (p2p_auth_decode(plain, len, l->cfg.c->n, l->cfg.self, &a) != TR_OK)
-		return TR_EVERIFY;
+		goto out;
 	if (s->initiator && (int)a->partner != dialed_peer(l, s->pipe))
 		goto out;
 	p = &l->cfg.c->partners[a->partner];

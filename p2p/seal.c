@@ -17,6 +17,7 @@ int p2p_seal(p2p_noise_cipher *tx, const uint8_t *plain, size_t len, uint8_t *ou
 {
 	size_t off = 0, pos = 0;
 	uint32_t idx = 0;
+	TR_ASSERT(len <= P2P_BATCH_MAX);
 	if (outcap < p2p_sealed_cap(len))
 		return TR_ETOOBIG;
 	do {
@@ -42,7 +43,7 @@ int p2p_unseal(p2p_noise_cipher *rx, uint64_t *rx_next, const uint8_t *msg, size
 	       uint8_t **plain, size_t *plen)
 {
 	uint8_t *out;
-	uint64_t next = *rx_next;
+	uint64_t next = *rx_next, was = p2p_noise_cipher_nonce(rx);
 	size_t pos = 0, off = 0;
 	uint32_t idx = 0;
 	bool last = false;
@@ -91,8 +92,9 @@ int p2p_unseal(p2p_noise_cipher *rx, uint64_t *rx_next, const uint8_t *msg, size
 	*plen = off;
 	return TR_OK;
 bad:
-	/* the counter never moves back past what was accepted */
-	p2p_noise_cipher_set_nonce(rx, *rx_next);
+	/* nothing of a refused message counts: not even its chunks that
+	 * decrypted before one that did not */
+	p2p_noise_cipher_set_nonce(rx, was);
 	free(out);
 	return TR_EVERIFY;
 }

@@ -29,7 +29,8 @@ bool p2p_kind_ok(uint32_t kind);
 size_t p2p_sealed_cap(size_t len);
 
 /*
- * Seal plain (len bytes, 0 allowed: one empty chunk) with tx's next
+ * Seal plain (len bytes, at most P2P_BATCH_MAX; 0 allowed: one empty
+ * chunk) with tx's next
  * counters into out (outcap >= p2p_sealed_cap(len)); *outlen is what was
  * written. Returns 0; TR_ETOOBIG for a small outcap; TR_ESTATE when the
  * counter is exhausted.
@@ -58,7 +59,7 @@ int p2p_unseal(p2p_noise_cipher *rx, uint64_t *rx_next, const uint8_t *msg, size
  * (link__batch__free_unpacked it) and NULL is returned; otherwise the
  * reason, and *out is untouched.
  */
-const char *p2p_batch_decode(const uint8_t *plain, size_t len, Link__Batch **out);
+const char *p2p_batch_decode(const uint8_t *plain, size_t len, Link__Batch **out) TR_MUST_USE;
 
 /*
  * Decode an opened link.Auth from a peer that claims to be a partner of a

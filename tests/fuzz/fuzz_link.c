@@ -8,14 +8,19 @@
  *      it must open to the same bytes; then decoded as a link.Batch (what
  *      an authenticated partner sends) and as a link.Auth (what anyone
  *      past the handshake sends);
- *   3  up to 8 messages ([be16 length in 2-byte units][seed byte] each,
- *      the seed repeated, so that messages span several chunks), sealed
- *      in order, then delivered as the remaining bytes say: bit 7 clear,
- *      message b % count as sealed; bit 7 set, a forgery of it (its first
- *      chunk spliced to the chunks after the first of another message, or
- *      its last chunk cut off). A message must open exactly when it was
- *      sealed after every message opened before it, to the bytes sealed;
- *      a forgery never opens.
+ *   3  a count byte (1 + byte % 8 messages), then per message its length
+ *      (be16, in 2-byte units: a length byte of 0xff makes three chunks)
+ *      and a seed byte (repeated), sealed in order; then the deliveries,
+ *      one byte each: bit 7 clear, message (byte & 0x7f) % count as
+ *      sealed; bit 7 set, a forgery of that message: at an odd input
+ *      position and when it has two chunks or more, it with its last
+ *      chunk cut off; else its first chunk followed by the chunks after
+ *      the first of message (m + 1 + (byte >> 4 & 7)) % count, their
+ *      counters renumbered to follow (skipped when that message has one
+ *      chunk or is m itself). A message must open exactly when it was
+ *      sealed after every message opened before it, to the bytes sealed,
+ *      leaving the receiver's counter one past its last chunk; a forgery
+ *      never opens.
  * Every refusal is the point; an opening that breaks these rules aborts.
  */
 #include "p2p/seal.h"
@@ -94,7 +99,8 @@ static bool opens(uint64_t *next, const uint8_t *msg, size_t len, const uint8_t 
 			abort(); /* a refusal moved the counter */
 		return false;
 	}
-	if (*next <= before || (want && (plen != wlen || memcmp(plain, want, wlen) != 0)))
+	if (*next <= before || p2p_noise_cipher_nonce(rx) != *next ||
+	    (want && (plen != wlen || memcmp(plain, want, wlen) != 0)))
 		abort();
 	free(plain);
 	return true;
@@ -146,7 +152,11 @@ static void sequence(const uint8_t *data, size_t size)
 	size_t plen[MSGS_MAX], slen[MSGS_MAX], count = 0, at = 0;
 	uint64_t next = 0;
 	long high = -1; /* the last message opened */
-	while (count < MSGS_MAX && at + 3 <= size) {
+	size_t want;
+	if (size == 0)
+		return;
+	want = 1 + data[at++] % MSGS_MAX;
+	while (count < want && at + 3 <= size) {
 		size_t len = (size_t)(data[at] << 8 | data[at + 1]) * 2;
 		plain[count] = malloc(len ? len : 1);
 		if (!plain[count])
@@ -158,10 +168,6 @@ static void sequence(const uint8_t *data, size_t size)
 		slen[count] = seal(plain[count], len, &sealed[count]);
 		count++;
 		at += 3;
-		if (at < size && data[at] == 0xff) { /* end of the messages */
-			at++;
-			break;
-		}
 	}
 	for (; count && at < size; at++) {
 		size_t m = (data[at] & 0x7f) % count;
@@ -180,7 +186,8 @@ static void sequence(const uint8_t *data, size_t size)
 					abort();
 			} else if (nb >= 2 && o != m) {
 				/* m's first chunk, then o's chunks after its first,
-				 * renumbered to follow: only the AEAD can tell */
+				 * renumbered to follow (when m has two chunks or more
+				 * and is still ahead, only the AEAD can tell) */
 				size_t head = na >= 2 ? a[1] : slen[m], tail = slen[o] - b[1];
 				uint64_t c = tr_be64_get(sealed[m]);
 				uint8_t *f = malloc(head + tail);

@@ -68,15 +68,17 @@ static void put_link(const char *name, uint8_t mode, const void *buf, size_t len
 static void link_seeds(void)
 {
 	static const uint8_t seq[] = {
-	    0x80, 0x00, 'a', /* 65,536 bytes: two chunks */
-	    0x00, 0x20, 'b', /* 64 bytes */
-	    0xff, 0xfe, 'c', /* 131,068 bytes: three chunks */
-	    0x00, 0x00, 'd', /* empty */
-	    0xff,
+	    3,                /* 1 + 3: four messages */
+	    0x80, 0x00, 'a',  /* 65,536 bytes: two chunks */
+	    0x00, 0x20, 'b',  /* 64 bytes */
+	    0xff, 0xfe, 'c',  /* 131,068 bytes: three chunks */
+	    0x00, 0x00, 'd',  /* empty */
 	    0x00, 0x00,       /* message 0, then again: a replay */
-	    0x82, 0x83, 0xa0, /* forgeries: cut short, spliced */
+	    0x82, 0x92,       /* message 2 cut short (odd position), spliced to 0 */
+	    0x80, 0x90,       /* message 0 cut short, spliced to 2 */
 	    0x02, 0x01,       /* message 2, then 1: behind */
 	    0x03};
+	uint8_t eph[32];
 	uint8_t sig[TR_SIG_LEN], hb[64], buf[512], m1[P2P_NOISE_MSG_MAX];
 	p2p_noise_config nc = {.protocol = "Noise_NN_25519_ChaChaPoly_SHA256",
 			       .role = P2P_NOISE_INITIATOR};
@@ -86,7 +88,8 @@ static void link_seeds(void)
 	p2p_noise *hs;
 	size_t n;
 
-	if (p2p_noise_new(&nc, &hs) != TR_OK ||
+	memset(eph, 0x21, sizeof(eph)); /* fixed: the seed stays the same */
+	if (p2p_noise_new(&nc, &hs) != TR_OK || p2p_noise_set_ephemeral(hs, eph) != TR_OK ||
 	    p2p_noise_write_message(hs, NULL, 0, m1, sizeof(m1), &n) != TR_OK)
 		die("noise");
 	p2p_noise_free(hs);
