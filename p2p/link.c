@@ -60,7 +60,6 @@
 #include <sodium.h>
 #include <string.h>
 
-#define LINK_PROTOCOL "Noise_NN_25519_ChaChaPoly_SHA256"
 #define LINK_TAG P2P_NOISE_TRELLIS_PROLOGUE /* the prologue's prefix, and Auth's tag */
 #define LINK_WINDOW 1 /* batches with frames in flight per connection */
 #define LINK_PROBE_MS 50  /* a held partner's probes, at most this often */
@@ -157,7 +156,7 @@ struct p2p_link {
 	bool rx_started;
 	volatile int stopping;
 	p2p_link_stats stats;
-	uint8_t prologue[sizeof(LINK_TAG) - 1 + TR_HASH_LEN];
+	uint8_t prologue[P2P_LINK_PROLOGUE_LEN];
 };
 
 /* ==== Sessions (l->mu held) ==== */
@@ -298,7 +297,7 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 			refuse = true;
 		} else {
 			p2p_noise_config nc = {
-				.protocol = LINK_PROTOCOL,
+				.protocol = P2P_LINK_PROTOCOL,
 				.prologue = l->prologue,
 				.prologue_len = sizeof(l->prologue),
 			};
@@ -1068,8 +1067,7 @@ int p2p_link_open(const p2p_link_config *cfg, p2p_link **out, char *err, size_t 
 		l->cfg.queue_urgent_max = P2P_QUEUE_URGENT_MAX;
 	if (!l->cfg.queue_bulk_max)
 		l->cfg.queue_bulk_max = P2P_QUEUE_BULK_MAX;
-	memcpy(l->prologue, LINK_TAG, sizeof(LINK_TAG) - 1);
-	memcpy(l->prologue + sizeof(LINK_TAG) - 1, cfg->c->chain_id, TR_HASH_LEN);
+	p2p_link_prologue(l->prologue, cfg->c->chain_id);
 	pthread_mutex_init(&l->mu, NULL);
 	if ((rv = nng_pair1_open_poly(&l->sock)) != 0) {
 		snprintf(err, errlen, "cannot open the link socket: %s", nng_strerror(rv));

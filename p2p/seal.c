@@ -6,6 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+void p2p_link_prologue(uint8_t out[P2P_LINK_PROLOGUE_LEN], const uint8_t chain_id[TR_HASH_LEN])
+{
+	memcpy(out, P2P_NOISE_TRELLIS_PROLOGUE, sizeof(P2P_NOISE_TRELLIS_PROLOGUE) - 1);
+	memcpy(out + sizeof(P2P_NOISE_TRELLIS_PROLOGUE) - 1, chain_id, TR_HASH_LEN);
+}
+
 size_t p2p_sealed_cap(size_t len)
 {
 	size_t nchunks = len / P2P_NOISE_PAYLOAD_MAX + 1;
@@ -46,7 +52,6 @@ int p2p_unseal(p2p_noise_cipher *rx, uint64_t *rx_next, const uint8_t *msg, size
 	uint64_t next = *rx_next, was = p2p_noise_cipher_nonce(rx);
 	size_t pos = 0, off = 0;
 	uint32_t idx = 0;
-	bool last = false;
 	if (len > P2P_SEALED_MAX)
 		return TR_ETOOBIG;
 	if (len == 0) /* at least one authenticated chunk */
@@ -59,7 +64,8 @@ int p2p_unseal(p2p_noise_cipher *rx, uint64_t *rx_next, const uint8_t *msg, size
 		uint32_t ctlen;
 		size_t got;
 		uint8_t ad[5];
-		if (len - pos < P2P_CHUNK_HDR || last)
+		bool last;
+		if (len - pos < P2P_CHUNK_HDR)
 			goto bad;
 		nonce = tr_be64_get(msg + pos);
 		ctlen = tr_be32_get(msg + pos + 8);

@@ -16,11 +16,17 @@
 #include "p2p/noise.h"
 #include "proto/link.pb-c.h"
 
+#define P2P_LINK_PROTOCOL "Noise_NN_25519_ChaChaPoly_SHA256" /* the links' handshake */
+/* its prologue: P2P_NOISE_TRELLIS_PROLOGUE || chain_id */
+#define P2P_LINK_PROLOGUE_LEN (sizeof(P2P_NOISE_TRELLIS_PROLOGUE) - 1 + TR_HASH_LEN)
 #define P2P_CHUNK_HDR 12  /* be64 counter, be32 length */
 #define P2P_KIND_PROBE 4  /* link-internal frame: "I hold gossip for you", no payload */
 /* a sealed message, at most: a whole batch in full chunks */
 #define P2P_SEALED_MAX \
 	(P2P_BATCH_MAX + (P2P_BATCH_MAX / P2P_NOISE_PAYLOAD_MAX + 1) * (P2P_CHUNK_HDR + P2P_NOISE_TAG_LEN))
+
+/* The links' handshake prologue, which binds the chain id. */
+void p2p_link_prologue(uint8_t out[P2P_LINK_PROLOGUE_LEN], const uint8_t chain_id[TR_HASH_LEN]);
 
 /* A kind the caller may send and receive (P2P_KIND_*; not the probe). */
 bool p2p_kind_ok(uint32_t kind);
@@ -30,8 +36,7 @@ size_t p2p_sealed_cap(size_t len);
 
 /*
  * Seal plain (len bytes, at most P2P_BATCH_MAX; 0 allowed: one empty
- * chunk) with tx's next
- * counters into out (outcap >= p2p_sealed_cap(len)); *outlen is what was
+ * chunk) with tx's next counters into out (outcap >= p2p_sealed_cap(len)); *outlen is what was
  * written. Returns 0; TR_ETOOBIG for a small outcap; TR_ESTATE when the
  * counter is exhausted.
  */

@@ -32,11 +32,11 @@
 #define MSGS_MAX 8
 
 static p2p_noise_cipher *tx, *rx; /* the partner's sending side, ours receiving */
-static uint8_t prologue[sizeof(P2P_NOISE_TRELLIS_PROLOGUE) - 1 + TR_HASH_LEN];
+static uint8_t prologue[P2P_LINK_PROLOGUE_LEN];
 
 static p2p_noise *side(p2p_noise_role role)
 {
-	p2p_noise_config nc = {.protocol = "Noise_NN_25519_ChaChaPoly_SHA256",
+	p2p_noise_config nc = {.protocol = P2P_LINK_PROTOCOL,
 			       .role = role,
 			       .prologue = prologue,
 			       .prologue_len = sizeof(prologue)};
@@ -54,9 +54,7 @@ static void setup(void)
 	size_t n1, n2, n;
 	p2p_noise *i, *r;
 	p2p_noise_cipher *itx, *irx, *rrx, *rtx;
-	memcpy(prologue, P2P_NOISE_TRELLIS_PROLOGUE, sizeof(P2P_NOISE_TRELLIS_PROLOGUE) - 1);
-	memcpy(prologue + sizeof(P2P_NOISE_TRELLIS_PROLOGUE) - 1, fuzz_consortium()->chain_id,
-	       TR_HASH_LEN);
+	p2p_link_prologue(prologue, fuzz_consortium()->chain_id);
 	memset(ei, 0x21, sizeof(ei));
 	memset(er, 0x42, sizeof(er));
 	i = side(P2P_NOISE_INITIATOR);
@@ -112,14 +110,19 @@ static void decode(const uint8_t *plain, size_t len)
 	Link__Batch *b = NULL;
 	Link__Auth *a = NULL;
 	if (p2p_batch_decode(plain, len, &b) == NULL) {
-		for (size_t i = 0; i < b->n_frames; i++)
-			if (b->frames[i]->payload.len > P2P_FRAME_MAX ||
-			    (b->frames[i]->kind == P2P_KIND_PROBE && b->frames[i]->payload.len))
+		for (size_t i = 0; i < b->n_frames; i++) {
+			const Link__Frame *f = b->frames[i];
+			if (f->version != 1 || f->base.n_unknown_fields || f->payload.len > P2P_FRAME_MAX ||
+			    (f->kind == P2P_KIND_PROBE ? f->payload.len != 0 : !p2p_kind_ok(f->kind)))
 				abort();
+		}
+		if (b->base.n_unknown_fields || b->n_frames > P2P_BATCH_FRAMES_MAX)
+			abort();
 		link__batch__free_unpacked(b, NULL);
 	}
 	if (p2p_auth_decode(plain, len, c->n, 1, &a) == TR_OK) {
-		if (a->partner >= c->n || a->partner == 1 || a->signature.len != TR_SIG_LEN)
+		if (a->partner >= c->n || a->partner == 1 || a->signature.len != TR_SIG_LEN ||
+		    a->base.n_unknown_fields)
 			abort();
 		link__auth__free_unpacked(a, NULL);
 	}

@@ -80,7 +80,7 @@ static void link_seeds(void)
 	    0x03};
 	uint8_t eph[32];
 	uint8_t sig[TR_SIG_LEN], hb[64], buf[512], m1[P2P_NOISE_MSG_MAX];
-	p2p_noise_config nc = {.protocol = "Noise_NN_25519_ChaChaPoly_SHA256",
+	p2p_noise_config nc = {.protocol = P2P_LINK_PROTOCOL,
 			       .role = P2P_NOISE_INITIATOR};
 	Link__Frame f[4], *fp[4];
 	Link__Batch b = LINK__BATCH__INIT;

@@ -27,6 +27,7 @@
 #include "p2p/close.h"
 #include "p2p/link.h"
 #include "p2p/noise.h"
+#include "p2p/seal.h"
 #include "proto/link.pb-c.h"
 
 #include <fcntl.h>
@@ -998,6 +999,120 @@ static void test_refusals(void **state)
  * nothing. p2p_link_close gives up after a bound (p2p/close.h), so a
  * test whose own last close meets it still ends; the next starts fresh.
  * NNG is never started in this parent, so fork() is safe. */
+/* ==== The decoders of an opened message (p2p/seal.c) ==== */
+
+/* pack b into buf; the length */
+static size_t pack_batch(const Link__Batch *b, uint8_t **buf)
+{
+	size_t n = link__batch__get_packed_size(b);
+	assert_non_null(*buf = malloc(n ? n : 1));
+	link__batch__pack(b, *buf);
+	return n;
+}
+
+/* A batch of one frame (version, kind, payload length) decodes or not. */
+static bool one_frame_decodes(uint32_t version, uint32_t kind, size_t plen)
+{
+	uint8_t payload[16] = {0}, *buf;
+	Link__Frame f = LINK__FRAME__INIT, *fp = &f;
+	Link__Batch b = LINK__BATCH__INIT, *out = NULL;
+	const char *why;
+	size_t n;
+	f.version = version;
+	f.kind = kind;
+	f.payload.data = payload;
+	f.payload.len = plen;
+	b.frames = &fp;
+	b.n_frames = 1;
+	n = pack_batch(&b, &buf);
+	why = p2p_batch_decode(buf, n, &out);
+	free(buf);
+	if (why) {
+		assert_null(out);
+		assert_string_equal(why, "malformed frame");
+		return false;
+	}
+	assert_int_equal(out->n_frames, 1);
+	link__batch__free_unpacked(out, NULL);
+	return true;
+}
+
+static bool auth_decodes(const uint8_t *buf, size_t n)
+{
+	Link__Auth *a = NULL;
+	if (p2p_auth_decode(buf, n, 4, 1, &a) != TR_OK) {
+		assert_null(a);
+		return false;
+	}
+	link__auth__free_unpacked(a, NULL);
+	return true;
+}
+
+static void test_decoders(void **state)
+{
+	uint8_t sig[TR_SIG_LEN] = {0}, buf[256], *big;
+	Link__Auth a = LINK__AUTH__INIT;
+	Link__Batch *out = NULL;
+	size_t n;
+	(void)state;
+
+	assert_true(one_frame_decodes(1, P2P_KIND_CONSENSUS, 16));
+	assert_true(one_frame_decodes(1, P2P_KIND_GOSSIP, 0));
+	assert_true(one_frame_decodes(1, P2P_KIND_HEIGHT, 8));
+	assert_true(one_frame_decodes(1, P2P_KIND_PROBE, 0));
+	assert_false(one_frame_decodes(2, P2P_KIND_CONSENSUS, 16)); /* another version */
+	assert_false(one_frame_decodes(0, P2P_KIND_CONSENSUS, 16));
+	assert_false(one_frame_decodes(1, 9, 16));                 /* an unknown kind */
+	assert_false(one_frame_decodes(1, 0, 0));
+	assert_false(one_frame_decodes(1, P2P_KIND_PROBE, 1));     /* a probe carries nothing */
+
+	/* an unknown field in the batch (field 9, varint 1) and in a frame */
+	{
+		static const uint8_t batch_unknown[] = {0x08, 0x01, 0x48, 0x01};
+		static const uint8_t frame_unknown[] = {0x12, 0x06, 0x08, 0x01, 0x10, 0x01, 0x48, 0x01};
+		static const uint8_t garbage[] = {0xff, 0xff, 0xff};
+		assert_non_null(p2p_batch_decode(batch_unknown, sizeof(batch_unknown), &out));
+		assert_non_null(p2p_batch_decode(frame_unknown, sizeof(frame_unknown), &out));
+		assert_non_null(p2p_batch_decode(garbage, sizeof(garbage), &out));
+		assert_null(out);
+	}
+	/* P2P_BATCH_FRAMES_MAX frames (version 1, consensus, no payload: 6
+	 * bytes each) decode; one more is refused before protobuf-c unpacks */
+	{
+		static const uint8_t frame[] = {0x12, 0x04, 0x08, 0x01, 0x10, 0x01};
+		size_t max = (size_t)P2P_BATCH_FRAMES_MAX + 1;
+		n = sizeof(frame) * max;
+		assert_non_null(big = malloc(n));
+		for (size_t i = 0; i < max; i++)
+			memcpy(big + i * sizeof(frame), frame, sizeof(frame));
+		assert_string_equal(p2p_batch_decode(big, n, &out), "malformed frame");
+		assert_null(out);
+		assert_null(p2p_batch_decode(big, n - sizeof(frame), &out));
+		assert_int_equal(out->n_frames, P2P_BATCH_FRAMES_MAX);
+		link__batch__free_unpacked(out, NULL);
+		out = NULL;
+		free(big);
+	}
+
+	a.partner = 2;
+	a.signature.data = sig;
+	a.signature.len = sizeof(sig);
+	assert_true(auth_decodes(buf, link__auth__pack(&a, buf)));
+	a.partner = 1; /* the receiver itself */
+	assert_false(auth_decodes(buf, link__auth__pack(&a, buf)));
+	a.partner = 4; /* not a partner of 4 */
+	assert_false(auth_decodes(buf, link__auth__pack(&a, buf)));
+	a.partner = 2;
+	a.signature.len = sizeof(sig) - 1;
+	assert_false(auth_decodes(buf, link__auth__pack(&a, buf)));
+	a.signature.len = sizeof(sig);
+	n = link__auth__pack(&a, buf);
+	buf[n++] = 0x48; /* field 9 */
+	buf[n++] = 0x01;
+	assert_false(auth_decodes(buf, n));
+	assert_false(auth_decodes((const uint8_t *)"\xff\xff", 2));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1012,6 +1127,7 @@ int main(void)
 		cmocka_unit_test(test_chunk_tiny),
 		cmocka_unit_test(test_dial_binding),
 		cmocka_unit_test(test_hs_send_retried),
+		cmocka_unit_test(test_decoders),
 	};
 	int failed = 0;
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
