@@ -106,4 +106,32 @@ n2=$(perl -MJSON::PP -e 'local $/; my $a = decode_json(<STDIN>); print scalar(@$
 like "$(cat "$TMP/slow2.err")" "^trellis: '.*slow-doc2.json': $n2 of 2000 events committed" "--json: stdout holds a JSON array of the $n2 committed events"
 h2=$($TR --home "$H2" verify --json | perl -MJSON::PP -e 'local $/; print decode_json(<STDIN>)->{blocks}')
 is "$h2" "$((h + n2))" "the ledger holds exactly those events more"
+
+# ---- trellisd runs glibc's malloc on transparent huge pages: it sets the
+# tunable and executes itself once more (node/main.c), keeping its pid and
+# its name; an operator's own GLIBC_TUNABLES is left as it is. Not under
+# valgrind (it does not re-execute there), nor where the kernel gives no
+# huge pages or the test's environment already sets GLIBC_TUNABLES.
+if [ -z "${TRELLIS_VALGRIND:-}" ] && [ -z "${GLIBC_TUNABLES:-}" ] &&
+	grep -Eq '\[(always|madvise)\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+	start_node "$H2"
+	ok $? "the node starts once more"
+	PID3=$NODE_PID
+	env3=$(tr '\0' '\n' < "/proc/$PID3/environ")
+	like "$env3" "^GLIBC_TUNABLES=glibc.malloc.hugetlb=1$" "the pid it was started as runs with glibc.malloc.hugetlb=1"
+	is "$(cat "/proc/$PID3/comm")" "trellisd" "under its own name"
+	stop_node "$PID3"
+	ok $? "it stops on SIGTERM"
+	export GLIBC_TUNABLES=glibc.malloc.hugetlb=0
+	start_node "$H2"
+	ok $? "started with GLIBC_TUNABLES=glibc.malloc.hugetlb=0"
+	unset GLIBC_TUNABLES
+	PID3=$NODE_PID
+	env3=$(tr '\0' '\n' < "/proc/$PID3/environ")
+	like "$env3" "^GLIBC_TUNABLES=glibc.malloc.hugetlb=0$" "the operator's tunable is kept"
+	printf '%s\n' "$env3" | grep -q TRELLISD_REEXECUTED
+	is "$?" "1" "and trellisd did not execute itself again"
+	stop_node "$PID3"
+	ok $? "it stops on SIGTERM"
+fi
 done_testing
