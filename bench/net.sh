@@ -11,8 +11,10 @@
 #    with each node's counters from its last log line: view changes,
 #    frames dropped (node queue, NNG), sends refused (full link queue),
 #    stalled links, records re-sent and what the primary did with them,
-#    and the four nodes' CPU (utime + stime) per record and node beside
-#    the cost of one Ed25519 verify: how far the run is from the bound.
+#    and the four nodes' CPU (utime + stime) per record and node, split
+#    into the node threads, the record checkers and the rest (links, NNG),
+#    beside the cost of one Ed25519 verify: how far the run is from the
+#    bound and where.
 # 3. A fresh testnet at half that load (10 events per request, paced):
 #    commit latency p50 / p99 per request (64 paced clients, so that
 #    requests in flight do not cap the rate; 16 before run 9), and the
@@ -61,7 +63,10 @@ counters() {
 			tr '\n' ' ')"
 	done
 }
-# CPU (utime + stime, clock ticks) the four nodes have used so far
+# CPU (utime + stime, clock ticks) the four nodes have used so far: in all
+# (the processes), then by thread: the node threads (the main thread),
+# the record checkers (named tr-check) and the rest (the link's receive
+# thread tr-link-rx, NNG's threads)
 HZ=$(getconf CLK_TCK)
 node_ticks() {
 	t=0
@@ -70,7 +75,13 @@ node_ticks() {
 		set -- $(sed 's/^.*) //' "/proc/$(cat "$DIR/net/n$i/pid")/stat")
 		t=$((t + ${12} + ${13}))
 	done
-	echo "$t"
+	for i in 1 2 3 4; do
+		p=$(cat "$DIR/net/n$i/pid")
+		for th in /proc/"$p"/task/*; do
+			echo "${th##*/} $p $(cat "$th/comm") $(sed 's/^.*) //' "$th/stat" | awk '{ print $12 + $13 }')"
+		done
+	done | awk -v t="$t" '{ if ($1 == $2) n += $4; else if ($3 == "tr-check") c += $4; else o += $4 }
+		END { printf "%d %d %d %d\n", t, n, c, o }'
 }
 # Three saturating runs; the median counts (one run of this shared VM
 # moves by +-15%; one run before run 27).
@@ -82,8 +93,10 @@ for r in 1 2 3; do
 	K1=$(node_ticks)
 	echo "throughput, run $r: $T"
 	# where the bound's gap is: a node's CPU per record against one verify
-	echo "  node CPU: $(awk -v k="$((K1 - K0))" -v hz="$HZ" -v n="$RECORDS" -v v="$VR1" \
-		'BEGIN { printf "%.0f us per record and node; one Ed25519 verify: %.0f us", k / hz * 1e6 / n / 4, 1e6 / v }')"
+	echo "  node CPU: $(echo "$K0 $K1" | awk -v hz="$HZ" -v n="$RECORDS" -v v="$VR1" \
+		'{ u = 1e6 / hz / n / 4
+		   printf "%.0f us per record and node (node thread %.0f, checkers %.0f, links and NNG %.0f); one Ed25519 verify: %.0f us",
+			($5 - $1) * u, ($6 - $2) * u, ($7 - $3) * u, ($8 - $4) * u, 1e6 / v }')"
 	counters
 	ALL="$ALL $(echo "$T" | sed 's/.* rps=\([0-9]*\).*/\1/')"
 done

@@ -150,6 +150,11 @@ int tr_read_file(const char *path, size_t size_max, uint8_t **out, size_t *len,
 int tr_write_file(const char *path, const void *buf, size_t len, unsigned mode,
 		  char *errmsg, size_t errlen) TR_MUST_USE;
 
+/* Name the calling thread (at most 15 bytes show; Linux), so that
+ * `top -H`, `ps -L` and /proc/PID/task/TID/comm tell trellisd's threads
+ * apart. A failure is ignored: the name is only for people. */
+void tr_thread_name(const char *name);
+
 /* Milliseconds from a monotonic clock and from the wall clock. */
 uint64_t tr_mono_ms(void);
 uint64_t tr_wall_ms(void);

@@ -290,6 +290,7 @@ static job *check_pop(node *nd, size_t *lane)
 static void *checker_main(void *arg)
 {
 	node *nd = arg;
+	tr_thread_name("tr-check");
 	for (;;) {
 		job *j = NULL;
 		size_t lane = 0;

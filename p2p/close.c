@@ -3,6 +3,8 @@
  */
 #include "p2p/close.h"
 
+#include "common/tr.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@ static void *close_main(void *arg)
 {
 	closer *c = arg;
 	bool abandoned;
+	tr_thread_name("tr-close");
 	nng_close(c->sock);
 	pthread_mutex_lock(&c->mu);
 	c->done = true;

@@ -942,6 +942,7 @@ static void log_refused(p2p_link *l, const session *s, nng_pipe p, const char *w
 static void *rx_main(void *arg)
 {
 	p2p_link *l = arg;
+	tr_thread_name("tr-link-rx");
 	nng_pipe *close_list = malloc((P2P_SESSIONS_MAX + 2) * sizeof(*close_list));
 	bool holding = false, held[TR_PARTNERS_MAX];
 	if (!close_list)

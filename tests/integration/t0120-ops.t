@@ -10,6 +10,9 @@ ok $? "home and one-partner consortium"
 start_node "$H"
 ok $? "trellisd starts and answers"
 PID=$NODE_PID
+# its threads carry names for top -H (docs/network.md)
+names=$(cat /proc/"$PID"/task/*/comm | sort -u | tr '\n' ' ')
+like "$names" "(^| )trellisd .*tr-check |(^| )tr-check .*trellisd " "the node thread is trellisd, its record checkers tr-check ($names)"
 
 # answers H: the node answers status within 30 tries of one second
 answers() {
