@@ -4,8 +4,11 @@
 # 1. Ed25519 verify rate on one core (the same run: before the testnet and
 #    again after it, the higher of the two), and the bound this machine
 #    allows: verify/s x cores / nodes (every node checks every record).
-# 2. A 4-node testnet on 127.0.0.1: ~1 KB events from 16 concurrent clients
-#    (CLIENTS=N to change; 8 before 2026-12-01 run 9, see RESULTS.md)
+# 2. A 4-node testnet on 127.0.0.1: ~1 KB events from 32 concurrent clients
+#    (CLIENTS=N to change; 8 before run 9, 16 before run 64: with 16 the
+#    blocks held ~1,150 records, with 32 they fill to block_max_records,
+#    and each record costs the nodes less; 48 and 64 were no faster, see
+#    RESULTS.md run 64)
 #    spread over the 4 nodes, 200 per request: committed records/s, the
 #    median of three runs, each on a fresh testnet (one run before run 27),
 #    with each node's counters from its last log line: view changes,
@@ -28,7 +31,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${TRELLIS_BIN:-$ROOT/bin}
 NETLOAD=${NETLOAD:-$ROOT/build/bench/netload}
 RECORDS=${RECORDS:-40000}
-CLIENTS=${CLIENTS:-16}
+CLIENTS=${CLIENTS:-32}
 DIR=$(mktemp -d /tmp/trellis-bench-net.XXXXXX)
 ETCD_PIDS=""
 cleanup() {

@@ -9,8 +9,9 @@
  * its ipc socket, one connection each) submit them in requests of BATCH
  * records, each waiting for the committed answer. With RATE (records/s),
  * the clients together are paced to that rate. It prints
- *   records=N seconds=S rps=R p50_ms=A p99_ms=B
- * where the percentiles are per-request commit latencies.
+ *   records=N seconds=S rps=R p50_ms=A p99_ms=B client_us=C
+ * where the percentiles are per-request commit latencies and C is this
+ * process's CPU (user + system) per record while the clock ran.
  */
 #include "bench/common.h"
 #include "ledger/ledger.h"
@@ -20,6 +21,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +32,11 @@ static int verify_main(void)
 {
 	printf("verify_rps=%.0f\n", bench_verify_rate(1139));
 	return 0;
+}
+
+static double tv_us(const struct timeval *t)
+{
+	return (double)t->tv_sec * 1e6 + (double)t->tv_usec;
 }
 
 typedef struct {
@@ -71,6 +78,7 @@ static int load_main(char *homes_arg, size_t total, size_t nclients, size_t batc
 	client cl[CLIENTS_MAX];
 	pthread_t th[CLIENTS_MAX];
 	double *lat, t0, el;
+	struct rusage ru0, ru1;
 
 	for (char *t = strtok_r(homes_arg, ",", &save); t && nhomes < HOMES_MAX;
 	     t = strtok_r(NULL, ",", &save))
@@ -84,6 +92,7 @@ static int load_main(char *homes_arg, size_t total, size_t nclients, size_t batc
 	lat = calloc(nreq, sizeof(*lat));
 	if (!lat)
 		bench_die("out of memory");
+	getrusage(RUSAGE_SELF, &ru0);
 	t0 = bench_now();
 	for (size_t c = 0; c < nclients; c++) {
 		cl[c] = (client){.reqs = reqs, .first = c, .step = nclients, .nreq = nreq, .lat = lat};
@@ -98,11 +107,14 @@ static int load_main(char *homes_arg, size_t total, size_t nclients, size_t batc
 		committed += cl[c].committed;
 	}
 	el = bench_now() - t0;
+	getrusage(RUSAGE_SELF, &ru1);
 	if (committed != total)
 		bench_die("not every record was committed");
 	qsort(lat, nreq, sizeof(double), bench_cmp_double);
-	printf("records=%zu seconds=%.2f rps=%.0f p50_ms=%.1f p99_ms=%.1f\n", committed, el,
-	       (double)committed / el, lat[nreq / 2], lat[nreq * 99 / 100]);
+	printf("records=%zu seconds=%.2f rps=%.0f p50_ms=%.1f p99_ms=%.1f client_us=%.1f\n",
+	       committed, el, (double)committed / el, lat[nreq / 2], lat[nreq * 99 / 100],
+	       (tv_us(&ru1.ru_utime) + tv_us(&ru1.ru_stime) - tv_us(&ru0.ru_utime) -
+		tv_us(&ru0.ru_stime)) / (double)committed);
 	bench_free_requests(reqs, nreq);
 	free(lat);
 	cli_home_close(&h);

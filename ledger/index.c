@@ -369,12 +369,48 @@ static int check_ownership(const tr_consortium *c, const owners *o, const rec_ev
 
 /* ==== The rules ==== */
 
-/* Hash-keyed ehash entries: the hash itself (originals) or "x" + hash
- * (declarations). */
-static size_t ehash_key(char *out, size_t outlen, const Trellis__Event *ev)
+static int hexval(char c)
 {
-	int n = snprintf(out, outlen, "%s%s", ev->error_declaration ? "x" : "", ev->event_hash);
-	return n < 0 ? 0 : (size_t)n;
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The ehash key of a GS1 event hash: tag ‖ its 32 SHA-256 bytes, decoded
+ * from "ni:///sha-256;<64 lowercase hex>?ver=CBV2.0" (what ep_hash writes,
+ * and what the re-derived Event of every stored record holds). 33 bytes
+ * instead of the 90-byte text: an ehash page holds about twice as many
+ * entries, so a block's random inserts dirty fewer pages (bench/RESULTS.md
+ * run 64). Any other text (none gets here) is keyed by tag 'h' ‖ SHA-256
+ * of the text, so every event hash has exactly one key. */
+static void ehash_key_of(uint8_t tag, const char *hash, uint8_t out[LDG_EHASH_KEY_LEN])
+{
+	static const char pre[] = "ni:///sha-256;", post[] = "?ver=CBV2.0";
+	const size_t np = sizeof(pre) - 1, hexlen = 2 * TR_HASH_LEN;
+	size_t n = strlen(hash);
+	if (n == np + hexlen + sizeof(post) - 1 && memcmp(hash, pre, np) == 0 &&
+	    strcmp(hash + np + hexlen, post) == 0) {
+		size_t i;
+		for (i = 0; i < TR_HASH_LEN; i++) {
+			int hi = hexval(hash[np + 2 * i]), lo = hexval(hash[np + 2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				break;
+			out[1 + i] = (uint8_t)(hi << 4 | lo);
+		}
+		if (i == TR_HASH_LEN) {
+			out[0] = tag;
+			return;
+		}
+	}
+	out[0] = 'h';
+	tr_sha256(out + 1, hash, n);
+	if (tag == 'x')
+		out[0] = 'y'; /* a declaration's, apart from an original's */
+}
+
+/* The event's own ehash key: an original's 'n', a declaration's 'x'. */
+static size_t ehash_key(uint8_t out[LDG_EHASH_KEY_LEN], const Trellis__Event *ev)
+{
+	ehash_key_of(ev->error_declaration ? 'x' : 'n', ev->event_hash, out);
+	return LDG_EHASH_KEY_LEN;
 }
 
 /* One record at a time (a block holds up to 100,000; opening them all at
@@ -407,7 +443,7 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 	}
 	for (size_t i = 0; i < n && fail_rc == TR_OK; i++) {
 		rec_event re;
-		char key[EP_HASH_STR_LEN + 2];
+		uint8_t key[LDG_EHASH_KEY_LEN];
 		size_t klen, hlen;
 		MDB_val k, v;
 		if (rec_event_open(recs[i], lens[i], &re) != TR_OK) {
@@ -438,7 +474,7 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 		at[nk] = used;
 		keys[nk++] = (ldg_dupkey){.len = hlen, .cls = re.ev->error_declaration, .idx = i};
 		used += hlen + 1;
-		klen = ehash_key(key, sizeof(key), re.ev);
+		klen = ehash_key(key, re.ev);
 		if (out) {
 			tr_sha256(out[i].key, key, klen);
 			out[i].has_key = true;
@@ -546,7 +582,8 @@ int ldg_records_rules(ldg *l, const uint8_t *const *recs, const size_t *lens, si
 	}
 	for (size_t i = 0; i < n; i++) {
 		rec_event re;
-		char key[EP_HASH_STR_LEN + 2], err[512];
+		uint8_t key[LDG_EHASH_KEY_LEN];
+		char err[512];
 		size_t klen;
 		MDB_val k, v;
 		memset(&out[i], 0, sizeof(out[i]));
@@ -555,7 +592,7 @@ int ldg_records_rules(ldg *l, const uint8_t *const *recs, const size_t *lens, si
 			continue;
 		}
 		if (re.ev) {
-			klen = ehash_key(key, sizeof(key), re.ev);
+			klen = ehash_key(key, re.ev);
 			tr_sha256(out[i].key, key, klen);
 			out[i].has_key = true;
 			k = mval(key, klen);
@@ -796,20 +833,24 @@ static int mark_retracted(writer *w, const uint8_t orig[TR_HASH_LEN])
 
 static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_HASH_LEN])
 {
-	char key[EP_HASH_STR_LEN + 2];
+	uint8_t key[LDG_EHASH_KEY_LEN];
 	uint8_t rk[1 + TR_HASH_LEN];
 	MDB_val k, v, o;
 	MDB_dbi db = w->l->dbi[DB_EHASH];
 	int mrc;
 
-	k = mval(key, ehash_key(key, sizeof(key), ev));
+	k = mval(key, ehash_key(key, ev));
 	v = mval(id, TR_HASH_LEN);
 	if (w->check) {
 		mrc = mdb_get(w->txn, db, &k, &o);
 		if (mrc == 0 && (o.mv_size != TR_HASH_LEN || memcmp(o.mv_data, id, TR_HASH_LEN)))
 			mrc = MDB_NOTFOUND;
-		if (mrc)
-			missing(w, DB_EHASH, key, mrc);
+		if (mrc) {
+			char what[EP_HASH_STR_LEN + 16];
+			snprintf(what, sizeof(what), "%s%s", ev->error_declaration ? "declaration " : "",
+				 ev->event_hash);
+			missing(w, DB_EHASH, what, mrc);
+		}
 		return w->mrc;
 	}
 	if ((mrc = mdb_put(w->txn, db, &k, &v, MDB_NOOVERWRITE)))
@@ -817,7 +858,8 @@ static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_
 	rk[0] = 'r';
 	if (ev->error_declaration) {
 		/* link the original, when it is already stored */
-		k = mval(ev->event_hash, strlen(ev->event_hash));
+		ehash_key_of('n', ev->event_hash, key);
+		k = mval(key, sizeof(key));
 		if (mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
 			memcpy(rk + 1, o.mv_data, TR_HASH_LEN);
 			k = mval(rk, sizeof(rk));
@@ -829,8 +871,8 @@ static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_
 	}
 	/* an original that arrives after its declaration is born retracted
 	 * (its summary, written next, reads this entry) */
-	snprintf(key, sizeof(key), "x%s", ev->event_hash);
-	k = mval(key, strlen(key));
+	ehash_key_of('x', ev->event_hash, key);
+	k = mval(key, sizeof(key));
 	if (mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
 		uint8_t decl[TR_HASH_LEN];
 		memcpy(decl, o.mv_data, TR_HASH_LEN);

@@ -36,6 +36,7 @@
 #define LDG_KEY_RAW_MAX 400
 #define LDG_KEY_BUF (LDG_KEY_RAW_MAX + 1)
 #define LDG_POS_LEN 12 /* be64 height | be32 position */
+#define LDG_EHASH_KEY_LEN (1 + TR_HASH_LEN) /* tag, then 32 bytes (index.c ehash_key_of) */
 #define LDG_EDGE_HDR (2 + LDG_POS_LEN)
 #define LDG_HUB_PREFIX "\x01xf:"
 

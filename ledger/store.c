@@ -104,8 +104,15 @@ out:
 	return rc;
 }
 
+/* The layout of the indexes this build reads and writes (meta "format"):
+ * 2 since ehash keys are 33 binary bytes (docs/storage.md); a ledger
+ * without the entry was written with the text keys of format 1, which
+ * this build would misread (its duplicate checks would miss every stored
+ * event hash), so it is refused at open. */
+#define LDG_FORMAT "2"
+
 /* Write the genesis entries in meta when the store is new; check the
- * chain id otherwise. */
+ * chain id and the index format otherwise. */
 static int genesis(ldg *l, MDB_txn *txn, char *err, size_t errlen)
 {
 	MDB_val k = mval("chain_id", 8), v;
@@ -116,6 +123,27 @@ static int genesis(ldg *l, MDB_txn *txn, char *err, size_t errlen)
 		if (v.mv_size != TR_HASH_LEN || memcmp(v.mv_data, l->c->chain_id, TR_HASH_LEN)) {
 			snprintf(err, errlen,
 				 "ledger '%s' belongs to another consortium (chain_id differs)", l->dir);
+			return TR_EVERIFY;
+		}
+		k = mval("format", 6);
+		mrc = mdb_get(txn, l->dbi[DB_META], &k, &v);
+		if (mrc != 0 || v.mv_size != strlen(LDG_FORMAT) ||
+		    memcmp(v.mv_data, LDG_FORMAT, v.mv_size) != 0) {
+			char got[16] = "1"; /* no entry: written before formats were named */
+			if (mrc == 0) {
+				size_t n = v.mv_size < sizeof(got) - 1 ? v.mv_size : 0;
+				const char *d = v.mv_data;
+				for (size_t i = 0; i < n; i++)
+					if (d[i] < '0' || d[i] > '9')
+						n = 0;
+				snprintf(got, sizeof(got), "%.*s", (int)n, d);
+				if (!n)
+					snprintf(got, sizeof(got), "unknown");
+			}
+			snprintf(err, errlen,
+				 "ledger '%s' has index format %s, this trellis reads format " LDG_FORMAT
+				 ": move the folder away and let the node fetch the chain from its peers (docs/storage.md)",
+				 l->dir, got);
 			return TR_EVERIFY;
 		}
 		return TR_OK;
@@ -137,6 +165,10 @@ static int genesis(ldg *l, MDB_txn *txn, char *err, size_t errlen)
 		goto fail;
 	k = mval("head", 4);
 	v = mval(l->c->chain_id, TR_HASH_LEN);
+	if ((mrc = mdb_put(txn, l->dbi[DB_META], &k, &v, 0)))
+		goto fail;
+	k = mval("format", 6);
+	v = mval(LDG_FORMAT, strlen(LDG_FORMAT));
 	if ((mrc = mdb_put(txn, l->dbi[DB_META], &k, &v, 0)))
 		goto fail;
 	return TR_OK;

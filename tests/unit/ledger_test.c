@@ -592,6 +592,22 @@ static void test_genesis(void **state)
 		assert_int_not_equal(ldg_read_consortium(missing, &bytes, &len, err, sizeof(err)),
 				     TR_OK);
 	}
+
+	/* A ledger of another index format (meta "format" other than 2, or
+	 * none: written before ehash keys were binary) is refused, naming
+	 * the folder and both formats, and left as it was. */
+	ledger_close(fx);
+	lmdb_tamper(fx->data, "meta", "format", 6, EDIT_FLIP); /* "2" -> "3" */
+	assert_int_equal(ldg_open(fx->data, fx->c, &test_opts, &l, err, sizeof(err)), TR_EVERIFY);
+	assert_null(l);
+	err_names(err, fx->data);
+	err_names(err, "index format 3, this trellis reads format 2");
+	lmdb_tamper(fx->data, "meta", "format", 6, EDIT_DELETE);
+	assert_int_equal(ldg_open(fx->data, fx->c, &test_opts, &l, err, sizeof(err)), TR_EVERIFY);
+	err_names(err, "index format 1, this trellis reads format 2");
+	lmdb_tamper(fx->data, "meta", "chain_id", 8, EDIT_FLIP); /* the chain id still comes first */
+	assert_int_equal(ldg_open(fx->data, fx->c, &test_opts, &l, err, sizeof(err)), TR_EVERIFY);
+	err_names(err, "chain_id");
 }
 
 /* ==== 2. Appending and reading ==== */
