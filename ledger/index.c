@@ -480,7 +480,8 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 			out[i].has_key = true;
 		}
 		k = mval(key, klen);
-		if (mdb_get(txn, l->dbi[DB_EHASH], &k, &v) == 0 && v.mv_size == TR_HASH_LEN) {
+		if (ldg__seen_maybe(l->seen, LDG_SEEN_EHASH, key, klen) &&
+		    mdb_get(txn, l->dbi[DB_EHASH], &k, &v) == 0 && v.mv_size == TR_HASH_LEN) {
 			fail_rc = TR_EEXIST;
 			if (re.ev->error_declaration)
 				snprintf(err, errlen,
@@ -596,7 +597,8 @@ int ldg_records_rules(ldg *l, const uint8_t *const *recs, const size_t *lens, si
 			tr_sha256(out[i].key, key, klen);
 			out[i].has_key = true;
 			k = mval(key, klen);
-			if (mdb_get(txn, l->dbi[DB_EHASH], &k, &v) == 0)
+			if (ldg__seen_maybe(l->seen, LDG_SEEN_EHASH, key, klen) &&
+			    mdb_get(txn, l->dbi[DB_EHASH], &k, &v) == 0)
 				out[i].rc = TR_EEXIST;
 			else
 				out[i].rc = check_ownership(l->c, &o, &re, i, err, sizeof(err));
@@ -855,16 +857,19 @@ static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_
 	}
 	if ((mrc = mdb_put(w->txn, db, &k, &v, MDB_NOOVERWRITE)))
 		return mrc;
+	ldg__seen_put(w->l, LDG_SEEN_EHASH, key, sizeof(key));
 	rk[0] = 'r';
 	if (ev->error_declaration) {
 		/* link the original, when it is already stored */
 		ehash_key_of('n', ev->event_hash, key);
 		k = mval(key, sizeof(key));
-		if (mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
+		if (ldg__seen_maybe(w->l->seen, LDG_SEEN_EHASH, key, sizeof(key)) &&
+		    mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
 			memcpy(rk + 1, o.mv_data, TR_HASH_LEN);
 			k = mval(rk, sizeof(rk));
 			if ((mrc = mdb_put(w->txn, db, &k, &v, 0)))
 				return mrc;
+			ldg__seen_put(w->l, LDG_SEEN_EHASH, rk, sizeof(rk));
 			return mark_retracted(w, rk + 1);
 		}
 		return 0;
@@ -873,13 +878,17 @@ static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_
 	 * (its summary, written next, reads this entry) */
 	ehash_key_of('x', ev->event_hash, key);
 	k = mval(key, sizeof(key));
-	if (mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
+	if (ldg__seen_maybe(w->l->seen, LDG_SEEN_EHASH, key, sizeof(key)) &&
+	    mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
 		uint8_t decl[TR_HASH_LEN];
 		memcpy(decl, o.mv_data, TR_HASH_LEN);
 		memcpy(rk + 1, id, TR_HASH_LEN);
 		k = mval(rk, sizeof(rk));
 		v = mval(decl, TR_HASH_LEN);
-		return mdb_put(w->txn, db, &k, &v, 0);
+		if ((mrc = mdb_put(w->txn, db, &k, &v, 0)))
+			return mrc;
+		ldg__seen_put(w->l, LDG_SEEN_EHASH, rk, sizeof(rk));
+		return 0;
 	}
 	return 0;
 }

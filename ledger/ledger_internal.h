@@ -26,6 +26,18 @@ typedef struct {
 	size_t n;
 } ldg_parsed_block;
 
+/* The keys the events and ehash databases may hold (seen.c). */
+typedef struct ldg_seen ldg_seen;
+#define LDG_SEEN_EVENTS 'e' /* an events key: an event id */
+#define LDG_SEEN_EHASH 'h'  /* an ehash key */
+int ldg__seen_new(ldg_seen **out) TR_MUST_USE;
+void ldg__seen_free(ldg_seen *s);
+/* false: the key is in neither database; true: it may be (and with no
+ * set, always true). */
+bool ldg__seen_maybe(const ldg_seen *s, uint8_t domain, const void *key, size_t len);
+int ldg__seen_add(ldg_seen *s, uint8_t domain, const void *key, size_t len) TR_MUST_USE;
+size_t ldg__seen_count(const ldg_seen *s);
+
 struct ldg {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
@@ -42,7 +54,12 @@ struct ldg {
 	unsigned kept_flags; /* LDG_RECORDS_VERIFIED when signatures were the caller's */
 	bool kept_rules;     /* the EPCIS rules were checked on kept_head */
 	ldg_checked *checked; /* borrowed (ldg_use_checked), or NULL */
+	ldg_seen *seen;       /* writable handles; NULL: ask LMDB every time */
 };
+
+/* A key put in the events or ehash database goes into l->seen too; a set
+ * that cannot grow is dropped (lookups then all go to LMDB). */
+void ldg__seen_put(ldg *l, uint8_t domain, const void *key, size_t len);
 
 
 /* Check a block's bytes as the block at `height` after prev_hash; records

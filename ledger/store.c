@@ -177,6 +177,58 @@ fail:
 	return map_rc(mrc);
 }
 
+void ldg__seen_put(ldg *l, uint8_t domain, const void *key, size_t len)
+{
+	if (l->seen && ldg__seen_add(l->seen, domain, key, len) != TR_OK) {
+		TR_LOG(TR_LOG_WARN,
+		       "msg=\"key set dropped: out of memory\" ledger=\"%s\" keys=%zu (lookups go to LMDB)",
+		       l->dir, ldg__seen_count(l->seen));
+		ldg__seen_free(l->seen);
+		l->seen = NULL;
+	}
+}
+
+/* The set of the keys in events and ehash, for a writable handle. */
+static int seen_build(ldg *l, char *err, size_t errlen)
+{
+	static const int dbs[] = {DB_EVENTS, DB_EHASH};
+	static const uint8_t domains[] = {LDG_SEEN_EVENTS, LDG_SEEN_EHASH};
+	MDB_txn *txn;
+	int rc = ldg__seen_new(&l->seen), mrc = 0;
+	if (rc) {
+		snprintf(err, errlen, "out of memory opening ledger '%s'", l->dir);
+		return rc;
+	}
+	if ((mrc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)))
+		goto fail;
+	for (size_t d = 0; d < sizeof(dbs) / sizeof(dbs[0]) && !mrc; d++) {
+		MDB_cursor *cur;
+		MDB_val k, v;
+		if ((mrc = mdb_cursor_open(txn, l->dbi[dbs[d]], &cur)))
+			break;
+		for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+		     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+			if ((rc = ldg__seen_add(l->seen, domains[d], k.mv_data, k.mv_size)))
+				break;
+		mdb_cursor_close(cur);
+		if (rc)
+			break;
+		if (mrc == MDB_NOTFOUND)
+			mrc = 0;
+	}
+	mdb_txn_abort(txn);
+	if (!mrc && !rc)
+		return TR_OK;
+fail:
+	ldg__seen_free(l->seen);
+	l->seen = NULL;
+	if (rc == TR_EINVAL) /* a key longer than any this build writes */
+		return TR_OK;  /* no set: every lookup goes to LMDB */
+	snprintf(err, errlen, "cannot read the indexes of ledger '%s': %s", l->dir,
+		 rc ? tr_strerror(rc) : mdb_strerror(mrc));
+	return rc ? rc : map_rc(mrc);
+}
+
 /* ldg_open with extra LMDB environment flags (MDB_NOSYNC for verify's
  * scratch ledger, which nothing reads after a crash). */
 static int open_flags(const char *dir, const tr_consortium *c, const ldg_options *opt,
@@ -219,6 +271,9 @@ static int open_flags(const char *dir, const tr_consortium *c, const ldg_options
 		rc = map_rc(mrc);
 		goto fail;
 	}
+	txn = NULL;
+	if (!l->readonly && (rc = seen_build(l, err, errlen)))
+		goto fail;
 	*out = l;
 	return TR_OK;
 fail:
@@ -244,6 +299,7 @@ void ldg_close(ldg *l)
 {
 	if (!l)
 		return;
+	ldg__seen_free(l->seen);
 	mdb_env_close(l->env);
 	ldg__parsed_block_fini(&l->kept);
 	free(l->kept_bytes);
@@ -306,7 +362,9 @@ static int check_dups(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *er
 	for (size_t i = 0; i < pb->n; i++) {
 		MDB_val k = mval(pb->ids[i], TR_HASH_LEN), v;
 		char hex[2 * TR_HASH_LEN + 1];
-		if (first[i] != SIZE_MAX || mdb_get(txn, l->dbi[DB_EVENTS], &k, &v) == 0) {
+		if (first[i] != SIZE_MAX ||
+		    (ldg__seen_maybe(l->seen, LDG_SEEN_EVENTS, pb->ids[i], TR_HASH_LEN) &&
+		     mdb_get(txn, l->dbi[DB_EVENTS], &k, &v) == 0)) {
 			snprintf(err, errlen, "record %zu: duplicate event id %s", i,
 				 tr_hex(hex, pb->ids[i], TR_HASH_LEN));
 			rc = TR_EEXIST;
@@ -450,6 +508,7 @@ int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, si
 		v = mval(loc, sizeof(loc));
 		if ((mrc = mdb_put(txn, l->dbi[DB_EVENTS], &k, &v, MDB_NOOVERWRITE)))
 			goto fail;
+		ldg__seen_put(l, LDG_SEEN_EVENTS, pb.ids[i], TR_HASH_LEN);
 	}
 	rc = ldg__index_block(l, txn, &pb, err, errlen);
 	if (rc) {
@@ -535,8 +594,10 @@ static int event_find_txn(ldg *l, MDB_txn *txn, const uint8_t id[TR_HASH_LEN],
 			  uint64_t *height, uint32_t *position)
 {
 	MDB_val k = mval(id, TR_HASH_LEN), v;
-	int mrc = mdb_get(txn, l->dbi[DB_EVENTS], &k, &v);
-	if (mrc)
+	int mrc;
+	if (!ldg__seen_maybe(l->seen, LDG_SEEN_EVENTS, id, TR_HASH_LEN))
+		return TR_ENOTFOUND;
+	if ((mrc = mdb_get(txn, l->dbi[DB_EVENTS], &k, &v)))
 		return map_rc(mrc);
 	if (v.mv_size != 12)
 		return TR_EVERIFY;

@@ -788,20 +788,27 @@ static void test_refuse_record_unknown_fields(void **state)
 	expect_record_refused(*state, TAMPER_EXTRA, 0, 0, TR_EINVAL, "unknown fields");
 }
 
-static void test_refuse_duplicate_event(void **state)
+/* Event 0 sits in block 1; a block where p1 signs it again (other record
+ * bytes, same event id) is refused. */
+static void refuse_event0_again(fixture *fx)
 {
-	fixture *fx = *state;
 	batch recs = {0};
 	built b;
-
-	/* Event 0 sits in block 1; here p1 signs it again (other record
-	 * bytes, same event id). */
 	batch_fill(fx, &recs, 1, 0);
 	batch_add(fx, &recs, 1, 0, 0);
 	block_next(fx, &recs, &b);
 	expect_refused(fx, &b, 0, TR_EEXIST, "duplicate");
 	built_free(&b);
 	batch_free(&recs);
+}
+
+static void test_refuse_duplicate_event(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0};
+	built b;
+
+	refuse_event0_again(fx);
 
 	/* A new event twice within one block. */
 	batch_fill(fx, &recs, 1, 0);
@@ -810,6 +817,83 @@ static void test_refuse_duplicate_event(void **state)
 	expect_refused(fx, &b, 0, TR_EEXIST, "duplicate");
 	built_free(&b);
 	batch_free(&recs);
+}
+
+/* The key set (seen.c) of a ledger reopened: built from the stored
+ * events and ehash keys, so a stored event id is found and the same event
+ * signed again is a duplicate, by the rules alone and in a block. */
+static void test_seen_after_reopen(void **state)
+{
+	fixture *fx = *state;
+	batch recs = {0};
+	ldg_rule rule;
+	uint8_t id[TR_HASH_LEN];
+	uint64_t h;
+	uint32_t pos;
+
+	stored_event_id(fx, 1, 0, id);
+	ledger_close(fx);
+	ledger_open(fx);
+	assert_non_null(fx->l->seen);
+	assert_true(ldg__seen_maybe(fx->l->seen, LDG_SEEN_EVENTS, id, TR_HASH_LEN));
+	assert_int_equal(ldg_event_find(fx->l, id, &h, &pos), TR_OK);
+	assert_int_equal(h, 1);
+	assert_int_equal(pos, 0);
+	batch_add(fx, &recs, 1, 0, 0); /* event 0 again, signed by p1 */
+	assert_int_equal(ldg_records_rules(fx->l, (const uint8_t *const *)recs.rec, recs.len, 1,
+					   &rule),
+			 TR_OK);
+	assert_int_equal(rule.rc, TR_EEXIST);
+	batch_free(&recs);
+	refuse_event0_again(fx);
+	/* a read-only handle has no set, and finds it in LMDB */
+	{
+		ldg *ro = NULL;
+		ldg_options o = {.map_size = TEST_MAP_BYTES, .readonly = true};
+		char err[512];
+		assert_int_equal(ldg_open(fx->data, fx->c, &o, &ro, err, sizeof(err)), TR_OK);
+		assert_null(ro->seen);
+		assert_int_equal(ldg_event_find(ro, id, &h, &pos), TR_OK);
+		ldg_close(ro);
+	}
+}
+
+/* The set itself: no key added is ever missing, across the parts it
+ * grows into; few keys not added are "maybe"; domains apart; no set (or a
+ * key too long for one) always "maybe". */
+static void test_seen_set(void **state)
+{
+	ldg_seen *s;
+	size_t n = 200000, fp = 0;
+	(void)state;
+	assert_int_equal(ldg__seen_new(&s), TR_OK);
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t k[TR_HASH_LEN];
+		tr_sha256(k, &i, sizeof(i));
+		assert_int_equal(ldg__seen_add(s, LDG_SEEN_EVENTS, k, sizeof(k)), TR_OK);
+	}
+	assert_int_equal(ldg__seen_count(s), n);
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t k[TR_HASH_LEN];
+		tr_sha256(k, &i, sizeof(i));
+		if (!ldg__seen_maybe(s, LDG_SEEN_EVENTS, k, sizeof(k)))
+			fail_msg("key %u added but not found", i);
+		fp += ldg__seen_maybe(s, LDG_SEEN_EHASH, k, sizeof(k));
+	}
+	for (uint32_t i = n; i < 2 * n; i++) {
+		uint8_t k[TR_HASH_LEN];
+		tr_sha256(k, &i, sizeof(i));
+		fp += ldg__seen_maybe(s, LDG_SEEN_EVENTS, k, sizeof(k));
+	}
+	/* 16 bits and 7 probes per key: ~0.1-0.5% expected; 2% would be a bug */
+	assert_true(fp < 2 * n / 50);
+	{
+		uint8_t big[65] = {0};
+		assert_true(ldg__seen_maybe(s, LDG_SEEN_EVENTS, big, sizeof(big)));
+		assert_int_equal(ldg__seen_add(s, LDG_SEEN_EVENTS, big, sizeof(big)), TR_EINVAL);
+		assert_true(ldg__seen_maybe(NULL, LDG_SEEN_EVENTS, big, 1));
+	}
+	ldg__seen_free(s);
 }
 
 /* A record of the event in json text, signed by partner signer. */
@@ -1492,6 +1576,8 @@ int main(void)
 		T4B1(test_refuse_wrong_alg),
 		T4B1(test_refuse_record_unknown_fields),
 		T4B1(test_refuse_duplicate_event),
+		T4B1(test_seen_after_reopen),
+		cmocka_unit_test(test_seen_set),
 		T4(test_block_bytes_read),
 		T4(test_records_rules),
 		cmocka_unit_test(test_first_dups),
