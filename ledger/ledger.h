@@ -75,6 +75,12 @@ int ldg_check_block(ldg *l, const uint8_t *block, size_t len, const uint8_t *cer
 int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, size_t cert_len,
 	       unsigned flags, char *err, size_t errlen) TR_MUST_USE;
 
+/* The event ids of the block at height, in record order (*n of them), if
+ * the last successful ldg_append on l stored it, else NULL: what the node
+ * answers its clients with, without hashing the records again. Valid
+ * until the next ldg_append or ldg_close. */
+const uint8_t (*ldg_appended_ids(const ldg *l, uint64_t height, size_t *n))[TR_HASH_LEN];
+
 /* Block and certificate bytes at height (malloc'd copies; cert may be NULL
  * if not wanted). TR_ENOTFOUND past the head. */
 int ldg_block_get(ldg *l, uint64_t height, uint8_t **block, size_t *len, uint8_t **cert,

@@ -55,6 +55,10 @@ struct ldg {
 	bool kept_rules;     /* the EPCIS rules were checked on kept_head */
 	ldg_checked *checked; /* borrowed (ldg_use_checked), or NULL */
 	ldg_seen *seen;       /* writable handles; NULL: ask LMDB every time */
+	/* the event ids of the block the last ldg_append stored */
+	uint8_t (*appended_ids)[TR_HASH_LEN];
+	size_t appended_n;
+	uint64_t appended_height;
 };
 
 /* A key put in the events or ehash database goes into l->seen too; a set

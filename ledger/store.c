@@ -300,6 +300,7 @@ void ldg_close(ldg *l)
 	if (!l)
 		return;
 	ldg__seen_free(l->seen);
+	free(l->appended_ids);
 	mdb_env_close(l->env);
 	ldg__parsed_block_fini(&l->kept);
 	free(l->kept_bytes);
@@ -529,6 +530,11 @@ int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, si
 	txn = NULL;
 	if (mrc)
 		goto fail;
+	free(l->appended_ids); /* kept for ldg_appended_ids */
+	l->appended_ids = pb.ids;
+	l->appended_n = pb.n;
+	l->appended_height = pb.hdr->height;
+	pb.ids = NULL;
 	ldg__parsed_block_fini(&pb);
 	return TR_OK;
 fail:
@@ -543,6 +549,14 @@ fail:
 			 (unsigned long long)pb.hdr->height, l->dir, mdb_strerror(mrc));
 	ldg__parsed_block_fini(&pb);
 	return map_rc(mrc);
+}
+
+const uint8_t (*ldg_appended_ids(const ldg *l, uint64_t height, size_t *n))[TR_HASH_LEN]
+{
+	if (!l->appended_ids || l->appended_height != height)
+		return NULL;
+	*n = l->appended_n;
+	return (const uint8_t(*)[TR_HASH_LEN])l->appended_ids;
 }
 
 /* Copy the value at key in dbi out of txn (malloc'd). */

@@ -1,9 +1,9 @@
 /*
  * mempool.c: records checked and waiting for a block, in arrival order
  * (all of them, and each signer's: blocks are cut from the signers' lists
- * in turn, mp_take_fair), found by event id and by their exact bytes:
- * two open-addressing tables (linear probing, backward-shift deletion)
- * over the same entries.
+ * in turn, mp_take_fair), found by event id and by EPCIS rule key: two
+ * open-addressing tables (linear probing, backward-shift deletion) over
+ * the same entries.
  * Bounded in records and bytes, with a share of both kept for each
  * signing partner (mp_fits; the caller checks before adding). Node
  * thread only.
@@ -11,11 +11,11 @@
  * Slots come from SipHash-2-4 (crypto_shorthash) under a key drawn at
  * random when the pool is made: event ids are SHA-256 of bytes a client
  * chooses, so a raw id prefix would let anyone grind ids into one probe
- * run and make every lookup linear. The byte table lets the node match a
- * block's records against what it already checked without computing
- * their event ids (SipHash runs ~10x faster than libsodium's SHA-256);
- * identical bytes mean the same event id, so each bytes value is there
- * at most once.
+ * run and make every lookup linear. Until the sixteenth session a third
+ * table found entries by their record bytes, so that a committed block's
+ * records were matched without their event ids; the ledger now hands the
+ * node those ids (ldg_appended_ids), and a SipHash of every record's bytes
+ * on its way in and out (~1 us per record and node) is gone.
  */
 #include "node/node_internal.h"
 
@@ -43,12 +43,11 @@ int mp_init(mempool *m, size_t max_records, size_t max_bytes, uint32_t partners)
 	while (m->cap < 2 * max_records)
 		m->cap <<= 1;
 	m->slots = calloc(m->cap, sizeof(*m->slots));
-	m->bslots = calloc(m->cap, sizeof(*m->bslots));
 	m->rslots = calloc(m->cap, sizeof(*m->rslots));
 	m->stream_seq = calloc(STREAMS, sizeof(*m->stream_seq));
 	m->stream_ms = calloc(STREAMS, sizeof(*m->stream_ms));
 	m->stream_pending = calloc(STREAMS, sizeof(*m->stream_pending));
-	if (!m->slots || !m->bslots || !m->rslots || !m->stream_seq || !m->stream_ms || !m->stream_pending) {
+	if (!m->slots || !m->rslots || !m->stream_seq || !m->stream_ms || !m->stream_pending) {
 		mp_fini(m);
 		return TR_ENOMEM;
 	}
@@ -65,17 +64,17 @@ static uint64_t keyed(const mempool *m, const uint8_t *bytes, size_t len)
 	return tr_be64_get(h);
 }
 
-/* ==== The tables: tab 0 by id (e->ih), tab 1 by bytes (e->bh), tab 2 by
- * rule key (e->rh, entries with one) ==== */
+/* ==== The tables: tab 0 by id (e->ih), tab 2 by rule key (e->rh, entries
+ * with one) ==== */
 
 static mp_entry **table(const mempool *m, int tab)
 {
-	return tab == 2 ? m->rslots : tab ? m->bslots : m->slots;
+	return tab == 2 ? m->rslots : m->slots;
 }
 
 static size_t home(const mempool *m, const mp_entry *e, int tab)
 {
-	return (size_t)((tab == 2 ? e->rh : tab ? e->bh : e->ih) & (m->cap - 1));
+	return (size_t)((tab == 2 ? e->rh : e->ih) & (m->cap - 1));
 }
 
 static void tab_put(mempool *m, mp_entry *e, int tab)
@@ -134,15 +133,11 @@ void mp_set_rule(mempool *m, mp_entry *e, const uint8_t rule[TR_HASH_LEN])
 	tab_put(m, e, 2);
 }
 
-mp_entry *mp_find_bytes(const mempool *m, const uint8_t *rec, size_t len)
+mp_entry *mp_find_exact(const mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec,
+			size_t len)
 {
-	uint64_t h = keyed(m, rec, len);
-	for (size_t i = h & (m->cap - 1); m->bslots[i]; i = (i + 1) & (m->cap - 1)) {
-		const mp_entry *e = m->bslots[i];
-		if (e->bh == h && e->len == len && memcmp(e->rec, rec, len) == 0)
-			return m->bslots[i];
-	}
-	return NULL;
+	mp_entry *e = mp_find(m, id);
+	return e && e->len == len && memcmp(e->rec, rec, len) == 0 ? e : NULL;
 }
 
 mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, size_t len,
@@ -170,10 +165,8 @@ mp_entry *mp_adopt(mempool *m, const uint8_t id[TR_HASH_LEN], uint8_t *rec, size
 	e->len = len;
 	memcpy(e->id, id, TR_HASH_LEN);
 	e->ih = keyed(m, id, TR_HASH_LEN);
-	e->bh = keyed(m, rec, len);
 	e->sent_ms = tr_mono_ms(); /* the caller gossips it now, or it just arrived */
 	tab_put(m, e, 0);
-	tab_put(m, e, 1);
 	e->prev = m->tail;
 	if (m->tail)
 		m->tail->next = e;
@@ -240,7 +233,6 @@ int mp_attach(mp_entry *e, waiter *w, size_t idx)
 void mp_remove(mempool *m, mp_entry *e, wref **waiters)
 {
 	tab_del(m, e, 0);
-	tab_del(m, e, 1);
 	if (e->has_rule)
 		tab_del(m, e, 2);
 	if (e->prev)
@@ -366,7 +358,6 @@ void mp_fini(mempool *m)
 		e = next;
 	}
 	free(m->slots);
-	free(m->bslots);
 	free(m->rslots);
 	free(m->stream_seq);
 	free(m->stream_ms);

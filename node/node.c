@@ -660,9 +660,8 @@ static void do_gossip_again(node *nd, job *j)
 		uint8_t id[TR_HASH_LEN];
 		uint64_t h;
 		uint32_t p;
-		if (mp_find_bytes(&nd->mp, r->data, r->len) ||
-		    (ldg_record_event_id(r->data, r->len, id) == TR_OK &&
-		     (mp_find(&nd->mp, id) || ldg_event_find(nd->ledger, id, &h, &p) == TR_OK))) {
+		if (ldg_record_event_id(r->data, r->len, id) == TR_OK &&
+		    (mp_find(&nd->mp, id) || ldg_event_find(nd->ledger, id, &h, &p) == TR_OK)) {
 			nd->again_held++;
 			continue;
 		}
@@ -909,24 +908,28 @@ static void drop_ruled_out(node *nd, others *o, uint64_t height)
 static void committed(node *nd, uint64_t height, const uint8_t *block, size_t len)
 {
 	const uint8_t *p = block, *end = block + len, *rec;
-	size_t i, rlen;
+	size_t i, rlen, nids = 0;
 	uint64_t now = tr_mono_ms();
 	others o = {0};
+	/* the ids the append computed (no SHA-256 here) */
+	const uint8_t(*ids)[TR_HASH_LEN] = ldg_appended_ids(nd->ledger, height, &nids);
 	/* the block's records read in place (it passed ldg_append) */
 	for (i = 0; ldg_block_record_next(&p, end, &rec, &rlen) == TR_OK; i++) {
 		uint8_t id[TR_HASH_LEN];
 		wref *r;
-		/* the usual case: the very bytes are pending here (no SHA-256) */
-		mp_entry *e = mp_find_bytes(&nd->mp, rec, rlen);
-		bool same = e != NULL;
-		if (same)
-			memcpy(id, e->id, TR_HASH_LEN);
+		mp_entry *e;
+		bool same;
+		if (ids && i < nids)
+			memcpy(id, ids[i], TR_HASH_LEN);
 		else if (ldg_record_event_id(rec, rlen, id) != TR_OK)
 			continue;
-		else if (!(e = mp_find(&nd->mp, id))) {
+		if (!(e = mp_find(&nd->mp, id))) {
 			others_add(&o, rec, rlen, i);
 			continue;
 		}
+		/* the very bytes pending here, or the same event from another
+		 * partner's record */
+		same = mp_find_exact(&nd->mp, id, rec, rlen) == e;
 		mp_committed(&nd->mp, e, now);
 		nd->starve_from[e->signer] = height;
 		mp_remove(&nd->mp, e, &r);

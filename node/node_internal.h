@@ -155,7 +155,7 @@ typedef struct wref {
 
 typedef struct mp_entry {
 	uint8_t id[TR_HASH_LEN];
-	uint64_t ih, bh; /* keyed hashes of the id and of the record bytes */
+	uint64_t ih; /* keyed hash of the id */
 	/* its EPCIS rule key (ldg_rule), when it has one: at most one pending
 	 * record per rule key (mp_set_rule) */
 	bool has_rule;
@@ -192,7 +192,6 @@ typedef struct {
 	size_t *stream_pending;  /* its records pending */
 	uint32_t resend_turn;    /* signer whose records mp_take_resend looks at first */
 	mp_entry **slots;  /* open addressing by SipHash(key, id) */
-	mp_entry **bslots; /* ... by SipHash(key, record bytes) */
 	mp_entry **rslots; /* ... by SipHash(key, rule key), entries with one */
 	size_t cap;
 	unsigned char key[16]; /* crypto_shorthash_KEYBYTES, random per pool */
@@ -218,8 +217,9 @@ mp_entry *mp_find(const mempool *m, const uint8_t id[TR_HASH_LEN]);
 mp_entry *mp_find_rule(const mempool *m, const uint8_t rule[TR_HASH_LEN]);
 /* Give e (which has none) its rule key; no other entry may have it. */
 void mp_set_rule(mempool *m, mp_entry *e, const uint8_t rule[TR_HASH_LEN]);
-/* The entry holding exactly these record bytes, or NULL. */
-mp_entry *mp_find_bytes(const mempool *m, const uint8_t *rec, size_t len);
+/* The entry of event id holding exactly these record bytes, or NULL. */
+mp_entry *mp_find_exact(const mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec,
+			size_t len);
 /* Add a copy of rec, signed by partner signer (< TR_PARTNERS_MAX); NULL
  * when out of memory. The id must not be there. */
 mp_entry *mp_add(mempool *m, const uint8_t id[TR_HASH_LEN], const uint8_t *rec, size_t len,

@@ -90,22 +90,24 @@ static void test_mempool_keyed_slots(void **state)
 	for (size_t i = 0; i < CRAFTED; i++)
 		assert_true((mp_find(&a, ids[i]) != NULL) == (i % 2 == 1));
 	assert_int_equal(a.count, CRAFTED / 2);
-	/* by bytes: exactly these bytes, gone once removed */
+	/* by id and exact bytes: exactly these bytes, gone once removed */
 	memset(other, 0x77, sizeof(other));
 	{
 		mp_entry *e = mp_add(&a, ids[0], other, sizeof(other), 0, 0), *f;
 		wref *w = NULL;
 		assert_non_null(e);
-		assert_ptr_equal(mp_find_bytes(&a, other, sizeof(other)), e);
-		assert_null(mp_find_bytes(&a, other, sizeof(other) - 1));
+		assert_ptr_equal(mp_find_exact(&a, ids[0], other, sizeof(other)), e);
+		assert_null(mp_find_exact(&a, ids[0], other, sizeof(other) - 1));
+		assert_null(mp_find_exact(&a, ids[0], rec, sizeof(rec))); /* other bytes */
+		assert_null(mp_find_exact(&a, ids[2], other, sizeof(other))); /* removed id */
 		other[3] ^= 1;
-		assert_null(mp_find_bytes(&a, other, sizeof(other)));
+		assert_null(mp_find_exact(&a, ids[0], other, sizeof(other)));
 		other[3] ^= 1;
-		f = mp_find_bytes(&a, rec, sizeof(rec)); /* one of the odd ids */
+		f = mp_find_exact(&a, ids[1], rec, sizeof(rec)); /* one of the odd ids */
 		assert_non_null(f);
 		mp_remove(&a, e, &w);
-		assert_null(mp_find_bytes(&a, other, sizeof(other)));
-		assert_ptr_equal(mp_find_bytes(&a, rec, sizeof(rec)), f);
+		assert_null(mp_find_exact(&a, ids[0], other, sizeof(other)));
+		assert_ptr_equal(mp_find_exact(&a, ids[1], rec, sizeof(rec)), f);
 	}
 	mp_fini(&a);
 	mp_fini(&b);
