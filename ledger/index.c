@@ -448,7 +448,7 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 		rec_event re;
 		uint8_t key[LDG_EHASH_KEY_LEN];
 		size_t klen, hlen;
-		MDB_val k, v;
+		MDB_val v;
 		if (rec_event_open(recs[i], lens[i], &re) != TR_OK) {
 			fail_rc = TR_EINVAL;
 			snprintf(err, errlen, "record %zu: not a valid Record message", i);
@@ -482,9 +482,8 @@ static int rules(ldg *l, MDB_txn *txn, const uint8_t *const *recs, const size_t 
 			tr_sha256(out[i].key, key, klen);
 			out[i].has_key = true;
 		}
-		k = mval(key, klen);
-		if (ldg__seen_maybe(l->seen, LDG_SEEN_EHASH, key, klen) &&
-		    mdb_get(txn, l->dbi[DB_EHASH], &k, &v) == 0 && v.mv_size == TR_HASH_LEN) {
+		if (ldg__hashed_get(l, txn, DB_EHASH, key, klen, &v) == 0 &&
+		    v.mv_size == TR_HASH_LEN) {
 			fail_rc = TR_EEXIST;
 			if (re.ev->error_declaration)
 				snprintf(err, errlen,
@@ -589,7 +588,7 @@ int ldg_records_rules(ldg *l, const uint8_t *const *recs, const size_t *lens, si
 		uint8_t key[LDG_EHASH_KEY_LEN];
 		char err[512];
 		size_t klen;
-		MDB_val k, v;
+		MDB_val v;
 		memset(&out[i], 0, sizeof(out[i]));
 		if (rec_event_open(recs[i], lens[i], &re) != TR_OK) {
 			out[i].rc = TR_EINVAL;
@@ -599,9 +598,7 @@ int ldg_records_rules(ldg *l, const uint8_t *const *recs, const size_t *lens, si
 			klen = ehash_key(key, re.ev);
 			tr_sha256(out[i].key, key, klen);
 			out[i].has_key = true;
-			k = mval(key, klen);
-			if (ldg__seen_maybe(l->seen, LDG_SEEN_EHASH, key, klen) &&
-			    mdb_get(txn, l->dbi[DB_EHASH], &k, &v) == 0)
+			if (ldg__hashed_get(l, txn, DB_EHASH, key, klen, &v) == 0)
 				out[i].rc = TR_EEXIST;
 			else
 				out[i].rc = check_ownership(l->c, &o, &re, i, err, sizeof(err));
@@ -840,14 +837,12 @@ static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_
 {
 	uint8_t key[LDG_EHASH_KEY_LEN];
 	uint8_t rk[1 + TR_HASH_LEN];
-	MDB_val k, v, o;
-	MDB_dbi db = w->l->dbi[DB_EHASH];
+	MDB_val k, o;
 	int mrc;
 
 	k = mval(key, ehash_key(key, ev));
-	v = mval(id, TR_HASH_LEN);
-	if (w->check) {
-		mrc = mdb_get(w->txn, db, &k, &o);
+	if (w->check) { /* verify reads LMDB itself, not the key set */
+		mrc = mdb_get(w->txn, w->l->dbi[DB_EHASH], &k, &o);
 		if (mrc == 0 && (o.mv_size != TR_HASH_LEN || memcmp(o.mv_data, id, TR_HASH_LEN)))
 			mrc = MDB_NOTFOUND;
 		if (mrc) {
@@ -858,21 +853,19 @@ static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_
 		}
 		return w->mrc;
 	}
-	if ((mrc = mdb_put(w->txn, db, &k, &v, MDB_NOOVERWRITE)))
+	if ((mrc = ldg__hashed_put(w->l, w->txn, DB_EHASH, key, sizeof(key), id, TR_HASH_LEN,
+				   MDB_NOOVERWRITE)))
 		return mrc;
-	ldg__seen_put(w->l, LDG_SEEN_EHASH, key, sizeof(key));
 	rk[0] = 'r';
 	if (ev->error_declaration) {
 		/* link the original, when it is already stored */
 		ehash_key_of('n', ev->event_hash, key);
-		k = mval(key, sizeof(key));
-		if (ldg__seen_maybe(w->l->seen, LDG_SEEN_EHASH, key, sizeof(key)) &&
-		    mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
+		if (ldg__hashed_get(w->l, w->txn, DB_EHASH, key, sizeof(key), &o) == 0 &&
+		    o.mv_size == TR_HASH_LEN) {
 			memcpy(rk + 1, o.mv_data, TR_HASH_LEN);
-			k = mval(rk, sizeof(rk));
-			if ((mrc = mdb_put(w->txn, db, &k, &v, 0)))
+			if ((mrc = ldg__hashed_put(w->l, w->txn, DB_EHASH, rk, sizeof(rk), id,
+						   TR_HASH_LEN, 0)))
 				return mrc;
-			ldg__seen_put(w->l, LDG_SEEN_EHASH, rk, sizeof(rk));
 			return mark_retracted(w, rk + 1);
 		}
 		return 0;
@@ -880,18 +873,12 @@ static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_
 	/* an original that arrives after its declaration is born retracted
 	 * (its summary, written next, reads this entry) */
 	ehash_key_of('x', ev->event_hash, key);
-	k = mval(key, sizeof(key));
-	if (ldg__seen_maybe(w->l->seen, LDG_SEEN_EHASH, key, sizeof(key)) &&
-	    mdb_get(w->txn, db, &k, &o) == 0 && o.mv_size == TR_HASH_LEN) {
+	if (ldg__hashed_get(w->l, w->txn, DB_EHASH, key, sizeof(key), &o) == 0 &&
+	    o.mv_size == TR_HASH_LEN) {
 		uint8_t decl[TR_HASH_LEN];
 		memcpy(decl, o.mv_data, TR_HASH_LEN);
 		memcpy(rk + 1, id, TR_HASH_LEN);
-		k = mval(rk, sizeof(rk));
-		v = mval(decl, TR_HASH_LEN);
-		if ((mrc = mdb_put(w->txn, db, &k, &v, 0)))
-			return mrc;
-		ldg__seen_put(w->l, LDG_SEEN_EHASH, rk, sizeof(rk));
-		return 0;
+		return ldg__hashed_put(w->l, w->txn, DB_EHASH, rk, sizeof(rk), decl, TR_HASH_LEN, 0);
 	}
 	return 0;
 }

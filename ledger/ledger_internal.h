@@ -28,8 +28,9 @@ typedef struct {
 
 /* The keys the events and ehash databases may hold (seen.c). */
 typedef struct ldg_seen ldg_seen;
-#define LDG_SEEN_EVENTS 'e' /* an events key: an event id */
-#define LDG_SEEN_EHASH 'h'  /* an ehash key */
+/* a key's domain in the set is its database */
+#define LDG_SEEN_EVENTS ((uint8_t)DB_EVENTS)
+#define LDG_SEEN_EHASH ((uint8_t)DB_EHASH)
 int ldg__seen_new(ldg_seen **out) TR_MUST_USE;
 void ldg__seen_free(ldg_seen *s);
 /* false: the key is in neither database; true: it may be (and with no
@@ -61,9 +62,13 @@ struct ldg {
 	uint64_t appended_height;
 };
 
-/* A key put in the events or ehash database goes into l->seen too; a set
- * that cannot grow is dropped (lookups then all go to LMDB). */
-void ldg__seen_put(ldg *l, uint8_t domain, const void *key, size_t len);
+/* mdb_get and mdb_put for the events and ehash databases (db), through
+ * l->seen: a get of a key the set does not hold is MDB_NOTFOUND without
+ * LMDB; a put records the key (a set that cannot grow is dropped, and
+ * lookups then all go to LMDB). Verify's entry checks read LMDB itself. */
+int ldg__hashed_get(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, MDB_val *v);
+int ldg__hashed_put(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, const void *val,
+		    size_t vlen, unsigned flags);
 
 
 /* Check a block's bytes as the block at `height` after prev_hash; records

@@ -177,22 +177,37 @@ fail:
 	return map_rc(mrc);
 }
 
-void ldg__seen_put(ldg *l, uint8_t domain, const void *key, size_t len)
+int ldg__hashed_get(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, MDB_val *v)
 {
-	if (l->seen && ldg__seen_add(l->seen, domain, key, len) != TR_OK) {
+	MDB_val k = mval(key, len);
+	TR_ASSERT(db == DB_EVENTS || db == DB_EHASH);
+	if (!ldg__seen_maybe(l->seen, (uint8_t)db, key, len))
+		return MDB_NOTFOUND;
+	return mdb_get(txn, l->dbi[db], &k, v);
+}
+
+int ldg__hashed_put(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, const void *val,
+		    size_t vlen, unsigned flags)
+{
+	MDB_val k = mval(key, len), v = mval(val, vlen);
+	int mrc;
+	TR_ASSERT(db == DB_EVENTS || db == DB_EHASH);
+	if ((mrc = mdb_put(txn, l->dbi[db], &k, &v, flags)))
+		return mrc;
+	if (l->seen && ldg__seen_add(l->seen, (uint8_t)db, key, len) != TR_OK) {
 		TR_LOG(TR_LOG_WARN,
 		       "msg=\"key set dropped: out of memory\" ledger=\"%s\" keys=%zu (lookups go to LMDB)",
 		       l->dir, ldg__seen_count(l->seen));
 		ldg__seen_free(l->seen);
 		l->seen = NULL;
 	}
+	return 0;
 }
 
 /* The set of the keys in events and ehash, for a writable handle. */
 static int seen_build(ldg *l, char *err, size_t errlen)
 {
 	static const int dbs[] = {DB_EVENTS, DB_EHASH};
-	static const uint8_t domains[] = {LDG_SEEN_EVENTS, LDG_SEEN_EHASH};
 	MDB_txn *txn;
 	int rc = ldg__seen_new(&l->seen), mrc = 0;
 	if (rc) {
@@ -208,7 +223,7 @@ static int seen_build(ldg *l, char *err, size_t errlen)
 			break;
 		for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
 		     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-			if ((rc = ldg__seen_add(l->seen, domains[d], k.mv_data, k.mv_size)))
+			if ((rc = ldg__seen_add(l->seen, (uint8_t)dbs[d], k.mv_data, k.mv_size)))
 				break;
 		mdb_cursor_close(cur);
 		if (rc)
@@ -361,11 +376,10 @@ static int check_dups(ldg *l, MDB_txn *txn, const ldg_parsed_block *pb, char *er
 		keys[i] = (ldg_dupkey){.key = pb->ids[i], .len = TR_HASH_LEN, .idx = i};
 	ldg_first_dups(keys, pb->n, first);
 	for (size_t i = 0; i < pb->n; i++) {
-		MDB_val k = mval(pb->ids[i], TR_HASH_LEN), v;
+		MDB_val v;
 		char hex[2 * TR_HASH_LEN + 1];
 		if (first[i] != SIZE_MAX ||
-		    (ldg__seen_maybe(l->seen, LDG_SEEN_EVENTS, pb->ids[i], TR_HASH_LEN) &&
-		     mdb_get(txn, l->dbi[DB_EVENTS], &k, &v) == 0)) {
+		    ldg__hashed_get(l, txn, DB_EVENTS, pb->ids[i], TR_HASH_LEN, &v) == 0) {
 			snprintf(err, errlen, "record %zu: duplicate event id %s", i,
 				 tr_hex(hex, pb->ids[i], TR_HASH_LEN));
 			rc = TR_EEXIST;
@@ -505,11 +519,9 @@ int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, si
 	for (size_t i = 0; i < pb.n; i++) {
 		tr_be64_put(loc, pb.hdr->height);
 		tr_be32_put(loc + 8, (uint32_t)i);
-		k = mval(pb.ids[i], TR_HASH_LEN);
-		v = mval(loc, sizeof(loc));
-		if ((mrc = mdb_put(txn, l->dbi[DB_EVENTS], &k, &v, MDB_NOOVERWRITE)))
+		if ((mrc = ldg__hashed_put(l, txn, DB_EVENTS, pb.ids[i], TR_HASH_LEN, loc, sizeof(loc),
+					   MDB_NOOVERWRITE)))
 			goto fail;
-		ldg__seen_put(l, LDG_SEEN_EVENTS, pb.ids[i], TR_HASH_LEN);
 	}
 	rc = ldg__index_block(l, txn, &pb, err, errlen);
 	if (rc) {
@@ -607,11 +619,9 @@ int ldg_block_get(ldg *l, uint64_t height, uint8_t **block, size_t *len, uint8_t
 static int event_find_txn(ldg *l, MDB_txn *txn, const uint8_t id[TR_HASH_LEN],
 			  uint64_t *height, uint32_t *position)
 {
-	MDB_val k = mval(id, TR_HASH_LEN), v;
-	int mrc;
-	if (!ldg__seen_maybe(l->seen, LDG_SEEN_EVENTS, id, TR_HASH_LEN))
-		return TR_ENOTFOUND;
-	if ((mrc = mdb_get(txn, l->dbi[DB_EVENTS], &k, &v)))
+	MDB_val v;
+	int mrc = ldg__hashed_get(l, txn, DB_EVENTS, id, TR_HASH_LEN, &v);
+	if (mrc)
 		return map_rc(mrc);
 	if (v.mv_size != 12)
 		return TR_EVERIFY;
