@@ -126,7 +126,8 @@ int ldg__retracted_by(ldg *l, MDB_txn *txn, const uint8_t id[TR_HASH_LEN],
 	MDB_val k = mval(key, sizeof(key)), v;
 	key[0] = 'r';
 	memcpy(key + 1, id, TR_HASH_LEN);
-	if (mdb_get(txn, l->dbi[DB_EHASH], &k, &v) != 0 || v.mv_size != TR_HASH_LEN)
+	if (ldg__hashed_get(l, txn, DB_EHASH, k.mv_data, k.mv_size, &v) != 0 ||
+	    v.mv_size != TR_HASH_LEN)
 		return TR_ENOTFOUND;
 	memcpy(decl, v.mv_data, TR_HASH_LEN);
 	return TR_OK;
@@ -819,7 +820,7 @@ static int mark_retracted(writer *w, const uint8_t orig[TR_HASH_LEN])
 {
 	uint8_t buf[SUM_MAX];
 	MDB_val k = mval(orig, TR_HASH_LEN), v;
-	int mrc = mdb_get(w->txn, w->l->dbi[DB_EVENTS], &k, &v);
+	int mrc = ldg__hashed_get(w->l, w->txn, DB_EVENTS, k.mv_data, k.mv_size, &v);
 	if (mrc || v.mv_size != LDG_POS_LEN)
 		return mrc ? mrc : MDB_CORRUPTED;
 	k = mval(v.mv_data, LDG_POS_LEN);
@@ -842,7 +843,7 @@ static int index_ehash(writer *w, const Trellis__Event *ev, const uint8_t id[TR_
 
 	k = mval(key, ehash_key(key, ev));
 	if (w->check) { /* verify reads LMDB itself, not the key set */
-		mrc = mdb_get(w->txn, w->l->dbi[DB_EHASH], &k, &o);
+		mrc = ldg__hashed_find(w->l, w->txn, DB_EHASH, k.mv_data, k.mv_size, &o);
 		if (mrc == 0 && (o.mv_size != TR_HASH_LEN || memcmp(o.mv_data, id, TR_HASH_LEN)))
 			mrc = MDB_NOTFOUND;
 		if (mrc) {

@@ -10,9 +10,22 @@
 
 #include <lmdb.h>
 
-/* The named databases of one environment (DESIGN.md, Storage). */
+/* The named databases of one environment (DESIGN.md, Storage). events
+ * and ehash, keyed by hashes, each have two levels: new keys go into the
+ * small recent tree (DB_EVENTS_RECENT, DB_EHASH_RECENT), which moves into
+ * the main one in key order when it is full (LDG_RECENT_MIN); a key lives
+ * in one level. */
 enum { DB_META, DB_BLOCKS, DB_CERTS, DB_EVENTS, DB_EHASH, DB_IDS, DB_EDGES, DB_LOCATIONS,
-       DB_VOTES, DB_ESUM, DB_COUNT };
+       DB_VOTES, DB_ESUM, DB_EVENTS_RECENT, DB_EHASH_RECENT, DB_COUNT };
+
+/* A recent level moves into its main tree when it holds an eighth of the
+ * main tree's entries, but at least LDG_RECENT_MIN and at most
+ * LDG_RECENT_MAX: small enough that a block's keys share its pages, large
+ * enough that a move brings several keys to each page of the main tree,
+ * and a move dirties at most ~LDG_RECENT_MAX pages (LMDB refuses a
+ * transaction of more than 131,071: MDB_TXN_FULL). */
+#define LDG_RECENT_MIN 16384
+#define LDG_RECENT_MAX 65536
 
 
 /* A block after its form, header, records and Merkle root were checked
@@ -56,19 +69,27 @@ struct ldg {
 	bool kept_rules;     /* the EPCIS rules were checked on kept_head */
 	ldg_checked *checked; /* borrowed (ldg_use_checked), or NULL */
 	ldg_seen *seen;       /* writable handles; NULL: ask LMDB every time */
+	size_t recent_min;    /* LDG_RECENT_MIN; tests set less */
 	/* the event ids of the block the last ldg_append stored */
 	uint8_t (*appended_ids)[TR_HASH_LEN];
 	size_t appended_n;
 	uint64_t appended_height;
 };
 
-/* mdb_get and mdb_put for the events and ehash databases (db), through
- * l->seen: a get of a key the set does not hold is MDB_NOTFOUND without
- * LMDB; a put records the key (a set that cannot grow is dropped, and
- * lookups then all go to LMDB). Verify's entry checks read LMDB itself. */
+/* mdb_get and mdb_put for the events and ehash databases (db = DB_EVENTS
+ * or DB_EHASH, both levels), through l->seen: a get of a key the set does
+ * not hold is MDB_NOTFOUND without LMDB; a put records the key (a set that
+ * cannot grow is dropped, and lookups then all go to LMDB). A put of a new
+ * key goes into the recent level; of a key the main tree holds, there
+ * (MDB_KEYEXIST under MDB_NOOVERWRITE). ldg__hashed_find reads both levels
+ * without the set (verify's entry checks, which read LMDB itself). */
 int ldg__hashed_get(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, MDB_val *v);
+int ldg__hashed_find(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, MDB_val *v);
 int ldg__hashed_put(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, const void *val,
 		    size_t vlen, unsigned flags);
+/* Move each recent level that is full (LDG_RECENT_MIN) into its main
+ * tree, in key order (one page written per run of keys, not per key). */
+int ldg__hashed_settle(ldg *l, MDB_txn *txn);
 
 
 /* Check a block's bytes as the block at `height` after prev_hash; records

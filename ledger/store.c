@@ -22,8 +22,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const db_names[DB_COUNT] = {"meta",  "blocks", "certs",     "events", "ehash",
-					       "ids",   "edges",  "locations", "votes",  "esum"};
+static const char *const db_names[DB_COUNT] = {
+	"meta",	 "blocks", "certs", "events", "ehash", "ids", "edges", "locations", "votes", "esum",
+	"events_recent", "ehash_recent"};
 /* ids, edges and locations hold many sorted values per key. */
 static const unsigned db_flags[DB_COUNT] = {[DB_IDS] = MDB_DUPSORT, [DB_EDGES] = MDB_DUPSORT,
 					    [DB_LOCATIONS] = MDB_DUPSORT};
@@ -105,11 +106,13 @@ out:
 }
 
 /* The layout of the indexes this build reads and writes (meta "format"):
- * 2 since ehash keys are 33 binary bytes (docs/storage.md); a ledger
+ * 3 since events and ehash have a recent level (ledger_internal.h), 2
+ * since ehash keys are 33 binary bytes (docs/storage.md). A ledger
  * without the entry was written with the text keys of format 1, which
  * this build would misread (its duplicate checks would miss every stored
- * event hash), so it is refused at open. */
-#define LDG_FORMAT "2"
+ * event hash); one of format 2 has no recent levels, and a build of
+ * format 2 would miss the keys in them. Both are refused at open. */
+#define LDG_FORMAT "3"
 
 /* Write the genesis entries in meta when the store is new; check the
  * chain id and the index format otherwise. */
@@ -177,22 +180,47 @@ fail:
 	return map_rc(mrc);
 }
 
-int ldg__hashed_get(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, MDB_val *v)
+static int recent_of(int db)
+{
+	TR_ASSERT(db == DB_EVENTS || db == DB_EHASH);
+	return db == DB_EVENTS ? DB_EVENTS_RECENT : DB_EHASH_RECENT;
+}
+
+int ldg__hashed_find(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, MDB_val *v)
 {
 	MDB_val k = mval(key, len);
+	int mrc = mdb_get(txn, l->dbi[recent_of(db)], &k, v);
+	if (mrc != MDB_NOTFOUND)
+		return mrc;
+	k = mval(key, len);
+	return mdb_get(txn, l->dbi[db], &k, v);
+}
+
+int ldg__hashed_get(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, MDB_val *v)
+{
 	TR_ASSERT(db == DB_EVENTS || db == DB_EHASH);
 	if (!ldg__seen_maybe(l->seen, (uint8_t)db, key, len))
 		return MDB_NOTFOUND;
-	return mdb_get(txn, l->dbi[db], &k, v);
+	return ldg__hashed_find(l, txn, db, key, len, v);
 }
 
 int ldg__hashed_put(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, const void *val,
 		    size_t vlen, unsigned flags)
 {
-	MDB_val k = mval(key, len), v = mval(val, vlen);
-	int mrc;
-	TR_ASSERT(db == DB_EVENTS || db == DB_EHASH);
-	if ((mrc = mdb_put(txn, l->dbi[db], &k, &v, flags)))
+	MDB_val k = mval(key, len), v = mval(val, vlen), o;
+	int mrc, into = recent_of(db);
+	/* a key lives in one level: one the main tree holds stays there */
+	if (ldg__seen_maybe(l->seen, (uint8_t)db, key, len)) {
+		mrc = mdb_get(txn, l->dbi[db], &k, &o);
+		if (mrc == 0 && (flags & MDB_NOOVERWRITE))
+			return MDB_KEYEXIST;
+		if (mrc == 0)
+			into = db;
+		else if (mrc != MDB_NOTFOUND)
+			return mrc;
+		k = mval(key, len);
+	}
+	if ((mrc = mdb_put(txn, l->dbi[into], &k, &v, flags)))
 		return mrc;
 	if (l->seen && ldg__seen_add(l->seen, (uint8_t)db, key, len) != TR_OK) {
 		TR_LOG(TR_LOG_WARN,
@@ -204,10 +232,62 @@ int ldg__hashed_put(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, c
 	return 0;
 }
 
-/* The set of the keys in events and ehash, for a writable handle. */
+/* A random insert into a large tree dirties a page of its own (a 4 KiB
+ * copy, write and sync per key); the recent level takes a block's keys
+ * in a few pages, and moving it in key order writes each page of the main
+ * tree once for all the keys it gets. */
+static int settle(ldg *l, MDB_txn *txn, int db)
+{
+	MDB_stat st, ms;
+	MDB_cursor *from, *to;
+	MDB_val k, v;
+	int r = recent_of(db), mrc;
+	size_t full;
+	if ((mrc = mdb_stat(txn, l->dbi[r], &st)) || (mrc = mdb_stat(txn, l->dbi[db], &ms)))
+		return mrc;
+	full = ms.ms_entries / 8;
+	full = full < l->recent_min ? l->recent_min : full > LDG_RECENT_MAX ? LDG_RECENT_MAX : full;
+	if (st.ms_entries < full)
+		return 0;
+	if ((mrc = mdb_cursor_open(txn, l->dbi[r], &from)))
+		return mrc;
+	if ((mrc = mdb_cursor_open(txn, l->dbi[db], &to))) {
+		mdb_cursor_close(from);
+		return mrc;
+	}
+	for (mrc = mdb_cursor_get(from, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(from, &k, &v, MDB_NEXT)) {
+		/* copied: what a get returns is valid until the next update */
+		uint8_t kb[LDG_EHASH_KEY_LEN], vb[TR_HASH_LEN];
+		if (k.mv_size > sizeof(kb) || v.mv_size > sizeof(vb)) {
+			mrc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(kb, k.mv_data, k.mv_size);
+		memcpy(vb, v.mv_data, v.mv_size);
+		k.mv_data = kb;
+		v.mv_data = vb;
+		if ((mrc = mdb_cursor_put(to, &k, &v, 0)))
+			break;
+	}
+	mdb_cursor_close(to);
+	mdb_cursor_close(from);
+	if (mrc != MDB_NOTFOUND)
+		return mrc ? mrc : MDB_CORRUPTED;
+	return mdb_drop(txn, l->dbi[r], 0);
+}
+
+int ldg__hashed_settle(ldg *l, MDB_txn *txn)
+{
+	int mrc = settle(l, txn, DB_EVENTS);
+	return mrc ? mrc : settle(l, txn, DB_EHASH);
+}
+
+/* The set of the keys in events and ehash (both levels), for a writable
+ * handle. */
 static int seen_build(ldg *l, char *err, size_t errlen)
 {
-	static const int dbs[] = {DB_EVENTS, DB_EHASH};
+	static const int dbs[] = {DB_EVENTS, DB_EVENTS_RECENT, DB_EHASH, DB_EHASH_RECENT};
 	MDB_txn *txn;
 	int rc = ldg__seen_new(&l->seen), mrc = 0;
 	if (rc) {
@@ -223,7 +303,8 @@ static int seen_build(ldg *l, char *err, size_t errlen)
 			break;
 		for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
 		     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-			if ((rc = ldg__seen_add(l->seen, (uint8_t)dbs[d], k.mv_data, k.mv_size)))
+			if ((rc = ldg__seen_add(l->seen, (uint8_t)(d < 2 ? DB_EVENTS : DB_EHASH),
+						k.mv_data, k.mv_size)))
 				break;
 		mdb_cursor_close(cur);
 		if (rc)
@@ -268,6 +349,9 @@ static int open_flags(const char *dir, const tr_consortium *c, const ldg_options
 		rc = map_rc(mrc);
 		goto fail;
 	}
+	l->recent_min = LDG_RECENT_MIN;
+	/* meta first: genesis names a ledger of another format before the
+	 * databases this format adds are looked for */
 	for (int i = 0; i < DB_COUNT; i++) {
 		if ((mrc = mdb_dbi_open(txn, db_names[i],
 					(l->readonly ? 0 : MDB_CREATE) | db_flags[i], &l->dbi[i]))) {
@@ -276,10 +360,9 @@ static int open_flags(const char *dir, const tr_consortium *c, const ldg_options
 			rc = map_rc(mrc);
 			goto fail;
 		}
+		if (i == DB_META && (rc = genesis(l, txn, err, errlen)))
+			goto fail;
 	}
-	rc = genesis(l, txn, err, errlen);
-	if (rc)
-		goto fail;
 	if ((mrc = mdb_txn_commit(txn))) {
 		txn = NULL;
 		snprintf(err, errlen, "cannot open ledger '%s': %s", dir, mdb_strerror(mrc));
@@ -529,6 +612,8 @@ int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, si
 		ldg__parsed_block_fini(&pb);
 		return rc;
 	}
+	if ((mrc = ldg__hashed_settle(l, txn)))
+		goto fail;
 	tr_be64_put(hv, pb.hdr->height);
 	k = mval("height", 6);
 	v = mval(hv, 8);
@@ -717,9 +802,11 @@ int ldg_block_hash(ldg *l, uint64_t height, uint8_t hash[TR_HASH_LEN])
 static int entries_match(ldg *l, MDB_txn *txn, int db, uint64_t want, const char *what,
 			 const char *of, char *err, size_t errlen)
 {
-	MDB_stat st;
-	if (mdb_stat(txn, l->dbi[db], &st) != 0)
+	MDB_stat st, rs = {0};
+	if (mdb_stat(txn, l->dbi[db], &st) != 0 ||
+	    ((db == DB_EVENTS || db == DB_EHASH) && mdb_stat(txn, l->dbi[recent_of(db)], &rs) != 0))
 		return TR_EDB;
+	st.ms_entries += rs.ms_entries; /* a key lives in one level */
 	if (st.ms_entries == want)
 		return TR_OK;
 	snprintf(err, errlen, "%zu %s for %llu %s", (size_t)st.ms_entries, what,
@@ -811,6 +898,66 @@ static int val_cmp(const MDB_val *a, const MDB_val *b)
 /* The indexes the blocks imply, compared entry by entry with the home's. */
 static const int rebuilt_dbs[] = {DB_EVENTS, DB_EHASH, DB_IDS, DB_EDGES, DB_LOCATIONS, DB_ESUM};
 
+/* An index in key order; for events and ehash, both levels merged (which
+ * level holds a key depends on when the recent one last moved, and is
+ * not compared). */
+typedef struct {
+	MDB_cursor *c[2];
+	MDB_val k[2], v[2];
+	int rc[2];
+	int at; /* the level of the current entry */
+} index_cursor;
+
+static void icur_pick(index_cursor *ic)
+{
+	ic->at = ic->rc[0] == 0 && (ic->rc[1] || val_cmp(&ic->k[0], &ic->k[1]) <= 0) ? 0 : 1;
+}
+
+static int icur_open(ldg *l, MDB_txn *txn, int db, index_cursor *ic)
+{
+	memset(ic, 0, sizeof(*ic));
+	ic->rc[1] = MDB_NOTFOUND;
+	if (mdb_cursor_open(txn, l->dbi[db], &ic->c[0]))
+		return TR_EDB;
+	if ((db == DB_EVENTS || db == DB_EHASH) &&
+	    mdb_cursor_open(txn, l->dbi[recent_of(db)], &ic->c[1])) {
+		mdb_cursor_close(ic->c[0]);
+		return TR_EDB;
+	}
+	for (int i = 0; i < 2; i++)
+		if (ic->c[i])
+			ic->rc[i] = mdb_cursor_get(ic->c[i], &ic->k[i], &ic->v[i], MDB_FIRST);
+	icur_pick(ic);
+	return TR_OK;
+}
+
+/* 0 with the current entry, MDB_NOTFOUND past the last, else an error */
+static int icur_get(const index_cursor *ic, MDB_val *k, MDB_val *v)
+{
+	for (int i = 0; i < 2; i++)
+		if (ic->rc[i] && ic->rc[i] != MDB_NOTFOUND)
+			return ic->rc[i];
+	if (ic->rc[ic->at])
+		return ic->rc[ic->at];
+	*k = ic->k[ic->at];
+	*v = ic->v[ic->at];
+	return 0;
+}
+
+static void icur_next(index_cursor *ic)
+{
+	int i = ic->at;
+	ic->rc[i] = mdb_cursor_get(ic->c[i], &ic->k[i], &ic->v[i], MDB_NEXT);
+	icur_pick(ic);
+}
+
+static void icur_close(index_cursor *ic)
+{
+	for (int i = 0; i < 2; i++)
+		if (ic->c[i])
+			mdb_cursor_close(ic->c[i]);
+}
+
 static int index_compare(ldg *l, MDB_txn *txn, ldg *r, char *err, size_t errlen)
 {
 	MDB_txn *rt;
@@ -820,25 +967,30 @@ static int index_compare(ldg *l, MDB_txn *txn, ldg *r, char *err, size_t errlen)
 		return TR_EDB;
 	for (size_t d = 0; d < sizeof(rebuilt_dbs) / sizeof(rebuilt_dbs[0]) && !rc; d++) {
 		int db = rebuilt_dbs[d];
-		MDB_cursor *a = NULL, *b = NULL;
-		MDB_val ak, av, bk, bv;
+		index_cursor a, b;
+		MDB_val ak = {0, NULL}, av = {0, NULL}, bk = {0, NULL}, bv = {0, NULL};
 		int ma, mb;
-		if (mdb_cursor_open(txn, l->dbi[db], &a) || mdb_cursor_open(rt, r->dbi[db], &b)) {
-			if (a)
-				mdb_cursor_close(a);
+		if (icur_open(l, txn, db, &a)) {
 			rc = TR_EDB;
 			break;
 		}
-		ma = mdb_cursor_get(a, &ak, &av, MDB_FIRST);
-		mb = mdb_cursor_get(b, &bk, &bv, MDB_FIRST);
+		if (icur_open(r, rt, db, &b)) {
+			icur_close(&a);
+			rc = TR_EDB;
+			break;
+		}
+		ma = icur_get(&a, &ak, &av);
+		mb = icur_get(&b, &bk, &bv);
 		while (ma == 0 && mb == 0) {
 			int c = val_cmp(&ak, &bk);
 			if (c == 0)
 				c = val_cmp(&av, &bv);
 			if (c)
 				break;
-			ma = mdb_cursor_get(a, &ak, &av, MDB_NEXT);
-			mb = mdb_cursor_get(b, &bk, &bv, MDB_NEXT);
+			icur_next(&a);
+			icur_next(&b);
+			ma = icur_get(&a, &ak, &av);
+			mb = icur_get(&b, &bk, &bv);
 		}
 		if ((ma && ma != MDB_NOTFOUND) || (mb && mb != MDB_NOTFOUND)) {
 			rc = TR_EDB;
@@ -854,8 +1006,8 @@ static int index_compare(ldg *l, MDB_txn *txn, ldg *r, char *err, size_t errlen)
 				 db_names[db], show_bytes(shown, sizeof(shown), &bk));
 			rc = TR_EVERIFY;
 		}
-		mdb_cursor_close(a);
-		mdb_cursor_close(b);
+		icur_close(&a);
+		icur_close(&b);
 	}
 	mdb_txn_abort(rt);
 	return rc;

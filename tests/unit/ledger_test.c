@@ -488,10 +488,11 @@ static void expect_cert_refused(fixture *fx, const cert_spec *spec, int rc, cons
 
 /* ==== LMDB behind the ledger's back ==== */
 
-typedef enum { EDIT_FLIP, EDIT_DELETE } lmdb_edit;
+typedef enum { EDIT_FLIP, EDIT_DELETE, EDIT_DROP } lmdb_edit;
 
 /* In the LMDB environment at dir (no ledger open on it), flip a byte in
- * the middle of the value at key in database db, or delete the entry. */
+ * the middle of the value at key in database db, delete the entry, or
+ * delete the database db (key unused). */
 static void lmdb_tamper(const char *dir, const char *db, const void *key, size_t klen,
 			lmdb_edit what)
 {
@@ -505,7 +506,9 @@ static void lmdb_tamper(const char *dir, const char *db, const void *key, size_t
 	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
 	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
-	if (what == EDIT_DELETE) {
+	if (what == EDIT_DROP) {
+		assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	} else if (what == EDIT_DELETE) {
 		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
 	} else {
 		uint8_t *copy;
@@ -593,18 +596,28 @@ static void test_genesis(void **state)
 				     TR_OK);
 	}
 
-	/* A ledger of another index format (meta "format" other than 2, or
+	/* A ledger of another index format (meta "format" other than 3, or
 	 * none: written before ehash keys were binary) is refused, naming
-	 * the folder and both formats, and left as it was. */
+	 * the folder and both formats, and left as it was. One of format 2
+	 * has no recent levels: refused as such, read-only too, not for a
+	 * missing database. */
 	ledger_close(fx);
-	lmdb_tamper(fx->data, "meta", "format", 6, EDIT_FLIP); /* "2" -> "3" */
+	lmdb_tamper(fx->data, "meta", "format", 6, EDIT_FLIP); /* "3" -> "2" */
+	lmdb_tamper(fx->data, "events_recent", NULL, 0, EDIT_DROP);
+	lmdb_tamper(fx->data, "ehash_recent", NULL, 0, EDIT_DROP);
 	assert_int_equal(ldg_open(fx->data, fx->c, &test_opts, &l, err, sizeof(err)), TR_EVERIFY);
 	assert_null(l);
 	err_names(err, fx->data);
-	err_names(err, "index format 3, this trellis reads format 2");
+	err_names(err, "index format 2, this trellis reads format 3");
+	{
+		ldg_options ro = {.map_size = TEST_MAP_BYTES, .readonly = true};
+		assert_int_equal(ldg_open(fx->data, fx->c, &ro, &l, err, sizeof(err)), TR_EVERIFY);
+		assert_null(l);
+		err_names(err, "index format 2, this trellis reads format 3");
+	}
 	lmdb_tamper(fx->data, "meta", "format", 6, EDIT_DELETE);
 	assert_int_equal(ldg_open(fx->data, fx->c, &test_opts, &l, err, sizeof(err)), TR_EVERIFY);
-	err_names(err, "index format 1, this trellis reads format 2");
+	err_names(err, "index format 1, this trellis reads format 3");
 	lmdb_tamper(fx->data, "meta", "chain_id", 8, EDIT_FLIP); /* the chain id still comes first */
 	assert_int_equal(ldg_open(fx->data, fx->c, &test_opts, &l, err, sizeof(err)), TR_EVERIFY);
 	err_names(err, "chain_id");
@@ -1414,9 +1427,99 @@ static void test_verify_event_deleted(void **state)
 	fixture *fx = *state;
 	uint8_t id[TR_HASH_LEN];
 	stored_event_id(fx, 2, 1, id);
-	tamper_closed(fx, "events", id, sizeof(id), EDIT_DELETE);
+	/* a small ledger's keys are all in the recent level */
+	tamper_closed(fx, "events_recent", id, sizeof(id), EDIT_DELETE);
 	verify_bad(fx, false, 2, "events index");
 	verify_bad(fx, true, 2, "events index");
+}
+
+/* events and ehash in two levels (ledger_internal.h): with a recent level
+ * of at most 6 entries (the main trees stay under 48), keys move into the main trees as blocks are
+ * appended; every stored event is found in either level, by a writable
+ * handle (the key set), after a reopen and by a read-only one; the same
+ * event again is a duplicate wherever its keys are; verify passes
+ * (--full rebuilds with the default level size, so the levels differ and
+ * the merged indexes are compared); an entry deleted from a main tree or
+ * a key in both levels is found. */
+static void test_hashed_levels(void **state)
+{
+	fixture *fx = *state;
+	MDB_txn *txn;
+	MDB_stat st;
+	size_t nmain, nrecent;
+	uint8_t id[TR_HASH_LEN];
+	uint64_t h;
+	uint32_t pos;
+
+	fx->l->recent_min = 6;
+	append_blocks(fx, 5, NULL, NULL); /* 1 + 5 blocks of 4 records */
+	assert_int_equal(mdb_txn_begin(fx->l->env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_stat(txn, fx->l->dbi[DB_EVENTS], &st), 0);
+	nmain = st.ms_entries;
+	assert_int_equal(mdb_stat(txn, fx->l->dbi[DB_EVENTS_RECENT], &st), 0);
+	nrecent = st.ms_entries;
+	assert_true(nmain > 0 && nrecent < 6);
+	assert_int_equal(nmain + nrecent, 6 * RECORDS_PER_BLOCK);
+	assert_int_equal(mdb_stat(txn, fx->l->dbi[DB_EHASH], &st), 0);
+	assert_true(st.ms_entries > 0);
+	assert_int_equal(mdb_stat(txn, fx->l->dbi[DB_EHASH_RECENT], &st), 0);
+	assert_true(st.ms_entries < 6);
+	mdb_txn_abort(txn);
+	for (int round = 0; round < 2; round++) {
+		for (uint64_t b = 1; b <= 6; b++)
+			for (size_t i = 0; i < RECORDS_PER_BLOCK; i++) {
+				stored_event_id(fx, b, i, id);
+				assert_int_equal(ldg_event_find(fx->l, id, &h, &pos), TR_OK);
+				assert_int_equal(h, b);
+				assert_int_equal(pos, i);
+			}
+		refuse_event0_again(fx); /* its keys are in the main trees */
+		verify_ok(fx, 6);
+		ledger_close(fx);
+		ledger_open(fx);
+		fx->l->recent_min = 6;
+	}
+	{
+		ldg *ro = NULL;
+		ldg_options o = {.map_size = TEST_MAP_BYTES, .readonly = true};
+		char err[512];
+		assert_int_equal(ldg_open(fx->data, fx->c, &o, &ro, err, sizeof(err)), TR_OK);
+		stored_event_id(fx, 1, 0, id);
+		assert_int_equal(ldg_event_find(ro, id, &h, &pos), TR_OK);
+		stored_event_id(fx, 6, 3, id);
+		assert_int_equal(ldg_event_find(ro, id, &h, &pos), TR_OK);
+		ldg_close(ro);
+	}
+	/* event 0's entry deleted from the main tree */
+	stored_event_id(fx, 1, 0, id);
+	tamper_closed(fx, "events", id, sizeof(id), EDIT_DELETE);
+	verify_bad(fx, false, 1, "events index");
+	verify_bad(fx, true, 1, "events index");
+}
+
+/* An entry in both levels of an index (a damaged ledger): verify --full
+ * finds the extra one. */
+static void test_hashed_both_levels(void **state)
+{
+	fixture *fx = *state;
+	MDB_txn *txn;
+	MDB_val k, v;
+	uint8_t id[TR_HASH_LEN], loc[12];
+	char err[512] = "";
+	uint64_t bad = 0, checked = 0;
+
+	stored_event_id(fx, 2, 1, id);
+	assert_int_equal(mdb_txn_begin(fx->l->env, NULL, 0, &txn), 0);
+	k.mv_data = id;
+	k.mv_size = sizeof(id);
+	assert_int_equal(mdb_get(txn, fx->l->dbi[DB_EVENTS_RECENT], &k, &v), 0);
+	memcpy(loc, v.mv_data, sizeof(loc));
+	v.mv_data = loc;
+	v.mv_size = sizeof(loc);
+	assert_int_equal(mdb_put(txn, fx->l->dbi[DB_EVENTS], &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_int_not_equal(ldg_verify(fx->l, true, &bad, &checked, err, sizeof(err)), TR_OK);
+	err_names(err, "events index");
 }
 
 /* ==== 5. A full map ==== */
@@ -1596,6 +1699,8 @@ int main(void)
 		T4B3(test_verify_block_tampered),
 		T4B3(test_verify_cert_tampered),
 		T4B3(test_verify_event_deleted),
+		T4B1(test_hashed_levels),
+		T4B3(test_hashed_both_levels),
 		T1(test_map_full),
 		T1(test_consensus_state),
 		T4(test_cert_check),
