@@ -48,6 +48,7 @@ typedef struct {
 	uint8_t sigs[N_MAX][TR_SIG_LEN];
 	uint8_t *block; /* owned, may be NULL after a restart without it */
 	size_t len;
+	bool block_unsaved; /* not yet in a PERSIST action */
 } prepared_cert;
 
 /* The latest VIEW-CHANGE of one replica. */
@@ -347,7 +348,7 @@ static int act_persist(pbft *p, pbft_vote_kind kind, uint64_t view, uint64_t hei
 	Pbft__ReplicaSig rs[N_MAX];
 	Pbft__ReplicaSig *rsp[N_MAX];
 	pbft_action *a;
-	uint8_t *bytes;
+	uint8_t *bytes, *block = NULL;
 	size_t len;
 	int rc;
 
@@ -377,15 +378,26 @@ static int act_persist(pbft *p, pbft_vote_kind kind, uint64_t view, uint64_t hei
 	if (p->pc.have) {
 		fill_cert_msg(&pcm, rs, rsp, &p->pc, p->height + 1, p->n);
 		s.prepared = &pcm;
-		if (p->pc.block) {
-			s.prepared_block.data = p->pc.block;
-			s.prepared_block.len = p->pc.len;
-		}
+	}
+	/* the prepared block goes beside the blob, once (the blob names it
+	 * by hash): not copied into every blob and written again each time */
+	if (p->pc.have && p->pc.block && p->pc.block_unsaved) {
+		block = memdup(p->pc.block, p->pc.len);
+		if (!block)
+			return TR_ENOMEM;
 	}
 	rc = pbft_wire_pack(&s.base, &bytes, &len);
-	if (rc)
+	if (rc) {
+		free(block);
 		return rc;
+	}
 	a = act_push(p, PBFT_ACT_PERSIST);
+	if (block) {
+		a->block = block;
+		a->block_len = p->pc.len;
+		a->block_height = p->height + 1;
+		p->pc.block_unsaved = false;
+	}
 	a->vote = kind;
 	a->view = view;
 	a->height = height;
@@ -428,6 +440,7 @@ void pbft_action_fini(pbft_action *a)
 		return;
 	free(a->bytes);
 	free(a->cert);
+	free(a->block);
 	memset(a, 0, sizeof *a);
 }
 
@@ -835,6 +848,7 @@ static void check_prepared(pbft *p)
 	}
 	p->pc.block = memdup(p->pp_block, p->pp_len);
 	p->pc.len = p->pc.block ? p->pp_len : 0;
+	p->pc.block_unsaved = p->pc.block != NULL;
 	p->slot_prepared = true;
 	p->slot_at = p->now;
 	if (send_commit(p) == 0)
@@ -2159,9 +2173,10 @@ int pbft_propose(pbft *p, const uint8_t *block, size_t len)
 /* ==== Life cycle ==== */
 
 /* *nv_msg (malloc'd) gets the persisted NEW-VIEW, if any. */
-static int load_state(pbft *p, const uint8_t *state, size_t len, uint8_t **nv_msg,
-		      size_t *nv_len)
+static int load_state(pbft *p, const pbft_config *cfg, uint8_t **nv_msg, size_t *nv_len)
 {
+	const uint8_t *state = cfg->state;
+	size_t len = cfg->state_len;
 	Pbft__VoteState *s;
 	int rc = TR_EINVAL;
 	s = (Pbft__VoteState *)pbft_wire_unpack(&pbft__vote_state__descriptor, state, len);
@@ -2206,13 +2221,26 @@ static int load_state(pbft *p, const uint8_t *state, size_t len, uint8_t **nv_ms
 			memcpy(p->pc.sigs[pc->sigs[i]->replica], pc->sigs[i]->signature.data,
 			       TR_SIG_LEN);
 		}
-		if (s->prepared_block.len) {
-			p->pc.block = memdup(s->prepared_block.data, s->prepared_block.len);
+		/* in the blob until 2026-12-03; now stored beside it */
+		const uint8_t *pb = s->prepared_block.data;
+		size_t pbl = s->prepared_block.len;
+		pbft_wire_header h;
+		if (!pbl && cfg->prepared_block &&
+		    pbft_wire_block_header(cfg->prepared_block, cfg->prepared_block_len, p->block_max,
+					   &h) == 0 &&
+		    !memcmp(h.hash, p->pc.hash, TR_HASH_LEN) &&
+		    pbft_wire_block_body_ok(cfg->prepared_block, cfg->prepared_block_len,
+					    p->block_max) == 0) {
+			pb = cfg->prepared_block;
+			pbl = cfg->prepared_block_len;
+		}
+		if (pbl) {
+			p->pc.block = memdup(pb, pbl);
 			if (!p->pc.block) {
 				rc = TR_ENOMEM;
 				goto fail;
 			}
-			p->pc.len = s->prepared_block.len;
+			p->pc.len = pbl;
 		}
 	}
 	rc = 0;
@@ -2331,7 +2359,7 @@ int pbft_new(const pbft_config *cfg, pbft **out)
 	if (cfg->state) {
 		uint8_t *nv_msg = NULL;
 		size_t nv_len = 0;
-		rc = load_state(p, cfg->state, cfg->state_len, &nv_msg, &nv_len);
+		rc = load_state(p, cfg, &nv_msg, &nv_len);
 		if (rc == 0 && nv_msg)
 			rc = restore_new_view(p, nv_msg, nv_len);
 		free(nv_msg);

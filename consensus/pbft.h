@@ -100,6 +100,11 @@ typedef struct {
 	/* The last PERSIST blob, or NULL on a first start (borrowed). */
 	const uint8_t *state;
 	size_t state_len;
+	/* The block a PERSIST stored at height + 1 (its `block`), or NULL
+	 * (borrowed): the prepared certificate in the blob gets it back when
+	 * its hash matches. */
+	const uint8_t *prepared_block;
+	size_t prepared_block_len;
 } pbft_config;
 
 typedef enum {
@@ -130,6 +135,14 @@ typedef struct {
 	size_t len;
 	uint8_t *cert;               /* COMMIT: serialised CommitCertificate */
 	size_t cert_len;
+	/* PERSIST: the block this replica prepared at block_height, when it
+	 * was not in an earlier PERSIST; the node stores it in the same
+	 * durable write as the blob (which names it by hash only) and gives
+	 * it back at a restart (pbft_config.prepared_block). Of PERSISTs
+	 * written as one, the block of an earlier one must be kept. */
+	uint8_t *block;
+	size_t block_len;
+	uint64_t block_height;
 } pbft_action;
 
 typedef enum {

@@ -110,10 +110,19 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 	       size_t errlen) TR_MUST_USE;
 
 /* The consensus module's persisted state: one blob, replaced durably by
- * each put (persist before send). ldg_state_get: malloc'd copy, or
- * TR_ENOTFOUND on a first start. */
-int ldg_state_put(ldg *l, const uint8_t *blob, size_t len) TR_MUST_USE;
+ * each put (persist before send), in one transaction with, when block is
+ * given, the block this node prepared at `height`. That block is written
+ * where it stays if it commits: blocks[height], above the head (readers
+ * of the chain stop at the head; ldg_append of the same bytes then writes
+ * only its certificate and indexes, of other bytes replaces it). Written
+ * only at head + 1 (any other height is logged and skipped: it cannot be
+ * the next block). ldg_state_get: malloc'd copy, or TR_ENOTFOUND on a
+ * first start. ldg_prepared_block: a malloc'd copy of the block stored at
+ * head + 1, or TR_ENOTFOUND. */
+int ldg_state_put(ldg *l, const uint8_t *blob, size_t len, uint64_t height, const uint8_t *block,
+		  size_t block_len) TR_MUST_USE;
 int ldg_state_get(ldg *l, uint8_t **blob, size_t *len) TR_MUST_USE;
+int ldg_prepared_block(ldg *l, uint8_t **block, size_t *len) TR_MUST_USE;
 
 /* ==== Building blocks (proposers, tests) ==== */
 

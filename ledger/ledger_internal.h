@@ -87,6 +87,9 @@ int ldg__hashed_get(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, M
 int ldg__hashed_find(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, MDB_val *v);
 int ldg__hashed_put(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, const void *val,
 		    size_t vlen, unsigned flags);
+/* The height of the head in txn's snapshot. */
+int ldg__head_height(ldg *l, MDB_txn *txn, uint64_t *height) TR_MUST_USE;
+
 /* Move each recent level that is full (LDG_RECENT_MIN) into its main
  * tree, in key order (one page written per run of keys, not per key). */
 int ldg__hashed_settle(ldg *l, MDB_txn *txn);

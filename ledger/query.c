@@ -697,10 +697,11 @@ int ldg_events_each(ldg *l, int64_t from_ms, int64_t to_ms, ldg_event_fn fn, voi
 	MDB_txn *txn;
 	MDB_cursor *c;
 	MDB_val k, v;
+	uint64_t head_h;
 	int mrc, rc = TR_OK;
 	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
 		return TR_EDB;
-	if (mdb_cursor_open(txn, l->dbi[DB_BLOCKS], &c)) {
+	if (ldg__head_height(l, txn, &head_h) || mdb_cursor_open(txn, l->dbi[DB_BLOCKS], &c)) {
 		mdb_txn_abort(txn);
 		return TR_EDB;
 	}
@@ -714,6 +715,8 @@ int ldg_events_each(ldg *l, int64_t from_ms, int64_t to_ms, ldg_event_fn fn, voi
 			break;
 		}
 		h = tr_be64_get(k.mv_data);
+		if (h > head_h)
+			break; /* prepared above the head, not committed */
 		p = v.mv_data;
 		end = p + v.mv_size;
 		/* one pass over the block's records, in order */

@@ -425,6 +425,12 @@ static int head_txn(ldg *l, MDB_txn *txn, uint64_t *height, uint8_t hash[TR_HASH
 	return TR_OK;
 }
 
+int ldg__head_height(ldg *l, MDB_txn *txn, uint64_t *height)
+{
+	uint8_t hash[TR_HASH_LEN];
+	return head_txn(l, txn, height, hash);
+}
+
 int ldg_head(ldg *l, uint64_t *height, uint8_t hash[TR_HASH_LEN])
 {
 	MDB_txn *txn;
@@ -593,9 +599,19 @@ int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, si
 	}
 	tr_be64_put(hk, pb.hdr->height);
 	k = mval(hk, 8);
-	v = mval(block, len);
-	if ((mrc = mdb_put(txn, l->dbi[DB_BLOCKS], &k, &v, MDB_APPEND)))
+	/* stored already when this node prepared it (ldg_state_put), or
+	 * another block was, which did not commit */
+	mrc = mdb_get(txn, l->dbi[DB_BLOCKS], &k, &v);
+	if (mrc && mrc != MDB_NOTFOUND)
 		goto fail;
+	if (mrc || v.mv_size != len || memcmp(v.mv_data, block, len) != 0) {
+		unsigned put = mrc ? MDB_APPEND : 0;
+		k = mval(hk, 8);
+		v = mval(block, len);
+		if ((mrc = mdb_put(txn, l->dbi[DB_BLOCKS], &k, &v, put)))
+			goto fail;
+	}
+	k = mval(hk, 8);
 	v = mval(cert, cert_len);
 	if ((mrc = mdb_put(txn, l->dbi[DB_CERTS], &k, &v, MDB_APPEND)))
 		goto fail;
@@ -609,6 +625,10 @@ int ldg_append(ldg *l, const uint8_t *block, size_t len, const uint8_t *cert, si
 	rc = ldg__index_block(l, txn, &pb, err, errlen);
 	if (rc) {
 		mdb_txn_abort(txn);
+		if (rc == TR_EFULL) /* the block itself may be stored already */
+			snprintf(err, errlen,
+				 "ledger '%s' is full (LMDB map size reached): block %llu not written, store unchanged",
+				 l->dir, (unsigned long long)pb.hdr->height);
 		ldg__parsed_block_fini(&pb);
 		return rc;
 	}
@@ -684,7 +704,15 @@ int ldg_block_get(ldg *l, uint64_t height, uint8_t **block, size_t *len, uint8_t
 	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
 		return TR_EDB;
 	tr_be64_put(hk, height);
-	rc = get_copy(l, txn, DB_BLOCKS, hk, 8, &b, &bl);
+	{
+		uint8_t head[TR_HASH_LEN];
+		uint64_t h;
+		rc = head_txn(l, txn, &h, head);
+		if (rc == TR_OK && height > h) /* prepared, not committed */
+			rc = TR_ENOTFOUND;
+	}
+	if (rc == TR_OK)
+		rc = get_copy(l, txn, DB_BLOCKS, hk, 8, &b, &bl);
 	if (rc == TR_OK && cert)
 		rc = get_copy(l, txn, DB_CERTS, hk, 8, &c, &cl);
 	mdb_txn_abort(txn);
@@ -730,9 +758,14 @@ int ldg_event_find(ldg *l, const uint8_t id[TR_HASH_LEN], uint64_t *height, uint
  * ends): no copy of a block that may hold many thousand records. */
 static int block_view(ldg *l, MDB_txn *txn, uint64_t height, MDB_val *v)
 {
-	uint8_t hk[8];
+	uint8_t hk[8], head[TR_HASH_LEN];
+	uint64_t h;
 	MDB_val k;
-	int mrc;
+	int mrc, rc = head_txn(l, txn, &h, head);
+	if (rc)
+		return rc;
+	if (height > h) /* a block above the head was prepared, not committed */
+		return TR_ENOTFOUND;
 	tr_be64_put(hk, height);
 	k = mval(hk, 8);
 	mrc = mdb_get(txn, l->dbi[DB_BLOCKS], &k, v);
@@ -1050,6 +1083,17 @@ int ldg_verify(ldg *l, bool full, uint64_t *bad_height, uint64_t *checked, char 
 	for (mrc = mdb_cursor_get(bc, &k, &v, MDB_FIRST); mrc == 0;
 	     mrc = mdb_cursor_get(bc, &k, &v, MDB_NEXT)) {
 		ldg_parsed_block pb;
+		if (h == head_h && k.mv_size == 8 && tr_be64_get(k.mv_data) == head_h + 1) {
+			/* the block this node prepared, not committed (ldg_state_put):
+			 * not part of the chain, and the last entry */
+			mrc = mdb_cursor_get(bc, &k, &v, MDB_NEXT);
+			if (mrc == MDB_NOTFOUND)
+				break;
+			if (mrc) {
+				rc = TR_EDB;
+				goto out;
+			}
+		}
 		h++;
 		*bad_height = h;
 		if (k.mv_size != 8 || tr_be64_get(k.mv_data) != h) {
@@ -1167,11 +1211,14 @@ out:
 /* PBFT's persisted state: one blob, replaced on each put, durable. */
 #define STATE_KEY "pbft-state"
 
-int ldg_state_put(ldg *l, const uint8_t *blob, size_t len)
+int ldg_state_put(ldg *l, const uint8_t *blob, size_t len, uint64_t height, const uint8_t *block,
+		  size_t block_len)
 {
 	MDB_txn *txn;
 	MDB_val k = mval(STATE_KEY, strlen(STATE_KEY)), v = mval(blob, len);
-	int mrc;
+	uint8_t head[TR_HASH_LEN], hk[8];
+	uint64_t h;
+	int mrc, rc;
 	if (l->readonly)
 		return TR_ESTATE;
 	if ((mrc = mdb_txn_begin(l->env, NULL, 0, &txn)))
@@ -1180,7 +1227,43 @@ int ldg_state_put(ldg *l, const uint8_t *blob, size_t len)
 		mdb_txn_abort(txn);
 		return map_rc(mrc);
 	}
+	if (block) {
+		if ((rc = head_txn(l, txn, &h, head))) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
+		if (height == h + 1) {
+			tr_be64_put(hk, height);
+			k = mval(hk, 8);
+			v = mval(block, block_len);
+			if ((mrc = mdb_put(txn, l->dbi[DB_BLOCKS], &k, &v, 0))) {
+				mdb_txn_abort(txn);
+				return map_rc(mrc);
+			}
+		} else {
+			TR_LOG(TR_LOG_WARN,
+			       "msg=\"prepared block not stored: not the next block\" ledger=\"%s\" height=%llu head=%llu",
+			       l->dir, (unsigned long long)height, (unsigned long long)h);
+		}
+	}
 	return map_rc(mdb_txn_commit(txn));
+}
+
+int ldg_prepared_block(ldg *l, uint8_t **block, size_t *len)
+{
+	MDB_txn *txn;
+	uint8_t head[TR_HASH_LEN], hk[8];
+	uint64_t h;
+	int rc;
+	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
+		return TR_EDB;
+	rc = head_txn(l, txn, &h, head);
+	if (!rc) {
+		tr_be64_put(hk, h + 1);
+		rc = get_copy(l, txn, DB_BLOCKS, hk, 8, block, len);
+	}
+	mdb_txn_abort(txn);
+	return rc;
 }
 
 int ldg_state_get(ldg *l, uint8_t **blob, size_t *len)

@@ -1086,18 +1086,22 @@ static void flush_persist(node *nd, pbft_action *held)
 	int rc;
 	if (!held->bytes)
 		return;
-	rc = ldg_state_put(nd->ledger, held->bytes, held->len);
-	if (rc)
+	rc = ldg_state_put(nd->ledger, held->bytes, held->len, held->block_height, held->block,
+			   held->block_len);
+	if (rc == TR_EFULL) /* the vote, with the block it prepared */
+		set_fatal(nd, "cannot persist consensus state",
+			  "the ledger map is full (LMDB map size reached): vote not written");
+	else if (rc)
 		set_fatal(nd, "cannot persist consensus state", tr_strerror(rc));
 	pbft_action_fini(held);
 }
 
 /* Each PERSIST replaces the previous blob, so of several PERSISTs in a row
  * only the last needs writing: a PERSIST is held until the next action of
- * another kind (or the end of the queue) and written, durably, before it.
- * Persist-before-send holds: nothing leaves before the blob it follows is
- * durable. (For one partner this saves one durable write of the block per
- * block.) */
+ * another kind (or the end of the queue) and written, durably, before it,
+ * with the prepared block of an earlier one it replaced (a PERSIST carries
+ * it only once). Persist-before-send holds: nothing leaves before the blob
+ * it follows is durable. */
 static void run_actions(node *nd)
 {
 	pbft_action a, held;
@@ -1106,6 +1110,12 @@ static void run_actions(node *nd)
 		char err[512];
 		int rc;
 		if (a.kind == PBFT_ACT_PERSIST && !nd->fatal) {
+			if (!a.block && held.block) {
+				a.block = held.block;
+				a.block_len = held.block_len;
+				a.block_height = held.block_height;
+				held.block = NULL;
+			}
 			pbft_action_fini(&held);
 			held = a;
 			continue;
@@ -1457,8 +1467,8 @@ toolong:
 static int consensus_open(node *nd, char *err, size_t errlen)
 {
 	pbft_config pc = {0};
-	uint8_t *state = NULL, *blk = NULL, *cert = NULL;
-	size_t state_len = 0, bl, cl = 0;
+	uint8_t *state = NULL, *blk = NULL, *cert = NULL, *prepared = NULL;
+	size_t state_len = 0, bl, cl = 0, prepared_len = 0;
 	int rc;
 
 	pc.consortium = nd->c;
@@ -1488,11 +1498,20 @@ static int consensus_open(node *nd, char *err, size_t errlen)
 	}
 	pc.state = state;
 	pc.state_len = state_len;
+	/* the block this node prepared, stored above the head */
+	rc = ldg_prepared_block(nd->ledger, &prepared, &prepared_len);
+	if (rc && rc != TR_ENOTFOUND) {
+		snprintf(err, errlen, "cannot read the prepared block: %s", tr_strerror(rc));
+		goto out;
+	}
+	pc.prepared_block = prepared;
+	pc.prepared_block_len = prepared_len;
 	rc = pbft_new(&pc, &nd->cons);
 	if (rc)
 		snprintf(err, errlen, "cannot start consensus: %s (damaged consensus state?)",
 			 tr_strerror(rc));
 out:
+	free(prepared);
 	free(state);
 	free(blk);
 	free(cert);

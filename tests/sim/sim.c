@@ -209,6 +209,11 @@ typedef struct {
 	uint64_t height;
 	uint8_t *state;
 	size_t state_len;
+	/* the prepared block a PERSIST carried, kept as the node's store
+	 * keeps it: at height + 1 only, given back at a restart */
+	uint8_t *prep;
+	size_t prep_len;
+	uint64_t prep_h;
 	uint64_t restart_at;
 	vote_rec *votes;
 	uint32_t nvotes;
@@ -887,6 +892,10 @@ static void start(world *w, uint32_t i)
 	}
 	cfg.state = r->state;
 	cfg.state_len = r->state_len;
+	if (r->prep && r->prep_h == r->height + 1) {
+		cfg.prepared_block = r->prep;
+		cfg.prepared_block_len = r->prep_len;
+	}
 	if (pbft_new(&cfg, &r->p) != 0) {
 		failf(w, "replica %u cannot restart from its durable state", i);
 		return;
@@ -916,6 +925,13 @@ static void drain(world *w, uint32_t i)
 			r->state = a.bytes;
 			r->state_len = a.len;
 			a.bytes = NULL;
+			if (a.block && a.block_height == r->height + 1) {
+				free(r->prep);
+				r->prep = a.block;
+				r->prep_len = a.block_len;
+				r->prep_h = a.block_height;
+				a.block = NULL;
+			}
 			/* crash right after the write, before the send */
 			if (w->faults && w->sc->crash && is_honest(w, i) && rng_permille(&w->r, 10) &&
 			    faulty_now(w) < (int)w->sc->crash) {
@@ -1192,6 +1208,7 @@ static void world_free(world *w)
 		}
 		free(r->chain);
 		free(r->state);
+		free(r->prep);
 		free(r->votes);
 	}
 	while (w->nheap) {

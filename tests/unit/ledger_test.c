@@ -23,6 +23,7 @@
 #include "ledger/epcis_map.h"
 #include "ledger/ledger.h"
 #include "ledger/ledger_internal.h"
+#include "ledger/query.h"
 #include "proto/trellis.pb-c.h"
 
 #include <dirent.h>
@@ -1602,7 +1603,7 @@ static void test_consensus_state(void **state)
 	assert_int_equal(ldg_state_get(fx->l, &got, &got_len), TR_ENOTFOUND);
 	assert_null(got);
 
-	assert_int_equal(ldg_state_put(fx->l, one, sizeof(one)), TR_OK);
+	assert_int_equal(ldg_state_put(fx->l, one, sizeof(one), 0, NULL, 0), TR_OK);
 	assert_int_equal(ldg_state_get(fx->l, &got, &got_len), TR_OK);
 	assert_int_equal(got_len, sizeof(one));
 	assert_memory_equal(got, one, sizeof(one));
@@ -1610,7 +1611,7 @@ static void test_consensus_state(void **state)
 	got = NULL;
 
 	/* Each put replaces the previous blob. */
-	assert_int_equal(ldg_state_put(fx->l, two, sizeof(two)), TR_OK);
+	assert_int_equal(ldg_state_put(fx->l, two, sizeof(two), 0, NULL, 0), TR_OK);
 
 	/* Durable: still there after a reopen. */
 	ledger_close(fx);
@@ -1619,6 +1620,112 @@ static void test_consensus_state(void **state)
 	assert_int_equal(got_len, sizeof(two));
 	assert_memory_equal(got, two, sizeof(two));
 	free(got);
+}
+
+static int count_event(void *ctx, const Trellis__Event *ev, const ldg_event_info *info)
+{
+	(void)ev;
+	(void)info;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/* Committed events a read-only handle walks (ldg_events_each). */
+static size_t events_walked(fixture *fx)
+{
+	ldg *ro = NULL;
+	ldg_options o = {.map_size = TEST_MAP_BYTES, .readonly = true};
+	char err[512];
+	size_t n = 0;
+	assert_int_equal(ldg_open(fx->data, fx->c, &o, &ro, err, sizeof(err)), TR_OK);
+	assert_int_equal(ldg_events_each(ro, INT64_MIN, INT64_MAX, count_event, &n), TR_OK);
+	ldg_close(ro);
+	return n;
+}
+
+static void prepared_is(fixture *fx, const built *b)
+{
+	uint8_t *got = NULL;
+	size_t len = 0;
+	if (!b) {
+		assert_int_equal(ldg_prepared_block(fx->l, &got, &len), TR_ENOTFOUND);
+		return;
+	}
+	assert_int_equal(ldg_prepared_block(fx->l, &got, &len), TR_OK);
+	assert_int_equal(len, b->block_len);
+	assert_memory_equal(got, b->block, len);
+	free(got);
+}
+
+/* The block a node prepared is stored with the state, at head + 1, where
+ * it stays if it commits: no reader of the chain sees it (get, the event
+ * walk, verify), it survives a reopen, one at another height is not
+ * stored, and ldg_append of it (same bytes: kept; another block: replaced)
+ * leaves a chain that verifies. */
+static void test_prepared_block(void **state)
+{
+	fixture *fx = *state;
+	static const uint8_t blob[] = "view 0 prepared block 2";
+	batch r2 = {0}, r2b = {0}, r3 = {0};
+	built b2, b2b, b3;
+	uint8_t *got = NULL, *cert = NULL;
+	size_t len = 0, cert_len = 0;
+
+	prepared_is(fx, NULL);
+	batch_fill(fx, &r2, RECORDS_PER_BLOCK, 0);
+	block_next(fx, &r2, &b2);
+	batch_fill(fx, &r2b, RECORDS_PER_BLOCK, 0);
+	block_next(fx, &r2b, &b2b); /* another block at height 2 */
+	assert_int_equal(ldg_state_put(fx->l, blob, sizeof(blob), 2, b2b.block, b2b.block_len),
+			 TR_OK);
+	prepared_is(fx, &b2b);
+	assert_int_equal(ldg_state_put(fx->l, blob, sizeof(blob), 2, b2.block, b2.block_len),
+			 TR_OK);
+	prepared_is(fx, &b2);
+	/* not the next block: the state is written, the block is not */
+	assert_int_equal(ldg_state_put(fx->l, blob, sizeof(blob), 5, b2b.block, b2b.block_len),
+			 TR_OK);
+	prepared_is(fx, &b2);
+	{
+		uint64_t h = 0;
+		uint8_t hh[TR_HASH_LEN];
+		assert_int_equal(ldg_head(fx->l, &h, hh), TR_OK);
+		assert_int_equal(h, 1);
+	}
+	assert_int_equal(ldg_block_get(fx->l, 2, &got, &len, &cert, &cert_len), TR_ENOTFOUND);
+	assert_int_equal(events_walked(fx), RECORDS_PER_BLOCK);
+	verify_ok(fx, 1);
+	ledger_close(fx);
+	ledger_open(fx);
+	prepared_is(fx, &b2);
+
+	/* it commits: kept, certificate and indexes added */
+	append_ok(fx, &b2, 0);
+	prepared_is(fx, NULL);
+	assert_int_equal(ldg_block_get(fx->l, 2, &got, &len, NULL, NULL), TR_OK);
+	assert_int_equal(len, b2.block_len);
+	assert_memory_equal(got, b2.block, len);
+	free(got);
+	assert_int_equal(events_walked(fx), 2 * RECORDS_PER_BLOCK);
+	verify_ok(fx, 2);
+
+	/* another block than the one prepared commits: it replaces it */
+	batch_fill(fx, &r3, RECORDS_PER_BLOCK, 0);
+	block_next(fx, &r3, &b3);
+	assert_int_equal(ldg_state_put(fx->l, blob, sizeof(blob), 3, b2b.block, b2b.block_len),
+			 TR_OK);
+	append_ok(fx, &b3, 0);
+	assert_int_equal(ldg_block_get(fx->l, 3, &got, &len, NULL, NULL), TR_OK);
+	assert_int_equal(len, b3.block_len);
+	assert_memory_equal(got, b3.block, len);
+	free(got);
+	verify_ok(fx, 3);
+	built_free(&b2);
+	built_free(&b2b);
+	built_free(&b3);
+	batch_free(&r2);
+	batch_free(&r2b);
+	batch_free(&r3);
 }
 
 /* ==== 7. ldg_cert_check on its own ==== */
@@ -1703,6 +1810,7 @@ int main(void)
 		T4B3(test_hashed_both_levels),
 		T1(test_map_full),
 		T1(test_consensus_state),
+		T4B1(test_prepared_block),
 		T4(test_cert_check),
 	};
 #undef T1

@@ -104,6 +104,15 @@ static pbft *replica(net *nt, uint32_t self)
 	return p;
 }
 
+/* A PERSIST blob names the prepared block by hash, without its bytes. */
+static void blob_without_block(const uint8_t *blob, size_t len)
+{
+	Pbft__VoteState *vs = pbft__vote_state__unpack(NULL, len, blob);
+	assert_non_null(vs);
+	assert_int_equal(vs->prepared_block.len, 0);
+	pbft__vote_state__free_unpacked(vs, NULL);
+}
+
 static void test_single_partner_commits_at_once(void **state)
 {
 	net nt;
@@ -125,6 +134,18 @@ static void test_single_partner_commits_at_once(void **state)
 		while (pbft_pop(p, &a) == 0) {
 			if (nk < 8)
 				kinds[nk++] = (int)a.kind;
+			/* the prepared block beside the second blob, once; no
+			 * blob carries it */
+			if (a.kind == PBFT_ACT_PERSIST && nk == 2) {
+				assert_non_null(a.block);
+				assert_int_equal(a.block_height, h);
+				assert_int_equal(a.block_len, bl);
+				assert_memory_equal(a.block, blk, bl);
+			} else {
+				assert_null(a.block);
+			}
+			if (a.kind == PBFT_ACT_PERSIST)
+				blob_without_block(a.bytes, a.len);
 			if (a.kind == PBFT_ACT_COMMIT) {
 				uint64_t ch;
 				assert_int_equal(a.height, h);
@@ -426,10 +447,19 @@ struct cluster {
 	 * replace m->bytes (malloc'd) */
 	bool (*filter)(cluster *cl, cu_msg *m);
 	unsigned flags; /* the filter's own */
-	/* each replica's last PERSIST blob (what a restart reads) */
+	/* each replica's last PERSIST blob (what a restart reads), and the
+	 * prepared block a PERSIST carried, kept as the node's store keeps it
+	 * (at top + 1 only) */
 	uint8_t *state[CU_N];
 	size_t state_len[CU_N];
+	uint8_t *prep[CU_N];
+	size_t prep_len[CU_N];
+	uint64_t prep_h[CU_N];
 };
+
+/* cluster.flags bit: restarts are not given the prepared block (a store
+ * that lost it) */
+#define CU_FORGET_PREPARED (1u << 30)
 
 /* Like the node's validate_cb, which checks a block against its ledger:
  * the block must go on top of what the store holds. */
@@ -490,6 +520,13 @@ static void cu_actions(cluster *cl, uint32_t i)
 			cl->state[i] = a.bytes;
 			cl->state_len[i] = a.len;
 			a.bytes = NULL;
+			if (a.block && a.block_height == cl->top[i] + 1) {
+				free(cl->prep[i]);
+				cl->prep[i] = a.block;
+				cl->prep_len[i] = a.block_len;
+				cl->prep_h[i] = a.block_height;
+				a.block = NULL;
+			}
 			break;
 		case PBFT_ACT_SEND:
 			cu_send(cl, i, a.peer.v, a.bytes, a.len);
@@ -608,6 +645,10 @@ static void cu_start(cluster *cl, uint32_t i)
 	}
 	cfg.state = cl->state[i];
 	cfg.state_len = cl->state_len[i];
+	if (cl->prep[i] && cl->prep_h[i] == k + 1 && !(cl->flags & CU_FORGET_PREPARED)) {
+		cfg.prepared_block = cl->prep[i];
+		cfg.prepared_block_len = cl->prep_len[i];
+	}
 	assert_int_equal(pbft_new(&cfg, &cl->r[i]), 0);
 }
 
@@ -651,6 +692,7 @@ static void cu_free(cluster *cl)
 	for (uint32_t i = 0; i < CU_N; i++) {
 		pbft_free(cl->r[i]);
 		free(cl->state[i]);
+		free(cl->prep[i]);
 		for (uint64_t h = 0; h <= CU_CHAIN_MAX; h++) {
 			free(cl->store[i][h].block);
 			free(cl->store[i][h].cert);
@@ -1091,6 +1133,69 @@ static void test_new_view_survives_restart(void **state)
 	cu_free(cl);
 }
 
+/* Every replica prepares block 1 and votes COMMIT, no COMMIT arrives, and
+ * all four restart. The PERSIST blobs name the block by hash only; the
+ * block came beside them once and the store gives it back: the view
+ * changes and block 1 commits, the same block. Restarted without it (a
+ * store that lost it), every VIEW-CHANGE holds a prepared certificate
+ * without its block and no NEW-VIEW can be built. */
+static bool drop_commits(cluster *cl, cu_msg *m)
+{
+	(void)cl;
+	return msg_kind(m->bytes, m->len) != PBFT__MESSAGE__KIND_COMMIT;
+}
+
+static void prepared_restart(bool forget, uint64_t *height_out, uint8_t head[TR_HASH_LEN],
+			     uint8_t prepared[TR_HASH_LEN])
+{
+	const bool ahead[CU_N] = {false}, played[CU_N] = {false};
+	cluster *cl;
+	pbft_wire_header hd;
+	uint32_t t;
+	cl = cu_new(0, ahead, played);
+	cl->filter = drop_commits;
+	cu_propose(cl);
+	for (t = 0; t < 3; t++)
+		cu_tick(cl);
+	for (uint32_t i = 0; i < CU_N; i++) {
+		assert_int_equal(pbft_height(cl->r[i]), 0);
+		assert_non_null(cl->prep[i]);
+		assert_int_equal(cl->prep_h[i], 1);
+		blob_without_block(cl->state[i], cl->state_len[i]);
+	}
+	assert_int_equal(pbft_wire_block_header(cl->prep[0], cl->prep_len[0], 1u << 20, &hd), 0);
+	memcpy(prepared, hd.hash, TR_HASH_LEN);
+	cl->filter = NULL;
+	if (forget)
+		cl->flags |= CU_FORGET_PREPARED;
+	for (uint32_t i = 0; i < CU_N; i++) {
+		pbft_free(cl->r[i]);
+		cl->r[i] = NULL;
+	}
+	for (uint32_t i = 0; i < CU_N; i++) {
+		cu_start(cl, i);
+		cu_actions(cl, i);
+		pbft_note_pending(cl->r[i], true);
+	}
+	for (t = 0; t < 400 && pbft_height(cl->r[0]) < 1; t++)
+		cu_tick(cl);
+	*height_out = pbft_height(cl->r[0]);
+	pbft_head(cl->r[0], head);
+	cu_free(cl);
+}
+
+static void test_prepared_block_beside_state(void **state)
+{
+	uint64_t h;
+	uint8_t head[TR_HASH_LEN], prepared[TR_HASH_LEN];
+	(void)state;
+	prepared_restart(false, &h, head, prepared);
+	assert_int_equal(h, 1);
+	assert_memory_equal(head, prepared, TR_HASH_LEN);
+	prepared_restart(true, &h, head, prepared);
+	assert_int_equal(h, 0);
+}
+
 /* A replica 64 blocks behind, whose partners answer each FETCH with one
  * block only (the node serves what fits in the partner's link queue: one
  * full block under load), catches up at about a block every tick or two,
@@ -1266,6 +1371,7 @@ int main(void)
 		cmocka_unit_test(test_vc_prepared_without_block),
 		cmocka_unit_test(test_new_view_replay_unchecked),
 		cmocka_unit_test(test_new_view_survives_restart),
+		cmocka_unit_test(test_prepared_block_beside_state),
 		cmocka_unit_test(test_future_votes_unchecked),
 		cmocka_unit_test(test_far_claim_of_one_liar),
 		cmocka_unit_test(test_catch_up_cert_canonical),
