@@ -48,6 +48,23 @@ wait_ready() {
 	die "node $2 did not answer within 30 s: see $1/n$2/node.log"
 }
 
+# links_ready DIR I: until node I has a link up to every partner (30 s at
+# most; false after that). A node sends gossip only on links that are up,
+# so a record submitted before then reaches fewer partners (the primary
+# gets it by the re-send in the end).
+links_ready() {
+	local i=0
+	while [ $i -lt 300 ]; do
+		"$TR" --home "$1/n$2" status --json 2>/dev/null |
+			perl -MJSON::PP -e 'local $/; my $s = decode_json(<STDIN>);
+				exit((grep { $_->{state} ne "up" && $_->{state} ne "self" } @{$s->{peers}}) ? 1 : 0)' &&
+			return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
 # stop_one DIR I SIGNAL: signal node I and wait until it is gone (30 s at most)
 stop_one() {
 	local p i

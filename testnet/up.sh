@@ -1,6 +1,7 @@
 #!/bin/sh
 # up.sh N [DIR]: make N homes under DIR with a consortium file, start N
-# nodes on 127.0.0.1 with free ports, and wait until they all answer.
+# nodes on 127.0.0.1 with free ports, and wait until they all answer and
+# every node has a link up to every other.
 # Node names come from TESTNET_NAMES (space-separated) or are node1..nodeN.
 set -eu
 . "$(dirname "$0")/lib.sh"
@@ -55,4 +56,10 @@ while [ $i -le "$N" ]; do
 	echo "node $i: $(cut -d' ' -f1 "$DIR/n$i/partner.line") listening on $(cut -d' ' -f3 "$DIR/n$i/partner.line"), pid $(cat "$DIR/n$i/pid"), home $DIR/n$i"
 	i=$((i + 1))
 done
-echo "testnet of $N nodes is up in $DIR"
+i=1
+while [ $i -le "$N" ]; do
+	links_ready "$DIR" $i ||
+		echo "testnet: node $i does not have every link up after 30 s (see $DIR/n$i/node.log); going on" >&2
+	i=$((i + 1))
+done
+echo "testnet of $N nodes is up in $DIR (every node linked to every other)"
