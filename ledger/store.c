@@ -180,9 +180,15 @@ fail:
 	return map_rc(mrc);
 }
 
+/* events and ehash have a recent level (ledger_internal.h) */
+static bool leveled(int db)
+{
+	return db == DB_EVENTS || db == DB_EHASH;
+}
+
 static int recent_of(int db)
 {
-	TR_ASSERT(db == DB_EVENTS || db == DB_EHASH);
+	TR_ASSERT(leveled(db));
 	return db == DB_EVENTS ? DB_EVENTS_RECENT : DB_EHASH_RECENT;
 }
 
@@ -198,7 +204,7 @@ int ldg__hashed_find(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, 
 
 int ldg__hashed_get(ldg *l, MDB_txn *txn, int db, const void *key, size_t len, MDB_val *v)
 {
-	TR_ASSERT(db == DB_EVENTS || db == DB_EHASH);
+	TR_ASSERT(leveled(db));
 	if (!ldg__seen_maybe(l->seen, (uint8_t)db, key, len))
 		return MDB_NOTFOUND;
 	return ldg__hashed_find(l, txn, db, key, len, v);
@@ -287,7 +293,7 @@ int ldg__hashed_settle(ldg *l, MDB_txn *txn)
  * handle. */
 static int seen_build(ldg *l, char *err, size_t errlen)
 {
-	static const int dbs[] = {DB_EVENTS, DB_EVENTS_RECENT, DB_EHASH, DB_EHASH_RECENT};
+	static const int dbs[] = {DB_EVENTS, DB_EHASH};
 	MDB_txn *txn;
 	int rc = ldg__seen_new(&l->seen), mrc = 0;
 	if (rc) {
@@ -296,15 +302,15 @@ static int seen_build(ldg *l, char *err, size_t errlen)
 	}
 	if ((mrc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)))
 		goto fail;
-	for (size_t d = 0; d < sizeof(dbs) / sizeof(dbs[0]) && !mrc; d++) {
+	for (size_t d = 0; d < 2 * sizeof(dbs) / sizeof(dbs[0]) && !mrc; d++) {
+		int db = dbs[d / 2]; /* its main tree, then its recent level */
 		MDB_cursor *cur;
 		MDB_val k, v;
-		if ((mrc = mdb_cursor_open(txn, l->dbi[dbs[d]], &cur)))
+		if ((mrc = mdb_cursor_open(txn, l->dbi[d % 2 ? recent_of(db) : db], &cur)))
 			break;
 		for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
 		     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-			if ((rc = ldg__seen_add(l->seen, (uint8_t)(d < 2 ? DB_EVENTS : DB_EHASH),
-						k.mv_data, k.mv_size)))
+			if ((rc = ldg__seen_add(l->seen, (uint8_t)db, k.mv_data, k.mv_size)))
 				break;
 		mdb_cursor_close(cur);
 		if (rc)
@@ -676,6 +682,17 @@ const uint8_t (*ldg_appended_ids(const ldg *l, uint64_t height, size_t *n))[TR_H
 	return (const uint8_t(*)[TR_HASH_LEN])l->appended_ids;
 }
 
+/* A malloc'd copy of v. */
+static int copy_val(const MDB_val *v, uint8_t **out, size_t *len)
+{
+	*out = malloc(v->mv_size ? v->mv_size : 1);
+	if (!*out)
+		return TR_ENOMEM;
+	memcpy(*out, v->mv_data, v->mv_size);
+	*len = v->mv_size;
+	return TR_OK;
+}
+
 /* Copy the value at key in dbi out of txn (malloc'd). */
 static int get_copy(ldg *l, MDB_txn *txn, int db, const void *key, size_t klen, uint8_t **out,
 		    size_t *len)
@@ -684,18 +701,35 @@ static int get_copy(ldg *l, MDB_txn *txn, int db, const void *key, size_t klen, 
 	int mrc = mdb_get(txn, l->dbi[db], &k, &v);
 	if (mrc)
 		return map_rc(mrc);
-	*out = malloc(v.mv_size ? v.mv_size : 1);
-	if (!*out)
-		return TR_ENOMEM;
-	memcpy(*out, v.mv_data, v.mv_size);
-	*len = v.mv_size;
-	return TR_OK;
+	return copy_val(&v, out, len);
 }
+
+/* The committed block at height, borrowed from txn's map (valid until txn
+ * ends): no copy of a block that may hold many thousand records. Every
+ * read of the chain goes through here: a block above the head was
+ * prepared, not committed (ldg_state_put), and is not found. */
+static int block_view(ldg *l, MDB_txn *txn, uint64_t height, MDB_val *v)
+{
+	uint8_t hk[8];
+	uint64_t h;
+	MDB_val k;
+	int mrc, rc = ldg__head_height(l, txn, &h);
+	if (rc)
+		return rc;
+	if (height > h)
+		return TR_ENOTFOUND;
+	tr_be64_put(hk, height);
+	k = mval(hk, 8);
+	mrc = mdb_get(txn, l->dbi[DB_BLOCKS], &k, v);
+	return mrc ? map_rc(mrc) : TR_OK;
+}
+
 
 int ldg_block_get(ldg *l, uint64_t height, uint8_t **block, size_t *len, uint8_t **cert,
 		  size_t *cert_len)
 {
 	MDB_txn *txn;
+	MDB_val v;
 	uint8_t hk[8];
 	uint8_t *b = NULL, *c = NULL;
 	size_t bl = 0, cl = 0;
@@ -704,15 +738,9 @@ int ldg_block_get(ldg *l, uint64_t height, uint8_t **block, size_t *len, uint8_t
 	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
 		return TR_EDB;
 	tr_be64_put(hk, height);
-	{
-		uint8_t head[TR_HASH_LEN];
-		uint64_t h;
-		rc = head_txn(l, txn, &h, head);
-		if (rc == TR_OK && height > h) /* prepared, not committed */
-			rc = TR_ENOTFOUND;
-	}
+	rc = block_view(l, txn, height, &v);
 	if (rc == TR_OK)
-		rc = get_copy(l, txn, DB_BLOCKS, hk, 8, &b, &bl);
+		rc = copy_val(&v, &b, &bl);
 	if (rc == TR_OK && cert)
 		rc = get_copy(l, txn, DB_CERTS, hk, 8, &c, &cl);
 	mdb_txn_abort(txn);
@@ -754,23 +782,6 @@ int ldg_event_find(ldg *l, const uint8_t id[TR_HASH_LEN], uint64_t *height, uint
 	return rc;
 }
 
-/* The stored block at height, borrowed from txn's map (valid until txn
- * ends): no copy of a block that may hold many thousand records. */
-static int block_view(ldg *l, MDB_txn *txn, uint64_t height, MDB_val *v)
-{
-	uint8_t hk[8], head[TR_HASH_LEN];
-	uint64_t h;
-	MDB_val k;
-	int mrc, rc = head_txn(l, txn, &h, head);
-	if (rc)
-		return rc;
-	if (height > h) /* a block above the head was prepared, not committed */
-		return TR_ENOTFOUND;
-	tr_be64_put(hk, height);
-	k = mval(hk, 8);
-	mrc = mdb_get(txn, l->dbi[DB_BLOCKS], &k, v);
-	return mrc ? map_rc(mrc) : TR_OK;
-}
 
 /* Reads walk the block's wire format to the one record (or the header)
  * asked for: `get`, `export` and proofs ask for events one at a time, and
@@ -837,7 +848,7 @@ static int entries_match(ldg *l, MDB_txn *txn, int db, uint64_t want, const char
 {
 	MDB_stat st, rs = {0};
 	if (mdb_stat(txn, l->dbi[db], &st) != 0 ||
-	    ((db == DB_EVENTS || db == DB_EHASH) && mdb_stat(txn, l->dbi[recent_of(db)], &rs) != 0))
+	    (leveled(db) && mdb_stat(txn, l->dbi[recent_of(db)], &rs) != 0))
 		return TR_EDB;
 	st.ms_entries += rs.ms_entries; /* a key lives in one level */
 	if (st.ms_entries == want)
@@ -952,8 +963,7 @@ static int icur_open(ldg *l, MDB_txn *txn, int db, index_cursor *ic)
 	ic->rc[1] = MDB_NOTFOUND;
 	if (mdb_cursor_open(txn, l->dbi[db], &ic->c[0]))
 		return TR_EDB;
-	if ((db == DB_EVENTS || db == DB_EHASH) &&
-	    mdb_cursor_open(txn, l->dbi[recent_of(db)], &ic->c[1])) {
+	if (leveled(db) && mdb_cursor_open(txn, l->dbi[recent_of(db)], &ic->c[1])) {
 		mdb_cursor_close(ic->c[0]);
 		return TR_EDB;
 	}
@@ -1216,7 +1226,7 @@ int ldg_state_put(ldg *l, const uint8_t *blob, size_t len, uint64_t height, cons
 {
 	MDB_txn *txn;
 	MDB_val k = mval(STATE_KEY, strlen(STATE_KEY)), v = mval(blob, len);
-	uint8_t head[TR_HASH_LEN], hk[8];
+	uint8_t hk[8];
 	uint64_t h;
 	int mrc, rc;
 	if (l->readonly)
@@ -1228,7 +1238,7 @@ int ldg_state_put(ldg *l, const uint8_t *blob, size_t len, uint64_t height, cons
 		return map_rc(mrc);
 	}
 	if (block) {
-		if ((rc = head_txn(l, txn, &h, head))) {
+		if ((rc = ldg__head_height(l, txn, &h))) {
 			mdb_txn_abort(txn);
 			return rc;
 		}
@@ -1252,12 +1262,12 @@ int ldg_state_put(ldg *l, const uint8_t *blob, size_t len, uint64_t height, cons
 int ldg_prepared_block(ldg *l, uint8_t **block, size_t *len)
 {
 	MDB_txn *txn;
-	uint8_t head[TR_HASH_LEN], hk[8];
+	uint8_t hk[8];
 	uint64_t h;
 	int rc;
 	if (mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn))
 		return TR_EDB;
-	rc = head_txn(l, txn, &h, head);
+	rc = ldg__head_height(l, txn, &h);
 	if (!rc) {
 		tr_be64_put(hk, h + 1);
 		rc = get_copy(l, txn, DB_BLOCKS, hk, 8, block, len);

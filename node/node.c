@@ -1096,6 +1096,19 @@ static void flush_persist(node *nd, pbft_action *held)
 	pbft_action_fini(held);
 }
 
+void node_persist_hold(pbft_action *held, pbft_action *a)
+{
+	if (!a->block && held->block) {
+		a->block = held->block;
+		a->block_len = held->block_len;
+		a->block_height = held->block_height;
+		held->block = NULL;
+	}
+	pbft_action_fini(held);
+	*held = *a;
+	memset(a, 0, sizeof(*a));
+}
+
 /* Each PERSIST replaces the previous blob, so of several PERSISTs in a row
  * only the last needs writing: a PERSIST is held until the next action of
  * another kind (or the end of the queue) and written, durably, before it,
@@ -1110,14 +1123,7 @@ static void run_actions(node *nd)
 		char err[512];
 		int rc;
 		if (a.kind == PBFT_ACT_PERSIST && !nd->fatal) {
-			if (!a.block && held.block) {
-				a.block = held.block;
-				a.block_len = held.block_len;
-				a.block_height = held.block_height;
-				held.block = NULL;
-			}
-			pbft_action_fini(&held);
-			held = a;
+			node_persist_hold(&held, &a);
 			continue;
 		}
 		flush_persist(nd, &held);

@@ -93,6 +93,12 @@ void node_check_pack(job *j);
  * within what regossip() sends: only such frames skip the checkers' signature
  * checks (the node thread drops the records it holds). */
 bool node_again_fits(const tr_params *p, size_t len, size_t nrec);
+
+/* Hold PERSIST a in place of the held one (node.c run_actions: of
+ * PERSISTs in a row only the last blob is written). A PERSIST carries its
+ * prepared block only once, so one held before that a lacks moves into a;
+ * the replaced blob is freed. */
+void node_persist_hold(pbft_action *held, pbft_action *a);
 /* Whether some signer's records are pending here while NODE_STARVE_BLOCKS
  * blocks committed without one of them (pbft_note_starved); called once a
  * tick, it also notes the height for the signers with none pending. */

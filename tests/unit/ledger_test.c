@@ -1693,6 +1693,11 @@ static void test_prepared_block(void **state)
 		assert_int_equal(h, 1);
 	}
 	assert_int_equal(ldg_block_get(fx->l, 2, &got, &len, &cert, &cert_len), TR_ENOTFOUND);
+	assert_int_equal(ldg_block_get(fx->l, 2, &got, &len, NULL, NULL), TR_ENOTFOUND);
+	{
+		uint8_t bh[TR_HASH_LEN];
+		assert_int_equal(ldg_block_hash(fx->l, 2, bh), TR_ENOTFOUND);
+	}
 	assert_int_equal(events_walked(fx), RECORDS_PER_BLOCK);
 	verify_ok(fx, 1);
 	ledger_close(fx);

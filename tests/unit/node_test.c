@@ -411,6 +411,48 @@ static void test_take_resend(void **state)
  * make the other partner's frames or the clients' submits wait behind
  * all of them; at most NODE_TURN_JOBS of each source per pass, and every
  * charge is given back as its job is taken. */
+/* PERSISTs held in a row: the last blob stays, with the prepared block an
+ * earlier one carried (a PERSIST carries it once: dropped with its blob,
+ * the block would never be stored); a newer block replaces an older one. */
+static pbft_action persist_of(const char *blob, const char *block, uint64_t height)
+{
+	pbft_action a;
+	memset(&a, 0, sizeof(a));
+	a.kind = PBFT_ACT_PERSIST;
+	a.bytes = (uint8_t *)strdup(blob);
+	assert_non_null(a.bytes);
+	a.len = strlen(blob);
+	if (block) {
+		a.block = (uint8_t *)strdup(block);
+		assert_non_null(a.block);
+		a.block_len = strlen(block);
+		a.block_height = height;
+	}
+	return a;
+}
+
+static void test_persist_hold(void **state)
+{
+	pbft_action held, a;
+	(void)state;
+	memset(&held, 0, sizeof(held));
+	a = persist_of("vote commit 5", "block 5", 5);
+	node_persist_hold(&held, &a);
+	a = persist_of("view change 1", NULL, 0);
+	node_persist_hold(&held, &a);
+	assert_null(a.bytes);
+	assert_memory_equal(held.bytes, "view change 1", held.len);
+	assert_non_null(held.block);
+	assert_int_equal(held.block_len, 7);
+	assert_memory_equal(held.block, "block 5", 7);
+	assert_int_equal(held.block_height, 5);
+	a = persist_of("vote commit 6", "block 6", 6);
+	node_persist_hold(&held, &a);
+	assert_memory_equal(held.block, "block 6", 7);
+	assert_int_equal(held.block_height, 6);
+	pbft_action_fini(&held);
+}
+
 static void test_jobs_in_turns(void **state)
 {
 	static tr_consortium c;
@@ -1169,6 +1211,7 @@ int main(void)
 		cmocka_unit_test(test_take_resend),
 		cmocka_unit_test(test_peer_queue_bound),
 		cmocka_unit_test(test_jobs_in_turns),
+		cmocka_unit_test(test_persist_hold),
 		cmocka_unit_test(test_api_decode_bounded),
 		cmocka_unit_test(test_records_taken_from_unpack),
 		cmocka_unit_test(test_serve_bounded_by_link),
